@@ -1,0 +1,345 @@
+// The one typed wrapper over the wlroots compositor binding. Nothing else imports the .node file.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export interface CoreOptions {
+  /** Socket name inside $XDG_RUNTIME_DIR; empty picks wayland-N. */
+  socket?: string;
+  width: number;
+  height: number;
+  refreshMhz: number;
+  /** Force the pixman (CPU) renderer; otherwise wlroots picks gles2 where a render node works. */
+  pixman: boolean;
+}
+
+export const EventType = {
+  ToplevelNew: 1,
+  ToplevelMap: 2,
+  ToplevelUnmap: 3,
+  ToplevelDestroy: 4,
+  ToplevelTitle: 5,
+  ToplevelSize: 6,
+  ToplevelRequest: 7,
+  Activate: 8,
+  LayerCommit: 9,
+  LayerMap: 10,
+  LayerUnmap: 11,
+  LayerDestroy: 12,
+  Cursor: 13,
+} as const;
+
+export const Request = { Maximize: 1, Fullscreen: 2, Minimize: 3, Move: 4, Resize: 5 } as const;
+
+export interface SizeHints {
+  minWidth: number;
+  minHeight: number;
+  maxWidth: number;
+  maxHeight: number;
+}
+
+export type CoreEvent =
+  | { type: 'toplevel-new'; id: number; parent: number; appId: string | null; title: string | null; hints: SizeHints }
+  | {
+      type: 'toplevel-map';
+      id: number;
+      parent: number;
+      appId: string | null;
+      title: string | null;
+      width: number;
+      height: number;
+      hints: SizeHints;
+    }
+  | { type: 'toplevel-unmap'; id: number }
+  | { type: 'toplevel-destroy'; id: number }
+  | { type: 'toplevel-title'; id: number; appId: string | null; title: string | null }
+  | { type: 'toplevel-size'; id: number; width: number; height: number }
+  | { type: 'toplevel-request'; id: number; request: 'maximize' | 'fullscreen' | 'minimize' | 'move' | 'resize'; value: number }
+  | { type: 'activate'; id: number }
+  | {
+      type: 'layer-commit';
+      id: number;
+      namespace: string | null;
+      layer: number;
+      anchor: number;
+      exclusiveZone: number;
+      margin: { top: number; right: number; bottom: number; left: number };
+      desiredWidth: number;
+      desiredHeight: number;
+      keyboardInteractive: number;
+    }
+  | { type: 'layer-map'; id: number }
+  | { type: 'layer-unmap'; id: number }
+  | { type: 'layer-destroy'; id: number }
+  | { type: 'cursor' };
+
+export interface RawFrame {
+  seq: number;
+  /** CLOCK_MONOTONIC microseconds of the oldest and newest damage coalesced into this frame. */
+  firstDamageUs: number;
+  captureUs: number;
+  width: number;
+  height: number;
+  /** x, y, width, height per rectangle. */
+  rects: Int32Array;
+  /** BGRX pixels of each rectangle in order, rows packed (stride = rect width * 4). */
+  pixels: Buffer;
+}
+
+export interface CursorState {
+  /** 0: no client cursor (the terminal draws its default arrow), 1: client image, 2: hidden. */
+  mode: 0 | 1 | 2;
+  width: number;
+  height: number;
+  hotspotX: number;
+  hotspotY: number;
+  x: number;
+  y: number;
+  /** Premultiplied ARGB8888 (BGRA bytes), or null. */
+  pixels: Buffer | null;
+}
+
+export interface CoreStats {
+  framesCaptured: number;
+  framesUnchanged: number;
+  lastRenderUs: number;
+  lastCaptureUs: number;
+  totalRenderUs: number;
+  totalCaptureUs: number;
+  damagePxReported: number;
+  damagePxRefined: number;
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+interface RawEvent {
+  type: number;
+  id: number;
+  parent: number;
+  i: Int32Array;
+  s0: string | null;
+  s1: string | null;
+}
+
+interface Binding {
+  close(): void;
+  socket(): string;
+  renderer(): string;
+  nextEvents(): RawEvent[];
+  outputMode(): { width: number; height: number; refreshMhz: number };
+  setOutputMode(w: number, h: number, refreshMhz: number): boolean;
+  configure(id: number, w: number, h: number, maximized: boolean, fullscreen: boolean): boolean;
+  setPosition(id: number, x: number, y: number): boolean;
+  raise(id: number): boolean;
+  closeView(id: number): boolean;
+  focus(id: number): boolean;
+  viewAt(x: number, y: number): number;
+  geometry(id: number): Rect | null;
+  configureLayer(id: number, x: number, y: number, w: number, h: number): boolean;
+  setKeymap(rules: string, model: string, layout: string, variant: string, options: string): boolean;
+  key(code: number, pressed: boolean, timeMs: number): { syms: number[]; mods: number };
+  keyForward(code: number, pressed: boolean, timeMs: number): void;
+  pointerMotion(x: number, y: number, timeMs: number): void;
+  pointerButton(button: number, pressed: boolean, timeMs: number): void;
+  pointerAxis(horizontal: boolean, delta: number, discrete: number, timeMs: number): void;
+  cursor(): CursorState;
+  setPaused(paused: boolean): void;
+  takeFrame(): RawFrame | null;
+  snapshot(): { width: number; height: number; pixels: Buffer };
+  stats(): CoreStats;
+}
+
+type BindingCtor = new (options: CoreOptions, onWake: (frame: boolean) => void) => Binding;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+let ctor: BindingCtor | undefined;
+
+function loadBinding(): BindingCtor {
+  if (ctor) return ctor;
+  const require = createRequire(import.meta.url);
+  const file = path.join(here, '..', 'build', 'Release', 'waydesk_compositor.node');
+  try {
+    ctor = (require(file) as { Compositor: BindingCtor }).Compositor;
+  } catch (err) {
+    throw new Error(
+      `cannot load the compositor addon (${file}): ${(err as Error).message}. ` +
+        'Build it with `npm run build` (needs libwlroots-dev; see book/src/install.md).',
+    );
+  }
+  return ctor;
+}
+
+const requests = ['maximize', 'fullscreen', 'minimize', 'move', 'resize'] as const;
+
+function hints(i: Int32Array): SizeHints {
+  return { minWidth: i[4] ?? 0, minHeight: i[5] ?? 0, maxWidth: i[6] ?? 0, maxHeight: i[7] ?? 0 };
+}
+
+function convert(e: RawEvent): CoreEvent | null {
+  const i = e.i;
+  const n = (k: number): number => i[k] ?? 0;
+  switch (e.type) {
+    case EventType.ToplevelNew:
+      return { type: 'toplevel-new', id: e.id, parent: e.parent, appId: e.s0, title: e.s1, hints: hints(i) };
+    case EventType.ToplevelMap:
+      return {
+        type: 'toplevel-map',
+        id: e.id,
+        parent: e.parent,
+        appId: e.s0,
+        title: e.s1,
+        width: n(2),
+        height: n(3),
+        hints: hints(i),
+      };
+    case EventType.ToplevelUnmap:
+      return { type: 'toplevel-unmap', id: e.id };
+    case EventType.ToplevelDestroy:
+      return { type: 'toplevel-destroy', id: e.id };
+    case EventType.ToplevelTitle:
+      return { type: 'toplevel-title', id: e.id, appId: e.s0, title: e.s1 };
+    case EventType.ToplevelSize:
+      return { type: 'toplevel-size', id: e.id, width: n(0), height: n(1) };
+    case EventType.ToplevelRequest: {
+      const request = requests[n(0) - 1];
+      return request ? { type: 'toplevel-request', id: e.id, request, value: n(1) } : null;
+    }
+    case EventType.Activate:
+      return { type: 'activate', id: e.id };
+    case EventType.LayerCommit:
+      return {
+        type: 'layer-commit',
+        id: e.id,
+        namespace: e.s0,
+        layer: n(0),
+        anchor: n(1),
+        exclusiveZone: n(2),
+        margin: { top: n(3), right: n(4), bottom: n(5), left: n(6) },
+        desiredWidth: n(7),
+        desiredHeight: n(8),
+        keyboardInteractive: n(9),
+      };
+    case EventType.LayerMap:
+      return { type: 'layer-map', id: e.id };
+    case EventType.LayerUnmap:
+      return { type: 'layer-unmap', id: e.id };
+    case EventType.LayerDestroy:
+      return { type: 'layer-destroy', id: e.id };
+    case EventType.Cursor:
+      return { type: 'cursor' };
+    default:
+      return null;
+  }
+}
+
+/**
+ * A running wlroots compositor inside this Node process. Events and frames are delivered
+ * through `onWake` after the Wayland event loop was dispatched, never from inside wlroots.
+ */
+export class CompositorCore {
+  readonly #b: Binding;
+  #closed = false;
+
+  constructor(options: CoreOptions, onWake: (core: CompositorCore, frameReady: boolean) => void) {
+    const Ctor = loadBinding();
+    this.#b = new Ctor(options, (frame) => onWake(this, frame));
+  }
+
+  get socket(): string {
+    return this.#b.socket();
+  }
+  get renderer(): string {
+    return this.#b.renderer();
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#b.close();
+  }
+
+  events(): CoreEvent[] {
+    const out: CoreEvent[] = [];
+    for (const raw of this.#b.nextEvents()) {
+      const e = convert(raw);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  outputMode(): { width: number; height: number; refreshMhz: number } {
+    return this.#b.outputMode();
+  }
+  setOutputMode(width: number, height: number, refreshMhz: number): boolean {
+    return this.#b.setOutputMode(width, height, refreshMhz);
+  }
+  configure(id: number, width: number, height: number, state: { maximized?: boolean; fullscreen?: boolean } = {}): boolean {
+    return this.#b.configure(id, width, height, state.maximized ?? false, state.fullscreen ?? false);
+  }
+  setPosition(id: number, x: number, y: number): boolean {
+    return this.#b.setPosition(id, x, y);
+  }
+  raise(id: number): boolean {
+    return this.#b.raise(id);
+  }
+  closeView(id: number): boolean {
+    return this.#b.closeView(id);
+  }
+  focus(id: number): boolean {
+    return this.#b.focus(id);
+  }
+  viewAt(x: number, y: number): number {
+    return this.#b.viewAt(x, y);
+  }
+  geometry(id: number): Rect | null {
+    return this.#b.geometry(id);
+  }
+  configureLayer(id: number, rect: Rect): boolean {
+    return this.#b.configureLayer(id, rect.x, rect.y, rect.width, rect.height);
+  }
+  setKeymap(k: { rules?: string; model?: string; layout?: string; variant?: string; options?: string }): boolean {
+    return this.#b.setKeymap(k.rules ?? '', k.model ?? '', k.layout ?? '', k.variant ?? '', k.options ?? '');
+  }
+  /** Updates keyboard state; returns what the key means so policy can match bindings. */
+  key(code: number, pressed: boolean, timeMs: number): { syms: number[]; mods: number } {
+    return this.#b.key(code, pressed, timeMs);
+  }
+  keyForward(code: number, pressed: boolean, timeMs: number): void {
+    this.#b.keyForward(code, pressed, timeMs);
+  }
+  pointerMotion(x: number, y: number, timeMs: number): void {
+    this.#b.pointerMotion(x, y, timeMs);
+  }
+  pointerButton(button: number, pressed: boolean, timeMs: number): void {
+    this.#b.pointerButton(button, pressed, timeMs);
+  }
+  pointerAxis(horizontal: boolean, delta: number, discrete: number, timeMs: number): void {
+    this.#b.pointerAxis(horizontal, delta, discrete, timeMs);
+  }
+  cursor(): CursorState {
+    return this.#b.cursor();
+  }
+  setPaused(paused: boolean): void {
+    this.#b.setPaused(paused);
+  }
+  takeFrame(): RawFrame | null {
+    return this.#b.takeFrame();
+  }
+  snapshot(): { width: number; height: number; pixels: Buffer } {
+    return this.#b.snapshot();
+  }
+  stats(): CoreStats {
+    return this.#b.stats();
+  }
+}
+
+/** xkb modifier bits as wlroots reports them (enum wlr_keyboard_modifier). */
+export const Modifier = { Shift: 1, Caps: 2, Ctrl: 4, Alt: 8, Mod2: 16, Mod3: 32, Logo: 64, Mod5: 128 } as const;

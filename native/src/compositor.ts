@@ -343,3 +343,8 @@ export class CompositorCore {
 
 /** xkb modifier bits as wlroots reports them (enum wlr_keyboard_modifier). */
 export const Modifier = { Shift: 1, Caps: 2, Ctrl: 4, Alt: 8, Mod2: 16, Mod3: 32, Logo: 64, Mod5: 128 } as const;
+
+/** Loads the addon now, e.g. before dropping root makes the file unreadable. */
+export function preloadCompositorBinding(): void {
+  loadBinding();
+}

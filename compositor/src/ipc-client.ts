@@ -1,0 +1,171 @@
+/**
+ * The parent's end of the compositor link (session-manager, tests, benchmarks): decodes
+ * messages, keeps the current picture, acknowledges frames, sends input.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  IpcProtocolError,
+  MAX_MESSAGE_BYTES,
+  MessageReader,
+  decodeCompositorMessage,
+  encodeParentMessage,
+  type CursorMsg,
+  type FrameMsg,
+  type HelloMsg,
+  type ParentMessage,
+  type StatsMsg,
+  type WindowInfo,
+} from '@waydesk/protocol/compositor-ipc';
+
+export interface CompositorLinkEvents {
+  hello: [HelloMsg];
+  frame: [FrameMsg];
+  cursor: [CursorMsg];
+  windows: [WindowInfo[]];
+  stats: [StatsMsg];
+  'remote-error': [string];
+  error: [Error];
+  close: [];
+}
+
+export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
+  readonly #stream: Duplex;
+  readonly #reader = new MessageReader(MAX_MESSAGE_BYTES);
+  hello: HelloMsg | null = null;
+  windows: WindowInfo[] = [];
+  cursor: CursorMsg | null = null;
+  /** The compositor's picture as this parent knows it: BGRX, stride width*4. */
+  framebuffer: Buffer = Buffer.alloc(0);
+  width = 0;
+  height = 0;
+  framesReceived = 0;
+  bytesReceived = 0;
+  /** When false the parent acknowledges frames itself (to model a slow consumer). */
+  autoAck = true;
+  #closed = false;
+
+  constructor(stream: Duplex) {
+    super();
+    this.#stream = stream;
+    if (stream instanceof net.Socket) stream.setNoDelay(true);
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', (err) => this.emit('error', err));
+    stream.on('close', () => this.#finish());
+  }
+
+  static connect(path: string): Promise<CompositorLink> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(path);
+      sock.once('connect', () => resolve(new CompositorLink(sock)));
+      sock.once('error', reject);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(m: ParentMessage): void {
+    if (!this.#closed) this.#stream.write(encodeParentMessage(m));
+  }
+
+  key(code: number, pressed: boolean): void {
+    this.send({ type: 'key', code, pressed });
+  }
+
+  ack(seq: number): void {
+    this.send({ type: 'frame-ack', seq });
+  }
+
+  /** Resolves with the next message of a type, or rejects after `ms`. */
+  next<K extends keyof CompositorLinkEvents>(event: K, ms = 5000): Promise<CompositorLinkEvents[K]> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off(event, on as never);
+        reject(new Error(`no ${String(event)} from the compositor within ${ms} ms`));
+      }, ms);
+      const on = (...args: CompositorLinkEvents[K]): void => {
+        clearTimeout(timer);
+        resolve(args);
+      };
+      this.once(event, on as never);
+    });
+  }
+
+  async stats(ms = 5000): Promise<StatsMsg> {
+    const p = this.next('stats', ms);
+    this.send({ type: 'request-stats' });
+    return (await p)[0];
+  }
+
+  close(): void {
+    this.#stream.end();
+    this.#stream.destroy();
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.emit('close');
+  }
+
+  #apply(f: FrameMsg): void {
+    if (f.width !== this.width || f.height !== this.height) {
+      this.width = f.width;
+      this.height = f.height;
+      this.framebuffer = Buffer.alloc(f.width * f.height * 4);
+    }
+    const stride = this.width * 4;
+    let off = 0;
+    for (let i = 0; i < f.rects.length; i += 4) {
+      const x = f.rects[i]!, y = f.rects[i + 1]!, w = f.rects[i + 2]!, h = f.rects[i + 3]!;
+      for (let row = 0; row < h; row++) {
+        const src = f.pixels.subarray(off, off + w * 4);
+        this.framebuffer.set(src, (y + row) * stride + x * 4);
+        off += w * 4;
+      }
+    }
+  }
+
+  #onData(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
+    try {
+      for (const { type, payload } of this.#reader.push(chunk)) {
+        const m = decodeCompositorMessage(type, payload);
+        switch (m.type) {
+          case 'hello':
+            this.hello = m.body;
+            this.emit('hello', m.body);
+            break;
+          case 'frame':
+            this.framesReceived++;
+            this.#apply(m.body);
+            if (this.autoAck) this.ack(m.body.seq);
+            this.emit('frame', m.body);
+            break;
+          case 'cursor':
+            this.cursor = m.body;
+            this.emit('cursor', m.body);
+            break;
+          case 'windows':
+            this.windows = m.body.windows;
+            this.emit('windows', m.body.windows);
+            break;
+          case 'stats':
+            this.emit('stats', m.body);
+            break;
+          case 'error':
+            this.emit('remote-error', m.body.message);
+            break;
+        }
+      }
+    } catch (err) {
+      const e = err instanceof IpcProtocolError ? err : new IpcProtocolError(String(err));
+      this.emit('error', e);
+      this.close();
+    }
+  }
+}

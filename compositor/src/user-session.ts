@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface UserEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+/** Looks a user up through NSS (getent), so LDAP/SSSD users work like local ones. */
+export function lookupUser(name: string): UserEntry {
+  if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(name)) throw new Error(`'${name}' is not a valid user name`);
+  let line: string;
+  try {
+    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error(`no such user '${name}' (getent passwd found nothing): create it or check NSS`);
+  }
+  const f = line.split(':');
+  if (f.length < 7) throw new Error(`getent returned a malformed entry for '${name}'`);
+  return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '/', shell: f[6] || '/bin/sh' };
+}
+
+/** Sticky like /tmp: every user may remove only their own runtime directory. */
+const RUNTIME_BASE = '/run/waydesk';
+
+/**
+ * Makes a fresh XDG_RUNTIME_DIR (0700, owned by the user). libwayland does not check the
+ * mode, so we set it ourselves.
+ */
+export function makeRuntimeDir(user: UserEntry | null): string {
+  const asRoot = process.getuid?.() === 0;
+  if (user && asRoot) {
+    let base = RUNTIME_BASE;
+    try {
+      fs.mkdirSync(base, { recursive: true });
+      fs.chmodSync(base, 0o1777);
+    } catch {
+      base = os.tmpdir();
+    }
+    const dir = fs.mkdtempSync(path.join(base, `${user.name}-`));
+    fs.chownSync(dir, user.uid, user.gid);
+    fs.chmodSync(dir, 0o700);
+    return dir;
+  }
+  const existing = process.env.XDG_RUNTIME_DIR;
+  if (existing) {
+    try {
+      const st = fs.statSync(existing);
+      if (st.isDirectory() && st.uid === process.getuid?.()) {
+        if ((st.mode & 0o077) !== 0) fs.chmodSync(existing, 0o700);
+        return existing;
+      }
+    } catch {
+      // fall through to a private one
+    }
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `waydesk-${process.getuid?.() ?? 'u'}-`));
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
+/**
+ * Becomes the user for good: supplementary groups, gid, then uid (in that order, or the
+ * later calls would lack the right to make the earlier ones).
+ */
+export function dropPrivileges(user: UserEntry): void {
+  if (process.getuid?.() !== 0) {
+    if (process.getuid?.() === user.uid) return;
+    throw new Error(`--user ${user.name} needs root to switch users (running as uid ${process.getuid?.()})`);
+  }
+  (process as unknown as { initgroups(user: string, gid: number): void }).initgroups(user.name, user.gid);
+  process.setgid?.(user.gid);
+  process.setuid?.(user.uid);
+  if (process.getuid?.() !== user.uid || process.geteuid?.() !== user.uid) {
+    throw new Error(`could not become ${user.name} (uid ${user.uid})`);
+  }
+}
+
+/** gles2 needs a DRM render node with a working driver; otherwise pixman (CPU) renders. */
+export function chooseRenderer(requested: 'auto' | 'pixman' | 'gles2'): { pixman: boolean; reason: string } {
+  if (requested === 'pixman') return { pixman: true, reason: 'requested' };
+  let nodes: string[] = [];
+  try {
+    nodes = fs.readdirSync('/dev/dri').filter((n) => n.startsWith('renderD'));
+  } catch {
+    // no /dev/dri at all
+  }
+  if (requested === 'gles2') return { pixman: false, reason: 'requested' };
+  if (nodes.length === 0) return { pixman: true, reason: 'no DRM render node in /dev/dri' };
+  return { pixman: false, reason: `render node /dev/dri/${nodes[0]}` };
+}

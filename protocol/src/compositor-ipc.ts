@@ -1,0 +1,472 @@
+/**
+ * The link between a compositor process and its parent (the session-manager, a test, a bench).
+ * One definition used by both ends.
+ *
+ * Framing: u32 LE length of what follows, u8 message type, payload. Control messages carry
+ * JSON; frames, cursor images and input are binary because they are hot or large.
+ * Every length is checked before anything is allocated.
+ */
+
+export const IPC_VERSION = 1;
+
+/** Largest output the compositor accepts: 8K UHD. */
+export const MAX_OUTPUT = { width: 7680, height: 4320 } as const;
+/** A full BGRX frame of the largest output plus headers; nothing on the link may be bigger. */
+export const MAX_MESSAGE_BYTES = MAX_OUTPUT.width * MAX_OUTPUT.height * 4 + 64 * 1024;
+/** Messages towards the compositor are small; a bigger one is an error, not a frame. */
+export const MAX_CONTROL_BYTES = 16 * 1024;
+
+export const MsgType = {
+  // compositor -> parent
+  Hello: 1,
+  Frame: 2,
+  Cursor: 3,
+  Windows: 4,
+  Stats: 5,
+  Error: 6,
+  // parent -> compositor
+  FrameAck: 20,
+  Key: 21,
+  PointerMotion: 22,
+  PointerButton: 23,
+  PointerAxis: 24,
+  ReleaseAll: 25,
+  Resize: 26,
+  Keymap: 27,
+  RequestFull: 28,
+  RequestStats: 29,
+} as const;
+export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
+
+export interface HelloMsg {
+  version: number;
+  pid: number;
+  socket: string;
+  runtimeDir: string;
+  width: number;
+  height: number;
+  refreshMhz: number;
+  renderer: string;
+  uid: number;
+}
+
+export interface FrameMsg {
+  /** Sequence on this link; the parent acknowledges it to return a credit. */
+  seq: number;
+  firstDamageUs: number;
+  captureUs: number;
+  /** Microseconds (CLOCK_MONOTONIC-based) when the compositor put it on the link. */
+  sentUs: number;
+  width: number;
+  height: number;
+  /** True when the rectangles cover the whole output (a full picture). */
+  full: boolean;
+  rects: Int32Array;
+  pixels: Uint8Array;
+}
+
+export interface CursorMsg {
+  mode: 0 | 1 | 2;
+  width: number;
+  height: number;
+  hotspotX: number;
+  hotspotY: number;
+  pixels: Uint8Array | null;
+}
+
+export interface WindowInfo {
+  id: number;
+  appId: string | null;
+  title: string | null;
+  focused: boolean;
+  floating: boolean;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface WindowsMsg {
+  windows: WindowInfo[];
+}
+
+export interface StatsMsg {
+  framesCaptured: number;
+  framesUnchanged: number;
+  framesSent: number;
+  lastRenderUs: number;
+  lastCaptureUs: number;
+  totalRenderUs: number;
+  totalCaptureUs: number;
+  damagePxReported: number;
+  damagePxRefined: number;
+  bytesSent: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  rssBytes: number;
+}
+
+export interface ErrorMsg {
+  message: string;
+}
+
+export interface KeymapMsg {
+  layout: string;
+  variant?: string;
+  model?: string;
+  options?: string;
+}
+
+export type CompositorMessage =
+  | { type: 'hello'; body: HelloMsg }
+  | { type: 'frame'; body: FrameMsg }
+  | { type: 'cursor'; body: CursorMsg }
+  | { type: 'windows'; body: WindowsMsg }
+  | { type: 'stats'; body: StatsMsg }
+  | { type: 'error'; body: ErrorMsg };
+
+export type ParentMessage =
+  | { type: 'frame-ack'; seq: number }
+  | { type: 'key'; code: number; pressed: boolean }
+  | { type: 'pointer-motion'; x: number; y: number }
+  | { type: 'pointer-button'; button: number; pressed: boolean }
+  | { type: 'pointer-axis'; horizontal: boolean; delta: number; discrete: number }
+  | { type: 'release-all' }
+  | { type: 'resize'; width: number; height: number; refreshMhz: number }
+  | { type: 'keymap'; keymap: KeymapMsg }
+  | { type: 'request-full' }
+  | { type: 'request-stats' }
+  | { type: 'error'; body: ErrorMsg };
+
+export class IpcProtocolError extends Error {
+  override name = 'IpcProtocolError';
+}
+
+function header(type: number, payloadBytes: number): Buffer {
+  const b = Buffer.allocUnsafe(5);
+  b.writeUInt32LE(payloadBytes + 1, 0);
+  b.writeUInt8(type, 4);
+  return b;
+}
+
+function json(type: number, body: unknown): Buffer {
+  const payload = Buffer.from(JSON.stringify(body));
+  return Buffer.concat([header(type, payload.length), payload]);
+}
+
+// Frame header: seq u32, width u16, height u16, nrects u32, full u8, pad 3, firstDamageUs f64,
+// captureUs f64, sentUs f64, then rects (4 x i32 each), then pixels.
+const FRAME_FIXED = 4 + 2 + 2 + 4 + 4 + 8 + 8 + 8;
+
+/** Encodes a frame as a list of buffers so the pixels are written without another copy. */
+export function encodeFrame(f: FrameMsg): Buffer[] {
+  const nrects = f.rects.length / 4;
+  const fixed = Buffer.allocUnsafe(FRAME_FIXED);
+  fixed.writeUInt32LE(f.seq >>> 0, 0);
+  fixed.writeUInt16LE(f.width, 4);
+  fixed.writeUInt16LE(f.height, 6);
+  fixed.writeUInt32LE(nrects, 8);
+  fixed.writeUInt32LE(f.full ? 1 : 0, 12);
+  fixed.writeDoubleLE(f.firstDamageUs, 16);
+  fixed.writeDoubleLE(f.captureUs, 24);
+  fixed.writeDoubleLE(f.sentUs, 32);
+  const rects = Buffer.from(f.rects.buffer, f.rects.byteOffset, f.rects.byteLength);
+  const total = FRAME_FIXED + rects.length + f.pixels.length;
+  return [header(MsgType.Frame, total), fixed, rects, Buffer.from(f.pixels.buffer, f.pixels.byteOffset, f.pixels.byteLength)];
+}
+
+export function encodeCursor(c: CursorMsg): Buffer {
+  const fixed = Buffer.allocUnsafe(12);
+  fixed.writeUInt32LE(c.mode, 0);
+  fixed.writeUInt16LE(c.width, 4);
+  fixed.writeUInt16LE(c.height, 6);
+  fixed.writeInt16LE(c.hotspotX, 8);
+  fixed.writeInt16LE(c.hotspotY, 10);
+  const px = c.pixels ? Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength) : Buffer.alloc(0);
+  return Buffer.concat([header(MsgType.Cursor, fixed.length + px.length), fixed, px]);
+}
+
+export function encodeCompositorMessage(m: CompositorMessage): Buffer[] {
+  switch (m.type) {
+    case 'hello':
+      return [json(MsgType.Hello, m.body)];
+    case 'frame':
+      return encodeFrame(m.body);
+    case 'cursor':
+      return [encodeCursor(m.body)];
+    case 'windows':
+      return [json(MsgType.Windows, m.body)];
+    case 'stats':
+      return [json(MsgType.Stats, m.body)];
+    case 'error':
+      return [json(MsgType.Error, m.body)];
+  }
+}
+
+export function encodeParentMessage(m: ParentMessage): Buffer {
+  switch (m.type) {
+    case 'frame-ack': {
+      const b = header(MsgType.FrameAck, 4);
+      const p = Buffer.allocUnsafe(4);
+      p.writeUInt32LE(m.seq >>> 0, 0);
+      return Buffer.concat([b, p]);
+    }
+    case 'key': {
+      const p = Buffer.allocUnsafe(5);
+      p.writeUInt32LE(m.code >>> 0, 0);
+      p.writeUInt8(m.pressed ? 1 : 0, 4);
+      return Buffer.concat([header(MsgType.Key, 5), p]);
+    }
+    case 'pointer-motion': {
+      const p = Buffer.allocUnsafe(16);
+      p.writeDoubleLE(m.x, 0);
+      p.writeDoubleLE(m.y, 8);
+      return Buffer.concat([header(MsgType.PointerMotion, 16), p]);
+    }
+    case 'pointer-button': {
+      const p = Buffer.allocUnsafe(5);
+      p.writeUInt32LE(m.button >>> 0, 0);
+      p.writeUInt8(m.pressed ? 1 : 0, 4);
+      return Buffer.concat([header(MsgType.PointerButton, 5), p]);
+    }
+    case 'pointer-axis': {
+      const p = Buffer.allocUnsafe(13);
+      p.writeUInt8(m.horizontal ? 1 : 0, 0);
+      p.writeDoubleLE(m.delta, 1);
+      p.writeInt32LE(m.discrete | 0, 9);
+      return Buffer.concat([header(MsgType.PointerAxis, 13), p]);
+    }
+    case 'release-all':
+      return header(MsgType.ReleaseAll, 0);
+    case 'resize': {
+      const p = Buffer.allocUnsafe(12);
+      p.writeUInt32LE(m.width >>> 0, 0);
+      p.writeUInt32LE(m.height >>> 0, 4);
+      p.writeUInt32LE(m.refreshMhz >>> 0, 8);
+      return Buffer.concat([header(MsgType.Resize, 12), p]);
+    }
+    case 'keymap':
+      return json(MsgType.Keymap, m.keymap);
+    case 'request-full':
+      return header(MsgType.RequestFull, 0);
+    case 'request-stats':
+      return header(MsgType.RequestStats, 0);
+    case 'error':
+      return json(MsgType.Error, m.body);
+  }
+}
+
+function need(cond: boolean, what: string): void {
+  if (!cond) throw new IpcProtocolError(what);
+}
+
+function parseJson(payload: Buffer, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw new IpcProtocolError(`${what}: payload is not valid JSON`);
+  }
+  need(typeof v === 'object' && v !== null && !Array.isArray(v), `${what}: payload must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+function str(o: Record<string, unknown>, k: string, what: string, optional = false): string | undefined {
+  const v = o[k];
+  if (v === undefined && optional) return undefined;
+  need(typeof v === 'string' && v.length <= 256, `${what}: '${k}' must be a string of at most 256 characters`);
+  return v as string;
+}
+
+export function decodeParentMessage(type: number, p: Buffer): ParentMessage {
+  switch (type) {
+    case MsgType.FrameAck:
+      need(p.length === 4, 'frame-ack: expected 4 bytes');
+      return { type: 'frame-ack', seq: p.readUInt32LE(0) };
+    case MsgType.Key: {
+      need(p.length === 5, 'key: expected 5 bytes');
+      const code = p.readUInt32LE(0);
+      need(code > 0 && code < 0x300, `key: evdev code ${code} is outside 1..767`);
+      return { type: 'key', code, pressed: p.readUInt8(4) !== 0 };
+    }
+    case MsgType.PointerMotion: {
+      need(p.length === 16, 'pointer-motion: expected 16 bytes');
+      const x = p.readDoubleLE(0);
+      const y = p.readDoubleLE(8);
+      need(Number.isFinite(x) && Number.isFinite(y), 'pointer-motion: coordinates must be finite');
+      return { type: 'pointer-motion', x, y };
+    }
+    case MsgType.PointerButton: {
+      need(p.length === 5, 'pointer-button: expected 5 bytes');
+      const button = p.readUInt32LE(0);
+      // Linux input button codes: BTN_MISC (0x100) .. BTN_GEAR_UP (0x151)
+      need(button >= 0x100 && button <= 0x151, `pointer-button: ${button} is not a button code`);
+      return { type: 'pointer-button', button, pressed: p.readUInt8(4) !== 0 };
+    }
+    case MsgType.PointerAxis: {
+      need(p.length === 13, 'pointer-axis: expected 13 bytes');
+      const delta = p.readDoubleLE(1);
+      need(Number.isFinite(delta) && Math.abs(delta) < 1e6, 'pointer-axis: delta out of range');
+      return { type: 'pointer-axis', horizontal: p.readUInt8(0) !== 0, delta, discrete: p.readInt32LE(9) };
+    }
+    case MsgType.ReleaseAll:
+      need(p.length === 0, 'release-all: expected no payload');
+      return { type: 'release-all' };
+    case MsgType.Resize: {
+      need(p.length === 12, 'resize: expected 12 bytes');
+      const width = p.readUInt32LE(0);
+      const height = p.readUInt32LE(4);
+      const refreshMhz = p.readUInt32LE(8);
+      need(
+        width >= 64 && height >= 64 && width <= MAX_OUTPUT.width && height <= MAX_OUTPUT.height,
+        `resize: ${width}x${height} is outside 64x64..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`,
+      );
+      need(refreshMhz >= 1000 && refreshMhz <= 240000, `resize: refresh ${refreshMhz} mHz is outside 1..240 Hz`);
+      return { type: 'resize', width, height, refreshMhz };
+    }
+    case MsgType.Keymap: {
+      const o = parseJson(p, 'keymap');
+      const keymap: KeymapMsg = { layout: str(o, 'layout', 'keymap') as string };
+      for (const k of ['variant', 'model', 'options'] as const) {
+        const v = str(o, k, 'keymap', true);
+        if (v !== undefined) keymap[k] = v;
+      }
+      return { type: 'keymap', keymap };
+    }
+    case MsgType.RequestFull:
+      return { type: 'request-full' };
+    case MsgType.RequestStats:
+      return { type: 'request-stats' };
+    case MsgType.Error: {
+      const o = parseJson(p, 'error');
+      return { type: 'error', body: { message: String(o.message ?? '') } };
+    }
+    default:
+      throw new IpcProtocolError(`unknown message type ${type}`);
+  }
+}
+
+export function decodeCompositorMessage(type: number, p: Buffer): CompositorMessage {
+  switch (type) {
+    case MsgType.Hello:
+      return { type: 'hello', body: parseJson(p, 'hello') as unknown as HelloMsg };
+    case MsgType.Frame: {
+      need(p.length >= FRAME_FIXED, 'frame: truncated header');
+      const nrects = p.readUInt32LE(8);
+      const rectBytes = nrects * 16;
+      need(p.length >= FRAME_FIXED + rectBytes, 'frame: truncated rectangles');
+      // Copy the rectangles so they are aligned for Int32Array.
+      const rects = new Int32Array(nrects * 4);
+      Buffer.from(rects.buffer).set(p.subarray(FRAME_FIXED, FRAME_FIXED + rectBytes));
+      const width = p.readUInt16LE(4);
+      const height = p.readUInt16LE(6);
+      let area = 0;
+      for (let i = 0; i < nrects; i++) {
+        const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
+        need(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height, 'frame: rectangle outside the output');
+        area += w * h;
+      }
+      const pixels = p.subarray(FRAME_FIXED + rectBytes);
+      need(pixels.length === area * 4, `frame: ${pixels.length} pixel bytes for ${area} pixels`);
+      return {
+        type: 'frame',
+        body: {
+          seq: p.readUInt32LE(0),
+          width,
+          height,
+          full: p.readUInt32LE(12) === 1,
+          firstDamageUs: p.readDoubleLE(16),
+          captureUs: p.readDoubleLE(24),
+          sentUs: p.readDoubleLE(32),
+          rects,
+          pixels,
+        },
+      };
+    }
+    case MsgType.Cursor: {
+      need(p.length >= 12, 'cursor: truncated header');
+      const mode = p.readUInt32LE(0);
+      need(mode <= 2, 'cursor: unknown mode');
+      const width = p.readUInt16LE(4);
+      const height = p.readUInt16LE(6);
+      need(width <= 256 && height <= 256 && p.length === 12 + width * height * 4, 'cursor: image size mismatch');
+      return {
+        type: 'cursor',
+        body: {
+          mode: mode as 0 | 1 | 2,
+          width,
+          height,
+          hotspotX: p.readInt16LE(8),
+          hotspotY: p.readInt16LE(10),
+          pixels: width * height ? p.subarray(12) : null,
+        },
+      };
+    }
+    case MsgType.Windows:
+      return { type: 'windows', body: parseJson(p, 'windows') as unknown as WindowsMsg };
+    case MsgType.Stats:
+      return { type: 'stats', body: parseJson(p, 'stats') as unknown as StatsMsg };
+    case MsgType.Error:
+      return { type: 'error', body: { message: String(parseJson(p, 'error').message ?? '') } };
+    default:
+      throw new IpcProtocolError(`unknown message type ${type}`);
+  }
+}
+
+/**
+ * Splits a byte stream into messages. Rejects a length above `maxBytes` before buffering it,
+ * so a hostile or broken peer cannot make us allocate.
+ */
+export class MessageReader {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  readonly #maxBytes: number;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Feeds bytes; returns the complete messages (type + payload) now available. */
+  push(chunk: Buffer): Array<{ type: number; payload: Buffer }> {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    const out: Array<{ type: number; payload: Buffer }> = [];
+    for (;;) {
+      if (this.#buffered < 4) break;
+      const head = this.#peek(4);
+      const len = head.readUInt32LE(0);
+      if (len < 1 || len > this.#maxBytes) {
+        throw new IpcProtocolError(`message length ${len} is outside 1..${this.#maxBytes}`);
+      }
+      if (this.#buffered < 4 + len) break;
+      const whole = this.#take(4 + len);
+      out.push({ type: whole.readUInt8(4), payload: whole.subarray(5) });
+    }
+    return out;
+  }
+
+  #peek(n: number): Buffer {
+    if (this.#chunks[0]!.length >= n) return this.#chunks[0]!;
+    const joined = Buffer.concat(this.#chunks);
+    this.#chunks = [joined];
+    return joined;
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length === n) {
+      this.#chunks.shift();
+      this.#buffered -= n;
+      return first;
+    }
+    if (first.length > n) {
+      this.#chunks[0] = first.subarray(n);
+      this.#buffered -= n;
+      return first.subarray(0, n);
+    }
+    const joined = Buffer.concat(this.#chunks);
+    this.#chunks = joined.length > n ? [joined.subarray(n)] : [];
+    this.#buffered -= n;
+    return joined.subarray(0, n);
+  }
+}

@@ -83,7 +83,7 @@ export class CompositorSession extends EventEmitter {
     }
     if (this.#link) {
       if (cursorChanged) this.#link.send({ type: 'cursor', body: cursorMsg(this.core.cursor()) });
-      if (this.wm.takeChanged()) this.#link.send({ type: 'windows', body: { windows: this.wm.windows() } });
+      this.#sendWindowsIfChanged(this.#link);
       this.#link.pump();
     } else {
       this.wm.takeChanged();
@@ -130,7 +130,17 @@ export class CompositorSession extends EventEmitter {
     this.#log.info('parent attached');
   }
 
+  #sendWindowsIfChanged(link: FrameLink): void {
+    if (this.wm.takeChanged()) link.send({ type: 'windows', body: { windows: this.wm.windows() } });
+  }
+
   #onParent(m: ParentMessage, link: FrameLink): void {
+    this.#handleParent(m, link);
+    // Input can change focus or close windows without any client event following.
+    this.#sendWindowsIfChanged(link);
+  }
+
+  #handleParent(m: ParentMessage, link: FrameLink): void {
     switch (m.type) {
       case 'key':
         this.input.key(m.code, m.pressed);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential python3 pkg-config
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
-  foot weston grim wayland-utils fonts-dejavu-core
+  foot weston grim wayland-utils wl-clipboard swaybg fonts-dejavu-core
 )
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import {
+  IpcProtocolError,
+  MAX_CONTROL_BYTES,
+  MessageReader,
+  MsgType,
+  decodeCompositorMessage,
+  decodeParentMessage,
+  encodeCompositorMessage,
+  encodeParentMessage,
+  type ParentMessage,
+} from '@waydesk/protocol/compositor-ipc';
+
+function roundtripParent(m: ParentMessage): ParentMessage {
+  const r = new MessageReader(MAX_CONTROL_BYTES);
+  const [msg] = r.push(encodeParentMessage(m));
+  return decodeParentMessage(msg!.type, msg!.payload);
+}
+
+describe('compositor link protocol', () => {
+  it('round-trips every parent message', () => {
+    const all: ParentMessage[] = [
+      { type: 'frame-ack', seq: 4000000000 },
+      { type: 'key', code: 30, pressed: true },
+      { type: 'pointer-motion', x: 12.5, y: 1079 },
+      { type: 'pointer-button', button: 0x110, pressed: false },
+      { type: 'pointer-axis', horizontal: false, delta: -15, discrete: -1 },
+      { type: 'release-all' },
+      { type: 'resize', width: 1280, height: 720, refreshMhz: 60000 },
+      { type: 'keymap', keymap: { layout: 'de', variant: 'nodeadkeys' } },
+      { type: 'request-full' },
+      { type: 'request-stats' },
+    ];
+    for (const m of all) expect(roundtripParent(m)).toEqual(m);
+  });
+
+  it('round-trips a frame, pixels and rectangles intact', () => {
+    const pixels = Buffer.alloc((4 * 2 + 3 * 1) * 4);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = i & 0xff;
+    const parts = encodeCompositorMessage({
+      type: 'frame',
+      body: {
+        seq: 7,
+        firstDamageUs: 1.5,
+        captureUs: 2.5,
+        sentUs: 3.5,
+        width: 100,
+        height: 50,
+        full: false,
+        rects: Int32Array.from([0, 0, 4, 2, 97, 49, 3, 1]),
+        pixels,
+      },
+    });
+    const r = new MessageReader(1 << 20);
+    // delivered in awkward pieces, as a socket may
+    const bytes = Buffer.concat(parts);
+    const out = [...r.push(bytes.subarray(0, 3)), ...r.push(bytes.subarray(3, 50)), ...r.push(bytes.subarray(50))];
+    expect(out).toHaveLength(1);
+    const m = decodeCompositorMessage(out[0]!.type, out[0]!.payload);
+    expect(m.type).toBe('frame');
+    if (m.type !== 'frame') return;
+    expect([...m.body.rects]).toEqual([0, 0, 4, 2, 97, 49, 3, 1]);
+    expect(Buffer.compare(Buffer.from(m.body.pixels), pixels)).toBe(0);
+    expect(m.body).toMatchObject({ seq: 7, width: 100, height: 50, full: false, captureUs: 2.5 });
+  });
+
+  it('rejects malformed input with a reason', () => {
+    const bad: Array<[number, Buffer, RegExp]> = [
+      [MsgType.Key, Buffer.alloc(3), /key: expected 5 bytes/],
+      [MsgType.Key, Buffer.from([0, 0, 0, 0, 1]), /evdev code 0/],
+      [MsgType.PointerMotion, Buffer.alloc(16, 0xff), /finite/],
+      [MsgType.PointerButton, Buffer.from([1, 0, 0, 0, 1]), /not a button code/],
+      [MsgType.Resize, Buffer.from(new Uint32Array([100000, 100, 60000]).buffer), /outside 64x64/],
+      [MsgType.Keymap, Buffer.from('{"layout":'), /not valid JSON/],
+      [MsgType.Keymap, Buffer.from('{"layout":5}'), /'layout' must be a string/],
+      [99, Buffer.alloc(0), /unknown message type 99/],
+    ];
+    for (const [type, payload, re] of bad) expect(() => decodeParentMessage(type, payload)).toThrow(re);
+  });
+
+  it('refuses a length beyond the bound before buffering it', () => {
+    const r = new MessageReader(MAX_CONTROL_BYTES);
+    const huge = Buffer.alloc(5);
+    huge.writeUInt32LE(0x7fffffff, 0);
+    expect(() => r.push(huge)).toThrow(IpcProtocolError);
+    expect(() => new MessageReader(10).push(Buffer.from([0, 0, 0, 0]))).toThrow(/outside 1\.\.10/);
+  });
+
+  it('rejects a frame whose rectangles leave the output or whose pixels do not add up', () => {
+    const frame = (rects: number[], pixelBytes: number): Buffer =>
+      Buffer.concat(
+        encodeCompositorMessage({
+          type: 'frame',
+          body: { seq: 1, firstDamageUs: 0, captureUs: 0, sentUs: 0, width: 10, height: 10, full: false, rects: Int32Array.from(rects), pixels: Buffer.alloc(pixelBytes) },
+        }),
+      ).subarray(5);
+    expect(() => decodeCompositorMessage(MsgType.Frame, frame([8, 8, 4, 4], 64))).toThrow(/outside the output/);
+    expect(() => decodeCompositorMessage(MsgType.Frame, frame([0, 0, 2, 2], 12))).toThrow(/12 pixel bytes for 4 pixels/);
+  });
+});

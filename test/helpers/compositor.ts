@@ -52,7 +52,7 @@ export async function startCompositor(opts: {
   const args = [BIN, '--ipc', ipcPath, '--socket', socket, '--size', opts.size ?? '1920x1080', ...(opts.extraArgs ?? [])];
   if (opts.user) args.push('--user', opts.user);
   args.push('--', ...(opts.command ?? []));
-  const env = { ...process.env, XDG_RUNTIME_DIR: runtimeDir, WAYDESK_LOG_LEVEL: 'info', ...opts.extraEnv };
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: runtimeDir, WAYDESK_LOG_LEVEL: 'info', ...opts.extraEnv };
   delete env.WAYLAND_DISPLAY;
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';

@@ -65,6 +65,7 @@ typedef struct {
 	int32_t width, height;
 } wd_frame_meta;
 
+/* Durations are CPU time of the compositor thread (CLOCK_THREAD_CPUTIME_ID). */
 typedef struct {
 	uint64_t frames_captured;      /* output commits that carried damage */
 	uint64_t frames_unchanged;     /* commits whose damage turned out identical to the last frame */

@@ -1,0 +1,18 @@
+// npm run bench [-- --json] [group...]: every benchmark, one JSON object per line with --json.
+import { benchCompositor } from './compositor.js';
+import { Report } from './report.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const groups = args.filter((a) => !a.startsWith('--'));
+const all: Record<string, (r: Report) => Promise<void>> = { compositor: benchCompositor };
+const chosen = groups.length ? groups : Object.keys(all);
+const report = new Report(json);
+for (const g of chosen) {
+  const fn = all[g];
+  if (!fn) {
+    process.stderr.write(`unknown bench group '${g}' (known: ${Object.keys(all).join(', ')})\n`);
+    process.exit(2);
+  }
+  await fn(report);
+}

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential python3 pkg-config
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
+  libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev ffmpeg
   foot weston grim wayland-utils wl-clipboard swaybg fonts-dejavu-core
 )
 

@@ -1,0 +1,177 @@
+// Thin N-API layer over codec.h. Only native/src/codec.ts imports this binding.
+#include <napi.h>
+
+#include <string>
+
+#include "codec.h"
+
+namespace {
+
+struct RectList {
+  const int32_t* data = nullptr;
+  int count = 0;
+};
+
+RectList Rects(const Napi::Value& v) {
+  RectList r;
+  if (v.IsTypedArray()) {
+    auto a = v.As<Napi::Int32Array>();
+    r.data = a.Data();
+    r.count = static_cast<int>(a.ElementLength() / 4);
+  }
+  return r;
+}
+
+class Encoder : public Napi::ObjectWrap<Encoder> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Encoder", {InstanceMethod("encode", &Encoder::Encode), InstanceMethod("close", &Encoder::Close),
+                                        InstanceMethod("name", &Encoder::Name)});
+  }
+  explicit Encoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Encoder>(info) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    std::string preset = o.Get("preset").IsString() ? o.Get("preset").As<Napi::String>().Utf8Value() : "ultrafast";
+    std::string device = o.Get("vaapiDevice").IsString() ? o.Get("vaapiDevice").As<Napi::String>().Utf8Value() : "";
+    wd_enc_config c{};
+    c.width = o.Get("width").ToNumber().Int32Value();
+    c.height = o.Get("height").ToNumber().Int32Value();
+    c.fps = o.Get("fps").ToNumber().Int32Value();
+    c.crf = o.Get("crf").ToNumber().Int32Value();
+    c.max_kbps = o.Get("maxKbps").ToNumber().Int32Value();
+    c.intra_refresh = o.Get("intraRefresh").ToBoolean().Value();
+    c.preset = preset.c_str();
+    c.vaapi_device = device.empty() ? nullptr : device.c_str();
+    char err[256] = "";
+    enc_ = wd_encoder_create(&c, err, sizeof(err));
+    if (!enc_) throw Napi::Error::New(info.Env(), std::string("encoder: ") + err);
+    width_ = c.width;
+    height_ = c.height;
+  }
+  ~Encoder() override { wd_encoder_destroy(enc_); }
+
+ private:
+  wd_encoder* enc_ = nullptr;
+  int width_ = 0, height_ = 0;
+
+  // encode(frame: Buffer (whole BGRX picture), rects: Int32Array, keyframe) -> {data: Buffer, keyframe}
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!enc_) throw Napi::Error::New(env, "encoder is closed");
+    auto frame = info[0].As<Napi::Buffer<uint8_t>>();
+    if (frame.Length() < static_cast<size_t>(width_) * height_ * 4) throw Napi::RangeError::New(env, "frame smaller than the encoder's picture");
+    RectList r = Rects(info[1]);
+    const uint8_t* out = nullptr;
+    size_t len = 0;
+    bool key = false;
+    char err[256] = "";
+    if (!wd_encoder_encode(enc_, frame.Data(), static_cast<size_t>(width_) * 4, r.data, r.count, info[2].ToBoolean().Value(), &out, &len,
+                           &key, err, sizeof(err))) {
+      throw Napi::Error::New(env, std::string("encode: ") + err);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out, len));
+    o.Set("keyframe", key);
+    return o;
+  }
+  Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), enc_ ? wd_encoder_name(enc_) : "closed"); }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    wd_encoder_destroy(enc_);
+    enc_ = nullptr;
+    return info.Env().Undefined();
+  }
+};
+
+class Decoder : public Napi::ObjectWrap<Decoder> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Decoder", {InstanceMethod("decode", &Decoder::Decode), InstanceMethod("close", &Decoder::Close)});
+  }
+  explicit Decoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Decoder>(info) {
+    char err[256] = "";
+    dec_ = wd_decoder_create(err, sizeof(err));
+    if (!dec_) throw Napi::Error::New(info.Env(), std::string("decoder: ") + err);
+  }
+  ~Decoder() override { wd_decoder_destroy(dec_); }
+
+ private:
+  wd_decoder* dec_ = nullptr;
+
+  // decode(packet, dst: Buffer, width, height, rects) -> undefined; throws on a bad packet
+  Napi::Value Decode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!dec_) throw Napi::Error::New(env, "decoder is closed");
+    auto pkt = info[0].As<Napi::Uint8Array>();
+    auto dst = info[1].As<Napi::Buffer<uint8_t>>();
+    int w = info[2].ToNumber().Int32Value(), h = info[3].ToNumber().Int32Value();
+    if (w <= 0 || h <= 0 || dst.Length() < static_cast<size_t>(w) * h * 4) throw Napi::RangeError::New(env, "destination too small");
+    RectList r = Rects(info[4]);
+    char err[256] = "";
+    if (!wd_decoder_decode(dec_, pkt.Data(), pkt.ByteLength(), dst.Data(), w, h, r.data, r.count, err, sizeof(err))) {
+      throw Napi::Error::New(env, std::string("decode: ") + err);
+    }
+    return env.Undefined();
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    wd_decoder_destroy(dec_);
+    dec_ = nullptr;
+    return info.Env().Undefined();
+  }
+};
+
+class Tiler : public Napi::ObjectWrap<Tiler> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tiler", {InstanceMethod("encode", &Tiler::Encode), InstanceMethod("decode", &Tiler::Decode)});
+  }
+  explicit Tiler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tiler>(info) { t_ = wd_tiler_create(); }
+  ~Tiler() override { wd_tiler_destroy(t_); }
+
+ private:
+  wd_tiler* t_ = nullptr;
+
+  static bool Inside(int x, int y, int w, int h, int fw, int fh) {
+    return x >= 0 && y >= 0 && w > 0 && h > 0 && static_cast<int64_t>(x) + w <= fw && static_cast<int64_t>(y) + h <= fh;
+  }
+
+  // encode(cur, prev|null, fbWidth, fbHeight, x, y, w, h) -> Buffer
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto cur = info[0].As<Napi::Buffer<uint8_t>>();
+    const uint8_t* prev = info[1].IsBuffer() ? info[1].As<Napi::Buffer<uint8_t>>().Data() : nullptr;
+    int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
+    int x = info[4].ToNumber().Int32Value(), y = info[5].ToNumber().Int32Value();
+    int w = info[6].ToNumber().Int32Value(), h = info[7].ToNumber().Int32Value();
+    if (!Inside(x, y, w, h, fw, fh) || cur.Length() < static_cast<size_t>(fw) * fh * 4 ||
+        (info[1].IsBuffer() && info[1].As<Napi::Buffer<uint8_t>>().Length() < cur.Length())) {
+      throw Napi::RangeError::New(env, "tile outside the picture");
+    }
+    size_t cap = wd_tile_bound(w, h);
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
+    size_t n = wd_tile_encode(t_, cur.Data(), prev, static_cast<size_t>(fw) * 4, x, y, w, h, out.Data(), cap);
+    if (n == 0) throw Napi::Error::New(env, "tile compression failed");
+    return Napi::Buffer<uint8_t>::Copy(env, out.Data(), n);
+  }
+
+  // decode(data, fb, fbWidth, fbHeight, x, y, w, h) -> boolean
+  Napi::Value Decode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto in = info[0].As<Napi::Uint8Array>();
+    auto fb = info[1].As<Napi::Buffer<uint8_t>>();
+    int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
+    int x = info[4].ToNumber().Int32Value(), y = info[5].ToNumber().Int32Value();
+    int w = info[6].ToNumber().Int32Value(), h = info[7].ToNumber().Int32Value();
+    if (!Inside(x, y, w, h, fw, fh) || fb.Length() < static_cast<size_t>(fw) * fh * 4) return Napi::Boolean::New(env, false);
+    return Napi::Boolean::New(env, wd_tile_decode(t_, in.Data(), in.ByteLength(), fb.Data(), static_cast<size_t>(fw) * 4, x, y, w, h));
+  }
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Encoder", Encoder::Define(env));
+  exports.Set("Decoder", Decoder::Define(env));
+  exports.Set("Tiler", Tiler::Define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(waydesk_codec, Init)

@@ -1,0 +1,427 @@
+#define _POSIX_C_SOURCE 200809L
+#include <libavcodec/avcodec.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libyuv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "codec.h"
+
+static void fail(char *err, size_t errlen, const char *fmt, ...) {
+	if (!err || !errlen) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void averr(char *err, size_t errlen, const char *what, int code) {
+	char buf[128];
+	av_strerror(code, buf, sizeof(buf));
+	fail(err, errlen, "%s: %s", what, buf);
+}
+
+/* Rectangles for 4:2:0 must start and end on even coordinates. */
+static void align_even(int32_t *x, int32_t *y, int32_t *w, int32_t *h, int fw, int fh) {
+	int x1 = *x & ~1, y1 = *y & ~1;
+	int x2 = (*x + *w + 1) & ~1, y2 = (*y + *h + 1) & ~1;
+	if (x2 > fw) x2 = fw;
+	if (y2 > fh) y2 = fh;
+	*x = x1;
+	*y = y1;
+	*w = x2 - x1;
+	*h = y2 - y1;
+}
+
+/* ---------- encoder ---------- */
+
+struct wd_encoder {
+	AVCodecContext *ctx;
+	AVFrame *frame;    /* I420 in system memory, updated only inside damage */
+	AVFrame *hwframe;  /* VAAPI surface, when encoding on the GPU */
+	AVBufferRef *hwdev;
+	AVPacket *pkt;
+	int width, height; /* the picture's size; the coded size is rounded up to even */
+	int64_t pts;
+	char name[32];
+};
+
+static bool open_x264(wd_encoder *e, const wd_enc_config *cfg, char *err, size_t errlen) {
+	const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
+	if (!codec) {
+		fail(err, errlen, "libavcodec has no libx264 encoder (install libavcodec with x264 support)");
+		return false;
+	}
+	e->ctx = avcodec_alloc_context3(codec);
+	AVCodecContext *c = e->ctx;
+	c->width = (e->width + 1) & ~1;
+	c->height = (e->height + 1) & ~1;
+	c->time_base = (AVRational){1, cfg->fps > 0 ? cfg->fps : 60};
+	c->framerate = (AVRational){cfg->fps > 0 ? cfg->fps : 60, 1};
+	c->pix_fmt = AV_PIX_FMT_YUV420P;
+	c->max_b_frames = 0;
+	c->gop_size = cfg->intra_refresh ? (cfg->fps > 0 ? cfg->fps : 60) : 100000; /* keyframes on request only */
+	c->thread_count = 1;
+	c->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	c->profile = FF_PROFILE_H264_CONSTRAINED_BASELINE;
+	av_opt_set(c->priv_data, "preset", cfg->preset && cfg->preset[0] ? cfg->preset : "ultrafast", 0);
+	av_opt_set(c->priv_data, "tune", "zerolatency", 0);
+	av_opt_set(c->priv_data, "profile", "baseline", 0);
+	av_opt_set_int(c->priv_data, "forced-idr", 1, 0);
+	av_opt_set_double(c->priv_data, "crf", cfg->crf > 0 ? cfg->crf : 23, 0);
+	if (cfg->max_kbps > 0) {
+		c->rc_max_rate = (int64_t)cfg->max_kbps * 1000;
+		/* One frame's worth of buffer at the cap: a burst is spread, never queued. */
+		c->rc_buffer_size = (int)(c->rc_max_rate / (cfg->fps > 0 ? cfg->fps : 60)) * 2;
+	}
+	if (cfg->intra_refresh) av_opt_set_int(c->priv_data, "intra-refresh", 1, 0);
+	int r = avcodec_open2(c, codec, NULL);
+	if (r < 0) {
+		averr(err, errlen, "opening libx264", r);
+		return false;
+	}
+	e->frame = av_frame_alloc();
+	e->frame->format = AV_PIX_FMT_YUV420P;
+	e->frame->width = c->width;
+	e->frame->height = c->height;
+	if (av_frame_get_buffer(e->frame, 32) < 0) {
+		fail(err, errlen, "out of memory for the I420 picture");
+		return false;
+	}
+	/* Start black, so that the first (keyframe) encode of a partial update is still sane. */
+	memset(e->frame->data[0], 16, (size_t)e->frame->linesize[0] * c->height);
+	memset(e->frame->data[1], 128, (size_t)e->frame->linesize[1] * (c->height / 2));
+	memset(e->frame->data[2], 128, (size_t)e->frame->linesize[2] * (c->height / 2));
+	snprintf(e->name, sizeof(e->name), "libx264");
+	return true;
+}
+
+static bool open_vaapi(wd_encoder *e, const wd_enc_config *cfg, char *err, size_t errlen) {
+	const AVCodec *codec = avcodec_find_encoder_by_name("h264_vaapi");
+	if (!codec) {
+		fail(err, errlen, "libavcodec was built without h264_vaapi");
+		return false;
+	}
+	int r = av_hwdevice_ctx_create(&e->hwdev, AV_HWDEVICE_TYPE_VAAPI, cfg->vaapi_device, NULL, 0);
+	if (r < 0) {
+		averr(err, errlen, "no VAAPI device", r);
+		return false;
+	}
+	e->ctx = avcodec_alloc_context3(codec);
+	AVCodecContext *c = e->ctx;
+	c->width = (e->width + 1) & ~1;
+	c->height = (e->height + 1) & ~1;
+	c->time_base = (AVRational){1, cfg->fps > 0 ? cfg->fps : 60};
+	c->framerate = (AVRational){cfg->fps > 0 ? cfg->fps : 60, 1};
+	c->pix_fmt = AV_PIX_FMT_VAAPI;
+	c->max_b_frames = 0;
+	c->gop_size = 100000;
+	c->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	if (cfg->max_kbps > 0) {
+		c->rc_max_rate = (int64_t)cfg->max_kbps * 1000;
+		c->bit_rate = c->rc_max_rate;
+	}
+	AVBufferRef *frames = av_hwframe_ctx_alloc(e->hwdev);
+	AVHWFramesContext *fc = (AVHWFramesContext *)frames->data;
+	fc->format = AV_PIX_FMT_VAAPI;
+	fc->sw_format = AV_PIX_FMT_NV12;
+	fc->width = c->width;
+	fc->height = c->height;
+	fc->initial_pool_size = 4;
+	if ((r = av_hwframe_ctx_init(frames)) < 0) {
+		av_buffer_unref(&frames);
+		averr(err, errlen, "VAAPI surfaces", r);
+		return false;
+	}
+	c->hw_frames_ctx = av_buffer_ref(frames);
+	av_buffer_unref(&frames);
+	if ((r = avcodec_open2(c, codec, NULL)) < 0) {
+		averr(err, errlen, "opening h264_vaapi", r);
+		return false;
+	}
+	e->frame = av_frame_alloc();
+	e->frame->format = AV_PIX_FMT_NV12;
+	e->frame->width = c->width;
+	e->frame->height = c->height;
+	if (av_frame_get_buffer(e->frame, 32) < 0) return false;
+	e->hwframe = av_frame_alloc();
+	snprintf(e->name, sizeof(e->name), "h264_vaapi");
+	return true;
+}
+
+void wd_encoder_destroy(wd_encoder *e) {
+	if (!e) return;
+	avcodec_free_context(&e->ctx);
+	av_frame_free(&e->frame);
+	av_frame_free(&e->hwframe);
+	av_packet_free(&e->pkt);
+	av_buffer_unref(&e->hwdev);
+	free(e);
+}
+
+wd_encoder *wd_encoder_create(const wd_enc_config *cfg, char *err, size_t errlen) {
+	if (cfg->width < 16 || cfg->height < 16 || cfg->width > 8192 || cfg->height > 8192) {
+		fail(err, errlen, "encoder size %dx%d outside 16x16..8192x8192", cfg->width, cfg->height);
+		return NULL;
+	}
+	wd_encoder *e = calloc(1, sizeof(*e));
+	if (!e) return NULL;
+	e->width = cfg->width;
+	e->height = cfg->height;
+	e->pkt = av_packet_alloc();
+	av_log_set_level(AV_LOG_ERROR);
+	bool ok = cfg->vaapi_device && cfg->vaapi_device[0] ? open_vaapi(e, cfg, err, errlen) : open_x264(e, cfg, err, errlen);
+	if (!ok) {
+		wd_encoder_destroy(e);
+		return NULL;
+	}
+	return e;
+}
+
+const char *wd_encoder_name(wd_encoder *e) {
+	return e->name;
+}
+
+bool wd_encoder_encode(wd_encoder *e, const uint8_t *src, size_t stride, const int32_t *rects, int nrects, bool keyframe,
+	const uint8_t **out, size_t *out_len, bool *is_keyframe, char *err, size_t errlen) {
+	AVFrame *f = e->frame;
+	int r = av_frame_make_writable(f);
+	if (r < 0) {
+		averr(err, errlen, "encoder picture", r);
+		return false;
+	}
+	int32_t all[4] = {0, 0, e->width, e->height};
+	if (nrects == 0) {
+		rects = all;
+		nrects = 1;
+	}
+	for (int i = 0; i < nrects; i++) {
+		int32_t x = rects[i * 4], y = rects[i * 4 + 1], w = rects[i * 4 + 2], h = rects[i * 4 + 3];
+		if (x < 0 || y < 0 || w <= 0 || h <= 0 || x + w > e->width || y + h > e->height) {
+			fail(err, errlen, "rectangle %d,%d %dx%d outside the %dx%d picture", x, y, w, h, e->width, e->height);
+			return false;
+		}
+		align_even(&x, &y, &w, &h, e->width, e->height);
+		const uint8_t *s = src + (size_t)y * stride + (size_t)x * 4;
+		if (f->format == AV_PIX_FMT_NV12) {
+			ARGBToNV12(s, (int)stride, f->data[0] + (size_t)y * f->linesize[0] + x, f->linesize[0],
+				f->data[1] + (size_t)(y / 2) * f->linesize[1] + x, f->linesize[1], w, h);
+		} else {
+			ARGBToI420(s, (int)stride, f->data[0] + (size_t)y * f->linesize[0] + x, f->linesize[0],
+				f->data[1] + (size_t)(y / 2) * f->linesize[1] + x / 2, f->linesize[1],
+				f->data[2] + (size_t)(y / 2) * f->linesize[2] + x / 2, f->linesize[2], w, h);
+		}
+	}
+	f->pts = e->pts++;
+	f->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+	f->key_frame = keyframe;
+	AVFrame *send = f;
+	if (e->hwdev) {
+		av_frame_unref(e->hwframe);
+		if ((r = av_hwframe_get_buffer(e->ctx->hw_frames_ctx, e->hwframe, 0)) < 0 ||
+			(r = av_hwframe_transfer_data(e->hwframe, f, 0)) < 0) {
+			averr(err, errlen, "uploading to the GPU", r);
+			return false;
+		}
+		e->hwframe->pts = f->pts;
+		e->hwframe->pict_type = f->pict_type;
+		send = e->hwframe;
+	}
+	if ((r = avcodec_send_frame(e->ctx, send)) < 0) {
+		averr(err, errlen, "encoding", r);
+		return false;
+	}
+	av_packet_unref(e->pkt);
+	r = avcodec_receive_packet(e->ctx, e->pkt);
+	if (r < 0) {
+		/* zerolatency with no B-frames emits one packet per frame; anything else is a bug */
+		averr(err, errlen, "the encoder held a frame back", r);
+		return false;
+	}
+	*out = e->pkt->data;
+	*out_len = (size_t)e->pkt->size;
+	*is_keyframe = (e->pkt->flags & AV_PKT_FLAG_KEY) != 0;
+	return true;
+}
+
+/* ---------- decoder ---------- */
+
+struct wd_decoder {
+	AVCodecContext *ctx;
+	AVFrame *frame;
+	AVPacket *pkt;
+};
+
+wd_decoder *wd_decoder_create(char *err, size_t errlen) {
+	const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_H264);
+	if (!codec) {
+		fail(err, errlen, "libavcodec has no H.264 decoder");
+		return NULL;
+	}
+	wd_decoder *d = calloc(1, sizeof(*d));
+	if (!d) return NULL;
+	av_log_set_level(AV_LOG_ERROR);
+	d->ctx = avcodec_alloc_context3(codec);
+	d->ctx->thread_count = 1;
+	d->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	int r = avcodec_open2(d->ctx, codec, NULL);
+	if (r < 0) {
+		averr(err, errlen, "opening the H.264 decoder", r);
+		wd_decoder_destroy(d);
+		return NULL;
+	}
+	d->frame = av_frame_alloc();
+	d->pkt = av_packet_alloc();
+	return d;
+}
+
+void wd_decoder_destroy(wd_decoder *d) {
+	if (!d) return;
+	avcodec_free_context(&d->ctx);
+	av_frame_free(&d->frame);
+	av_packet_free(&d->pkt);
+	free(d);
+}
+
+bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *dst, int dst_w, int dst_h,
+	const int32_t *rects, int nrects, char *err, size_t errlen) {
+	av_packet_unref(d->pkt);
+	if (av_new_packet(d->pkt, (int)len) < 0) {
+		fail(err, errlen, "out of memory");
+		return false;
+	}
+	memcpy(d->pkt->data, data, len);
+	int r = avcodec_send_packet(d->ctx, d->pkt);
+	if (r < 0) {
+		averr(err, errlen, "decoding", r);
+		return false;
+	}
+	av_frame_unref(d->frame);
+	r = avcodec_receive_frame(d->ctx, d->frame);
+	if (r < 0) {
+		averr(err, errlen, "the decoder produced no picture", r);
+		return false;
+	}
+	AVFrame *f = d->frame;
+	if (f->format != AV_PIX_FMT_YUV420P && f->format != AV_PIX_FMT_YUVJ420P) {
+		fail(err, errlen, "unexpected decoded pixel format %d", f->format);
+		return false;
+	}
+	int w = f->width < dst_w ? f->width : dst_w;
+	int h = f->height < dst_h ? f->height : dst_h;
+	int32_t all[4] = {0, 0, w, h};
+	if (nrects == 0) {
+		rects = all;
+		nrects = 1;
+	}
+	size_t stride = (size_t)dst_w * 4;
+	for (int i = 0; i < nrects; i++) {
+		int32_t x = rects[i * 4], y = rects[i * 4 + 1], rw = rects[i * 4 + 2], rh = rects[i * 4 + 3];
+		if (x < 0 || y < 0 || rw <= 0 || rh <= 0 || x + rw > w || y + rh > h) {
+			fail(err, errlen, "rectangle %d,%d %dx%d outside the decoded %dx%d picture", x, y, rw, rh, w, h);
+			return false;
+		}
+		align_even(&x, &y, &rw, &rh, w, h);
+		I420ToARGB(f->data[0] + (size_t)y * f->linesize[0] + x, f->linesize[0],
+			f->data[1] + (size_t)(y / 2) * f->linesize[1] + x / 2, f->linesize[1],
+			f->data[2] + (size_t)(y / 2) * f->linesize[2] + x / 2, f->linesize[2],
+			dst + (size_t)y * stride + (size_t)x * 4, (int)stride, rw, rh);
+	}
+	return true;
+}
+
+/* ---------- lossless tiles ---------- */
+
+struct wd_tiler {
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	uint8_t *raw, *xor_buf, *tmp;
+	size_t cap;
+};
+
+wd_tiler *wd_tiler_create(void) {
+	wd_tiler *t = calloc(1, sizeof(*t));
+	if (!t) return NULL;
+	t->cctx = ZSTD_createCCtx();
+	t->dctx = ZSTD_createDCtx();
+	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_compressionLevel, 1);
+	/* The frame header carries the size; no checksum: the transport is reliable. */
+	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_checksumFlag, 0);
+	return t;
+}
+
+void wd_tiler_destroy(wd_tiler *t) {
+	if (!t) return;
+	ZSTD_freeCCtx(t->cctx);
+	ZSTD_freeDCtx(t->dctx);
+	free(t->raw);
+	free(t->xor_buf);
+	free(t->tmp);
+	free(t);
+}
+
+static bool ensure(wd_tiler *t, size_t n) {
+	if (t->cap >= n) return true;
+	uint8_t *a = realloc(t->raw, n), *b = a ? realloc(t->xor_buf, n) : NULL, *c = b ? realloc(t->tmp, ZSTD_compressBound(n)) : NULL;
+	if (a) t->raw = a;
+	if (b) t->xor_buf = b;
+	if (c) t->tmp = c;
+	if (!a || !b || !c) return false;
+	t->cap = n;
+	return true;
+}
+
+size_t wd_tile_bound(int w, int h) {
+	return 1 + ZSTD_compressBound((size_t)w * h * 4);
+}
+
+size_t wd_tile_encode(wd_tiler *t, const uint8_t *cur, const uint8_t *prev, size_t stride, int x, int y, int w, int h,
+	uint8_t *out, size_t cap) {
+	size_t n = (size_t)w * h * 4;
+	if (!ensure(t, n) || cap < wd_tile_bound(w, h)) return 0;
+	size_t row = (size_t)w * 4;
+	for (int r = 0; r < h; r++) {
+		const uint8_t *s = cur + (size_t)(y + r) * stride + (size_t)x * 4;
+		memcpy(t->raw + r * row, s, row);
+		if (prev) {
+			const uint8_t *p = prev + (size_t)(y + r) * stride + (size_t)x * 4;
+			uint8_t *d = t->xor_buf + r * row;
+			for (size_t i = 0; i < row; i++) d[i] = s[i] ^ p[i];
+		}
+	}
+	size_t raw = ZSTD_compress2(t->cctx, out + 1, cap - 1, t->raw, n);
+	if (ZSTD_isError(raw)) return 0;
+	out[0] = 0;
+	if (prev) {
+		size_t xr = ZSTD_compress2(t->cctx, t->tmp, ZSTD_compressBound(n), t->xor_buf, n);
+		if (!ZSTD_isError(xr) && xr < raw) {
+			memcpy(out + 1, t->tmp, xr);
+			out[0] = 1;
+			return xr + 1;
+		}
+	}
+	return raw + 1;
+}
+
+bool wd_tile_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, int x, int y, int w, int h) {
+	size_t n = (size_t)w * h * 4;
+	if (len < 2 || in[0] > 1 || !ensure(t, n)) return false;
+	unsigned long long content = ZSTD_getFrameContentSize(in + 1, len - 1);
+	if (content != n) return false;
+	size_t got = ZSTD_decompressDCtx(t->dctx, t->raw, n, in + 1, len - 1);
+	if (ZSTD_isError(got) || got != n) return false;
+	size_t row = (size_t)w * 4;
+	for (int r = 0; r < h; r++) {
+		uint8_t *d = fb + (size_t)(y + r) * stride + (size_t)x * 4;
+		const uint8_t *s = t->raw + r * row;
+		if (in[0] == 0) memcpy(d, s, row);
+		else
+			for (size_t i = 0; i < row; i++) d[i] ^= s[i];
+	}
+	return true;
+}

@@ -1,0 +1,65 @@
+/*
+ * The streaming codec: H.264 through libavcodec (libx264, or h264_vaapi where a VA driver
+ * works), BGRX<->I420 through libyuv, and lossless zstd tiles. Pure C API; the N-API
+ * layer (addon.cc) only converts arguments.
+ *
+ * Pixels are BGRX/BGRA in memory (libyuv calls that "ARGB"), stride width*4.
+ * Rectangles are x, y, width, height int32 quadruples.
+ */
+#ifndef WAYDESK_CODEC_H
+#define WAYDESK_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wd_encoder wd_encoder;
+typedef struct wd_decoder wd_decoder;
+typedef struct wd_tiler wd_tiler;
+
+typedef struct {
+	int width, height;
+	int fps;
+	int crf;          /* quality for x264's rate control (lower = better) */
+	int max_kbps;     /* VBV cap: a burst never exceeds this rate */
+	bool intra_refresh; /* spread intra blocks over frames instead of periodic keyframes */
+	const char *preset; /* "ultrafast" or "superfast" */
+	const char *vaapi_device; /* NULL or "": x264; else a render node to try h264_vaapi on */
+} wd_enc_config;
+
+wd_encoder *wd_encoder_create(const wd_enc_config *cfg, char *err, size_t errlen);
+void wd_encoder_destroy(wd_encoder *e);
+const char *wd_encoder_name(wd_encoder *e);
+/* Converts the rectangles of `frame` (a whole BGRX picture) into the encoder's I420 picture,
+ * then encodes one frame. On success *out points to an Annex B access unit owned by the
+ * encoder until the next call. */
+bool wd_encoder_encode(wd_encoder *e, const uint8_t *frame, size_t stride, const int32_t *rects, int nrects,
+	bool keyframe, const uint8_t **out, size_t *out_len, bool *is_keyframe, char *err, size_t errlen);
+
+wd_decoder *wd_decoder_create(char *err, size_t errlen);
+void wd_decoder_destroy(wd_decoder *d);
+/* Decodes one access unit and writes the rectangles (all of the picture if nrects is 0)
+ * into dst (BGRX, dst_w x dst_h). */
+bool wd_decoder_decode(wd_decoder *d, const uint8_t *pkt, size_t len, uint8_t *dst, int dst_w, int dst_h,
+	const int32_t *rects, int nrects, char *err, size_t errlen);
+
+/* Lossless tiles: zstd level 1 of the raw rectangle or of its XOR with what the
+ * receiver already has, whichever is smaller. */
+wd_tiler *wd_tiler_create(void);
+void wd_tiler_destroy(wd_tiler *t);
+/* Encodes one rectangle; prev may be NULL (no XOR). Output: mode byte (0 raw, 1 xor) + zstd frame.
+ * Returns bytes written, 0 on error. */
+size_t wd_tile_encode(wd_tiler *t, const uint8_t *cur, const uint8_t *prev, size_t stride, int x, int y, int w, int h,
+	uint8_t *out, size_t cap);
+size_t wd_tile_bound(int w, int h);
+/* Applies one encoded rectangle to fb (stride width*4). */
+bool wd_tile_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, int x, int y, int w, int h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,142 @@
+// The one typed wrapper over the codec binding (libavcodec H.264, libyuv, zstd tiles).
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface EncoderOptions {
+  width: number;
+  height: number;
+  fps: number;
+  /** x264 constant-quality factor; 23 keeps text readable while it moves. */
+  crf: number;
+  /** VBV cap in kbit/s (0: none). */
+  maxKbps: number;
+  intraRefresh: boolean;
+  preset: 'ultrafast' | 'superfast';
+  /** A DRM render node to encode on with VAAPI; omit for x264. */
+  vaapiDevice?: string;
+}
+
+interface RawEncoder {
+  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean): { data: Buffer; keyframe: boolean };
+  name(): string;
+  close(): void;
+}
+interface RawDecoder {
+  decode(packet: Uint8Array, dst: Buffer, width: number, height: number, rects: Int32Array | null): void;
+  close(): void;
+}
+interface RawTiler {
+  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): Buffer;
+  decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): boolean;
+}
+interface Binding {
+  Encoder: new (o: EncoderOptions) => RawEncoder;
+  Decoder: new () => RawDecoder;
+  Tiler: new () => RawTiler;
+}
+
+let binding: Binding | undefined;
+function load(): Binding {
+  if (binding) return binding;
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'waydesk_codec.node');
+  try {
+    binding = createRequire(import.meta.url)(file) as Binding;
+  } catch (err) {
+    throw new Error(`cannot load the codec addon (${file}): ${(err as Error).message}. Build it with \`npm run build\`.`);
+  }
+  return binding;
+}
+
+/** Loads the addon now (before dropping privileges). */
+export function preloadCodecBinding(): void {
+  load();
+}
+
+/** H.264 encoder over a whole BGRX picture; only the given rectangles are converted to YUV. */
+export class H264Encoder {
+  readonly #e: RawEncoder;
+  readonly width: number;
+  readonly height: number;
+  constructor(o: EncoderOptions) {
+    this.#e = new (load().Encoder)(o);
+    this.width = o.width;
+    this.height = o.height;
+  }
+  /** 'libx264' or 'h264_vaapi'. */
+  get name(): string {
+    return this.#e.name();
+  }
+  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean): { data: Buffer; keyframe: boolean } {
+    return this.#e.encode(frame, rects, keyframe);
+  }
+  close(): void {
+    this.#e.close();
+  }
+}
+
+/** H.264 decoder that writes only the given rectangles of each picture into a BGRX framebuffer. */
+export class H264Decoder {
+  readonly #d: RawDecoder;
+  constructor() {
+    this.#d = new (load().Decoder)();
+  }
+  decode(packet: Uint8Array, dst: Buffer, width: number, height: number, rects: Int32Array | null): void {
+    this.#d.decode(packet, dst, width, height, rects);
+  }
+  close(): void {
+    this.#d.close();
+  }
+}
+
+/** Lossless rectangles: zstd-1 of the pixels or of their XOR with the receiver's, whichever is smaller. */
+export class TileCodec {
+  readonly #t: RawTiler;
+  constructor() {
+    this.#t = new (load().Tiler)();
+  }
+  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): Buffer {
+    return this.#t.encode(cur, prev, fbWidth, fbHeight, x, y, w, h);
+  }
+  /** False when the data is corrupt or does not fit the rectangle. */
+  decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): boolean {
+    return this.#t.decode(data, fb, fbWidth, fbHeight, x, y, w, h);
+  }
+}
+
+export interface EncoderChoice {
+  encoder: H264Encoder;
+  /** Why this one: e.g. "no DRM render node" or "VAAPI on /dev/dri/renderD128". */
+  reason: string;
+}
+
+/** Render nodes a VA driver could sit on. */
+export function renderNodes(dir = '/dev/dri'): string[] {
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((n) => n.startsWith('renderD'))
+      .sort()
+      .map((n) => path.join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * VAAPI where a render node with a working VA driver exists, x264 otherwise. Every failed
+ * VAAPI attempt is reported in `reason`, so an admin can see why the GPU was not used.
+ */
+export function chooseEncoder(o: Omit<EncoderOptions, 'vaapiDevice'>, nodes = renderNodes()): EncoderChoice {
+  const tried: string[] = [];
+  for (const node of nodes) {
+    try {
+      return { encoder: new H264Encoder({ ...o, vaapiDevice: node }), reason: `VAAPI on ${node}` };
+    } catch (err) {
+      tried.push(`${node}: ${(err as Error).message}`);
+    }
+  }
+  const reason = nodes.length === 0 ? 'no DRM render node, so x264' : `VAAPI failed (${tried.join('; ')}), so x264`;
+  return { encoder: new H264Encoder(o), reason };
+}

@@ -12,13 +12,25 @@ import {
   type ParentMessage,
   type WindowInfo,
 } from '@waydesk/protocol/compositor-ipc';
-import type { CompositorCore, RawFrame } from '@waydesk/native/compositor';
+import type { CompositorCore } from '@waydesk/native/compositor';
+import { Codec } from '@waydesk/protocol/frame-format';
 import type { Logger } from './log.js';
+import type { Encoded, StreamEncoder } from './stream-encoder.js';
 
 /** Frames on the link not yet acknowledged; beyond this the compositor stops composing. */
 const MAX_IN_FLIGHT = 2;
 /** Bytes queued in the socket beyond which we wait for 'drain' before sending more. */
 const HIGH_WATER = 4 * 1024 * 1024;
+/** Quiet time after the last lossy frame before its regions are sent again exactly. */
+const REFINE_AFTER_MS = 200;
+
+export interface EncodeStats {
+  framesTiles: number;
+  framesH264: number;
+  bytesTiles: number;
+  bytesH264: number;
+  totalEncodeUs: number;
+}
 
 /** CLOCK_MONOTONIC in microseconds: the clock the core stamps frames with, shared by all processes. */
 export function nowUs(): number {
@@ -34,7 +46,11 @@ export function nowUs(): number {
 export class FrameLink {
   readonly #stream: Duplex;
   readonly #core: CompositorCore;
+  readonly #encoder: StreamEncoder;
   readonly #log: Logger;
+  #refineTimer: NodeJS.Timeout | null = null;
+  #refineDue = false;
+  readonly encodeStats: EncodeStats = { framesTiles: 0, framesH264: 0, bytesTiles: 0, bytesH264: 0, totalEncodeUs: 0 };
   readonly #reader = new MessageReader(MAX_CONTROL_BYTES);
   readonly #inFlight = new Set<number>();
   #seq = 0;
@@ -45,9 +61,10 @@ export class FrameLink {
   onMessage: (m: ParentMessage) => void = () => {};
   onClose: () => void = () => {};
 
-  constructor(stream: Duplex, core: CompositorCore, log: Logger) {
+  constructor(stream: Duplex, core: CompositorCore, encoder: StreamEncoder, log: Logger) {
     this.#stream = stream;
     this.#core = core;
+    this.#encoder = encoder;
     this.#log = log;
     if ('setNoDelay' in stream && typeof stream.setNoDelay === 'function') stream.setNoDelay(true);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -103,46 +120,68 @@ export class FrameLink {
     }
     this.#core.setPaused(false);
     const f = this.#core.takeFrame();
-    if (f) this.#sendFrame(f, false);
+    if (f) {
+      const t0 = nowUs();
+      this.#encoder.apply(f);
+      const e = this.#encoder.encode(f.rects, t0 / 1000);
+      this.#sendEncoded(e, f.firstDamageUs, f.captureUs, false, t0);
+      if (e.codec === Codec.H264) this.#armRefine();
+    } else if (this.#refineDue) {
+      this.#refineDue = false;
+      const t0 = nowUs();
+      const e = this.#encoder.refinement();
+      if (e) this.#sendEncoded(e, t0, t0, false, t0);
+    }
     if (!this.#canSend()) this.#core.setPaused(true);
   }
 
-  /** The whole picture (attach, or the parent asked for a keyframe). */
+  #armRefine(): void {
+    if (this.#refineTimer) clearTimeout(this.#refineTimer);
+    this.#refineTimer = setTimeout(() => {
+      this.#refineTimer = null;
+      this.#refineDue = true;
+      this.pump();
+    }, REFINE_AFTER_MS);
+  }
+
+  /** The whole picture, exact (attach, or the parent lost track and asked for it). */
   sendFull(): void {
     const snap = this.#core.snapshot();
     // Damage not yet sent is contained in the snapshot.
     this.#core.takeFrame();
-    const t = nowUs();
-    this.#sendFrame(
-      {
-        seq: 0,
-        firstDamageUs: t,
-        captureUs: t,
-        width: snap.width,
-        height: snap.height,
-        rects: Int32Array.from([0, 0, snap.width, snap.height]),
-        pixels: snap.pixels,
-      },
-      true,
-    );
+    const t0 = nowUs();
+    this.#encoder.load(snap.width, snap.height, snap.pixels);
+    this.#sendEncoded(this.#encoder.full(), t0, t0, true, t0);
   }
 
-  #sendFrame(f: RawFrame, full: boolean): void {
+  #sendEncoded(e: Encoded, firstDamageUs: number, captureUs: number, full: boolean, encodeStartUs: number): void {
     const seq = (this.#seq = (this.#seq + 1) >>> 0);
     this.#inFlight.add(seq);
     this.#framesSent++;
+    const sentUs = nowUs();
+    const st = this.encodeStats;
+    st.totalEncodeUs += sentUs - encodeStartUs;
+    if (e.codec === Codec.H264) {
+      st.framesH264++;
+      st.bytesH264 += e.payload.length;
+    } else {
+      st.framesTiles++;
+      st.bytesTiles += e.payload.length;
+    }
     this.send({
       type: 'frame',
       body: {
         seq,
-        firstDamageUs: f.firstDamageUs,
-        captureUs: f.captureUs,
-        sentUs: nowUs(),
-        width: f.width,
-        height: f.height,
+        firstDamageUs,
+        captureUs,
+        sentUs,
+        width: e.width,
+        height: e.height,
         full,
-        rects: f.rects,
-        pixels: f.pixels,
+        keyframe: e.keyframe,
+        codec: e.codec,
+        rects: e.rects,
+        payload: e.payload,
       },
     });
   }
@@ -176,6 +215,7 @@ export class FrameLink {
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#refineTimer) clearTimeout(this.#refineTimer);
     this.onClose();
   }
 }

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { FrameError, FramePainter } from '@waydesk/native/frame-painter';
 import {
   IpcProtocolError,
   MAX_MESSAGE_BYTES,
@@ -36,29 +37,39 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
   hello: HelloMsg | null = null;
   windows: WindowInfo[] = [];
   cursor: CursorMsg | null = null;
-  /** The compositor's picture as this parent knows it: BGRX, stride width*4. */
-  framebuffer: Buffer = Buffer.alloc(0);
-  width = 0;
-  height = 0;
+  /** Decodes frames into a picture when the parent wants one (tests, a headless terminal). */
+  readonly painter: FramePainter | null;
   framesReceived = 0;
   bytesReceived = 0;
   /** When false the parent acknowledges frames itself (to model a slow consumer). */
   autoAck = true;
   #closed = false;
 
-  constructor(stream: Duplex) {
+  constructor(stream: Duplex, opts: { paint?: boolean } = {}) {
     super();
     this.#stream = stream;
+    this.painter = opts.paint === false ? null : new FramePainter();
     if (stream instanceof net.Socket) stream.setNoDelay(true);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (err) => this.emit('error', err));
     stream.on('close', () => this.#finish());
   }
 
-  static connect(path: string): Promise<CompositorLink> {
+  /** The picture as this parent knows it: BGRX, stride width*4 (empty without a painter). */
+  get framebuffer(): Buffer {
+    return this.painter?.framebuffer ?? Buffer.alloc(0);
+  }
+  get width(): number {
+    return this.painter?.width ?? 0;
+  }
+  get height(): number {
+    return this.painter?.height ?? 0;
+  }
+
+  static connect(path: string, opts: { paint?: boolean } = {}): Promise<CompositorLink> {
     return new Promise((resolve, reject) => {
       const sock = net.connect(path);
-      sock.once('connect', () => resolve(new CompositorLink(sock)));
+      sock.once('connect', () => resolve(new CompositorLink(sock, opts)));
       sock.once('error', reject);
     });
   }
@@ -104,6 +115,7 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
     this.#stream.end();
     this.#stream.destroy();
     this.#finish();
+    this.painter?.close();
   }
 
   #finish(): void {
@@ -113,20 +125,14 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
   }
 
   #apply(f: FrameMsg): void {
-    if (f.width !== this.width || f.height !== this.height) {
-      this.width = f.width;
-      this.height = f.height;
-      this.framebuffer = Buffer.alloc(f.width * f.height * 4);
-    }
-    const stride = this.width * 4;
-    let off = 0;
-    for (let i = 0; i < f.rects.length; i += 4) {
-      const x = f.rects[i]!, y = f.rects[i + 1]!, w = f.rects[i + 2]!, h = f.rects[i + 3]!;
-      for (let row = 0; row < h; row++) {
-        const src = f.pixels.subarray(off, off + w * 4);
-        this.framebuffer.set(src, (y + row) * stride + x * 4);
-        off += w * 4;
-      }
+    if (!this.painter) return;
+    try {
+      this.painter.paint(f);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      // Lost track of the picture: say so and start again from a whole one.
+      this.emit('error', err);
+      if (err.needsKeyframe) this.send({ type: 'request-full' });
     }
   }
 

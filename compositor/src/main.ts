@@ -4,6 +4,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { MAX_OUTPUT } from '@waydesk/protocol/compositor-ipc';
 import { preloadCompositorBinding } from '@waydesk/native/compositor';
+import { preloadCodecBinding } from '@waydesk/native/codec';
 import { createLogger } from './log.js';
 import { CompositorSession } from './session.js';
 import { chooseRenderer, dropPrivileges, lookupUser, makeRuntimeDir, type UserEntry } from './user-session.js';
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
   const ownRuntimeDir = runtimeDir !== process.env.XDG_RUNTIME_DIR;
   // Load native code while we may still read it, then give up root for good.
   preloadCompositorBinding();
+  preloadCodecBinding();
   let ipcServer: net.Server | null = null;
   if (args.ipc && args.ipc !== 'stdio') {
     // Listen before dropping root, then hand the socket file to the user's session.

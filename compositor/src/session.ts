@@ -8,6 +8,7 @@ import { InputRouter } from './input.js';
 import type { Logger } from './log.js';
 import type { UserEntry } from './user-session.js';
 import { WindowManager } from './window-manager.js';
+import { DEFAULT_ENCODER, StreamEncoder } from './stream-encoder.js';
 
 export interface SessionOptions {
   width: number;
@@ -40,6 +41,7 @@ export class CompositorSession extends EventEmitter {
   readonly #log: Logger;
   #link: FrameLink | null = null;
   #child: ChildProcess | null = null;
+  readonly #encoder: StreamEncoder;
 
   constructor(opts: SessionOptions) {
     super();
@@ -57,6 +59,7 @@ export class CompositorSession extends EventEmitter {
       () => this.#wake(),
     );
     this.wm = new WindowManager(this.core, this.#log);
+    this.#encoder = new StreamEncoder(opts.width, opts.height, { ...DEFAULT_ENCODER, fps: opts.refreshHz }, this.#log);
     this.input = new InputRouter(this.core, this.wm, this.#log);
     if (!this.setKeymap(opts.keymap)) throw new Error(`unknown keyboard layout ${JSON.stringify(opts.keymap)}`);
     this.core.setPaused(opts.pauseWhenDetached);
@@ -98,7 +101,7 @@ export class CompositorSession extends EventEmitter {
       this.#log.info('a new parent replaces the attached one');
       this.#link.close();
     }
-    const link = new FrameLink(stream, this.core, this.#log);
+    const link = new FrameLink(stream, this.core, this.#encoder, this.#log);
     this.#link = link;
     link.onMessage = (m) => this.#onParent(m, link);
     link.onClose = () => {
@@ -173,6 +176,8 @@ export class CompositorSession extends EventEmitter {
           type: 'stats',
           body: {
             ...s,
+            ...link.encodeStats,
+            encoder: this.#encoder.encoderName,
             framesSent: link.framesSent,
             bytesSent: link.bytesSent,
             cpuUserUs: cpu.user,
@@ -256,5 +261,6 @@ export class CompositorSession extends EventEmitter {
       clearTimeout(timer);
     }
     this.core.close();
+    this.#encoder.close();
   }
 }

@@ -7,7 +7,9 @@
  * Every length is checked before anything is allocated.
  */
 
-export const IPC_VERSION = 1;
+import { isCodec, type CodecId } from './frame-format.js';
+
+export const IPC_VERSION = 2;
 
 /** Largest output the compositor accepts: 8K UHD. */
 export const MAX_OUTPUT = { width: 7680, height: 4320 } as const;
@@ -59,10 +61,14 @@ export interface FrameMsg {
   sentUs: number;
   width: number;
   height: number;
-  /** True when the rectangles cover the whole output (a full picture). */
+  /** True when the rectangles cover the whole output (a full picture, e.g. on attach). */
   full: boolean;
+  /** The next H.264 frame will be (or this one is) a keyframe: a decoder may start here. */
+  keyframe: boolean;
+  codec: CodecId;
   rects: Int32Array;
-  pixels: Uint8Array;
+  /** Encoded as protocol/src/frame-format.ts says for `codec`. */
+  payload: Uint8Array;
 }
 
 export interface CursorMsg {
@@ -101,6 +107,13 @@ export interface StatsMsg {
   damagePxReported: number;
   damagePxRefined: number;
   bytesSent: number;
+  /** 'libx264', 'h264_vaapi', or 'none' before the first lossy frame. */
+  encoder: string;
+  framesTiles: number;
+  framesH264: number;
+  bytesTiles: number;
+  bytesH264: number;
+  totalEncodeUs: number;
   cpuUserUs: number;
   cpuSystemUs: number;
   rssBytes: number;
@@ -154,11 +167,11 @@ function json(type: number, body: unknown): Buffer {
   return Buffer.concat([header(type, payload.length), payload]);
 }
 
-// Frame header: seq u32, width u16, height u16, nrects u32, full u8, pad 3, firstDamageUs f64,
-// captureUs f64, sentUs f64, then rects (4 x i32 each), then pixels.
+// Frame header: seq u32, width u16, height u16, nrects u32, flags u8 (1 full, 2 keyframe), codec u8,
+// pad 2, firstDamageUs f64, captureUs f64, sentUs f64, then rects (4 x i32 each), then the payload.
 const FRAME_FIXED = 4 + 2 + 2 + 4 + 4 + 8 + 8 + 8;
 
-/** Encodes a frame as a list of buffers so the pixels are written without another copy. */
+/** Encodes a frame as a list of buffers so the payload is written without another copy. */
 export function encodeFrame(f: FrameMsg): Buffer[] {
   const nrects = f.rects.length / 4;
   const fixed = Buffer.allocUnsafe(FRAME_FIXED);
@@ -166,13 +179,15 @@ export function encodeFrame(f: FrameMsg): Buffer[] {
   fixed.writeUInt16LE(f.width, 4);
   fixed.writeUInt16LE(f.height, 6);
   fixed.writeUInt32LE(nrects, 8);
-  fixed.writeUInt32LE(f.full ? 1 : 0, 12);
+  fixed.writeUInt8((f.full ? 1 : 0) | (f.keyframe ? 2 : 0), 12);
+  fixed.writeUInt8(f.codec, 13);
+  fixed.writeUInt16LE(0, 14);
   fixed.writeDoubleLE(f.firstDamageUs, 16);
   fixed.writeDoubleLE(f.captureUs, 24);
   fixed.writeDoubleLE(f.sentUs, 32);
   const rects = Buffer.from(f.rects.buffer, f.rects.byteOffset, f.rects.byteLength);
-  const total = FRAME_FIXED + rects.length + f.pixels.length;
-  return [header(MsgType.Frame, total), fixed, rects, Buffer.from(f.pixels.buffer, f.pixels.byteOffset, f.pixels.byteLength)];
+  const total = FRAME_FIXED + rects.length + f.payload.length;
+  return [header(MsgType.Frame, total), fixed, rects, Buffer.from(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength)];
 }
 
 export function encodeCursor(c: CursorMsg): Buffer {
@@ -360,26 +375,27 @@ export function decodeCompositorMessage(type: number, p: Buffer): CompositorMess
       Buffer.from(rects.buffer).set(p.subarray(FRAME_FIXED, FRAME_FIXED + rectBytes));
       const width = p.readUInt16LE(4);
       const height = p.readUInt16LE(6);
-      let area = 0;
       for (let i = 0; i < nrects; i++) {
         const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
         need(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height, 'frame: rectangle outside the output');
-        area += w * h;
       }
-      const pixels = p.subarray(FRAME_FIXED + rectBytes);
-      need(pixels.length === area * 4, `frame: ${pixels.length} pixel bytes for ${area} pixels`);
+      const codec = p.readUInt8(13);
+      if (!isCodec(codec)) throw new IpcProtocolError(`frame: unknown codec ${codec}`);
+      const flags = p.readUInt8(12);
       return {
         type: 'frame',
         body: {
           seq: p.readUInt32LE(0),
           width,
           height,
-          full: p.readUInt32LE(12) === 1,
+          full: (flags & 1) !== 0,
+          keyframe: (flags & 2) !== 0,
+          codec,
+          payload: p.subarray(FRAME_FIXED + rectBytes),
           firstDamageUs: p.readDoubleLE(16),
           captureUs: p.readDoubleLE(24),
           sentUs: p.readDoubleLE(32),
           rects,
-          pixels,
         },
       };
     }

@@ -47,7 +47,7 @@ async function typing(r: Report, name: string, command: string[], appMatch: (app
     let sentAt = 0;
     let waiting = false;
     const onFrame = (f: FrameMsg): void => {
-      pixelBytes += f.pixels.length;
+      pixelBytes += f.payload.length;
       if (waiting) {
         latencies.push(performance.now() - sentAt);
         waiting = false;
@@ -68,7 +68,7 @@ async function typing(r: Report, name: string, command: string[], appMatch: (app
     const n = text.length;
     r.add(name, 'damage_px_reported_per_key', (s1.damagePxReported - s0.damagePxReported) / n, 'px');
     r.add(name, 'damage_px_refined_per_key', (s1.damagePxRefined - s0.damagePxRefined) / n, 'px');
-    r.add(name, 'damage_bytes_per_key', pixelBytes / n, 'B');
+    r.add(name, 'encoded_bytes_per_key', pixelBytes / n, 'B');
     r.add(name, 'link_bytes_per_key', linkBytes / n, 'B');
     r.add(name, 'key_to_frame_p50', percentile(latencies, 50), 'ms');
     r.add(name, 'key_to_frame_p99', percentile(latencies, 99), 'ms');

@@ -10,6 +10,7 @@ import {
   encodeParentMessage,
   type ParentMessage,
 } from '@waydesk/protocol/compositor-ipc';
+import { Codec, packTiles, unpackTiles, type CodecId } from '@waydesk/protocol/frame-format';
 
 function roundtripParent(m: ParentMessage): ParentMessage {
   const r = new MessageReader(MAX_CONTROL_BYTES);
@@ -34,9 +35,9 @@ describe('compositor link protocol', () => {
     for (const m of all) expect(roundtripParent(m)).toEqual(m);
   });
 
-  it('round-trips a frame, pixels and rectangles intact', () => {
-    const pixels = Buffer.alloc((4 * 2 + 3 * 1) * 4);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = i & 0xff;
+  it('round-trips a frame, payload and rectangles intact', () => {
+    const payload = Buffer.alloc(300);
+    for (let i = 0; i < payload.length; i++) payload[i] = i & 0xff;
     const parts = encodeCompositorMessage({
       type: 'frame',
       body: {
@@ -47,8 +48,10 @@ describe('compositor link protocol', () => {
         width: 100,
         height: 50,
         full: false,
+        keyframe: true,
+        codec: Codec.H264,
         rects: Int32Array.from([0, 0, 4, 2, 97, 49, 3, 1]),
-        pixels,
+        payload,
       },
     });
     const r = new MessageReader(1 << 20);
@@ -60,8 +63,8 @@ describe('compositor link protocol', () => {
     expect(m.type).toBe('frame');
     if (m.type !== 'frame') return;
     expect([...m.body.rects]).toEqual([0, 0, 4, 2, 97, 49, 3, 1]);
-    expect(Buffer.compare(Buffer.from(m.body.pixels), pixels)).toBe(0);
-    expect(m.body).toMatchObject({ seq: 7, width: 100, height: 50, full: false, captureUs: 2.5 });
+    expect(Buffer.compare(Buffer.from(m.body.payload), payload)).toBe(0);
+    expect(m.body).toMatchObject({ seq: 7, width: 100, height: 50, full: false, keyframe: true, codec: Codec.H264, captureUs: 2.5 });
   });
 
   it('rejects malformed input with a reason', () => {
@@ -86,15 +89,27 @@ describe('compositor link protocol', () => {
     expect(() => new MessageReader(10).push(Buffer.from([0, 0, 0, 0]))).toThrow(/outside 1\.\.10/);
   });
 
-  it('rejects a frame whose rectangles leave the output or whose pixels do not add up', () => {
-    const frame = (rects: number[], pixelBytes: number): Buffer =>
+  it('rejects a frame whose rectangles leave the output or whose codec is unknown', () => {
+    const frame = (rects: number[], codec: number): Buffer =>
       Buffer.concat(
         encodeCompositorMessage({
           type: 'frame',
-          body: { seq: 1, firstDamageUs: 0, captureUs: 0, sentUs: 0, width: 10, height: 10, full: false, rects: Int32Array.from(rects), pixels: Buffer.alloc(pixelBytes) },
+          body: {
+            seq: 1, firstDamageUs: 0, captureUs: 0, sentUs: 0, width: 10, height: 10, full: false, keyframe: false,
+            codec: codec as CodecId, rects: Int32Array.from(rects), payload: Buffer.alloc(8),
+          },
         }),
       ).subarray(5);
-    expect(() => decodeCompositorMessage(MsgType.Frame, frame([8, 8, 4, 4], 64))).toThrow(/outside the output/);
-    expect(() => decodeCompositorMessage(MsgType.Frame, frame([0, 0, 2, 2], 12))).toThrow(/12 pixel bytes for 4 pixels/);
+    expect(() => decodeCompositorMessage(MsgType.Frame, frame([8, 8, 4, 4], Codec.Tiles))).toThrow(/outside the output/);
+    expect(() => decodeCompositorMessage(MsgType.Frame, frame([0, 0, 2, 2], 9))).toThrow(/unknown codec 9/);
+  });
+
+  it('splits a tiles payload exactly, or says what is wrong', () => {
+    const packed = packTiles([Buffer.from([0, 1, 2]), Buffer.from([1, 9])]);
+    const parts = unpackTiles(packed, 2);
+    expect(Array.isArray(parts) && parts.map((p) => [...p])).toEqual([[0, 1, 2], [1, 9]]);
+    expect(unpackTiles(packed, 3)).toMatch(/tile 2 of 3: truncated/);
+    expect(unpackTiles(packed, 1)).toMatch(/bytes after the last tile/);
+    expect(unpackTiles(packed.subarray(0, 12), 2)).toMatch(/runs past/);
   });
 });

@@ -1,0 +1,236 @@
+import { chooseEncoder, H264Encoder, TileCodec } from '@waydesk/native/codec';
+import type { RawFrame } from '@waydesk/native/compositor';
+import { Codec, packTiles, type CodecId } from '@waydesk/protocol/frame-format';
+import type { Logger } from './log.js';
+
+export interface Encoded {
+  codec: CodecId;
+  keyframe: boolean;
+  rects: Int32Array;
+  payload: Buffer;
+  width: number;
+  height: number;
+}
+
+export interface EncoderSettings {
+  fps: number;
+  crf: number;
+  maxKbps: number;
+  preset: 'ultrafast' | 'superfast';
+  intraRefresh: boolean;
+}
+
+export const DEFAULT_ENCODER: EncoderSettings = { fps: 60, crf: 23, maxKbps: 20_000, preset: 'ultrafast', intraRefresh: false };
+
+/** Lossy bookkeeping granularity, like the core's damage tiles. */
+const TILE = 16;
+/** At or below this many changed pixels a frame goes lossless (a few typed characters, a cursor). */
+const SMALL_DAMAGE_PX = 8_000;
+/** A region that keeps changing faster than this is animation: H.264. */
+const MOTION_WINDOW_MS = 300;
+const MOTION_FRAMES = 3;
+/** Above this fraction of the picture, H.264 at once (a scroll, a new window). */
+const LARGE_DAMAGE = 0.2;
+
+function area(rects: Int32Array): number {
+  let a = 0;
+  for (let i = 0; i < rects.length; i += 4) a += rects[i + 2]! * rects[i + 3]!;
+  return a;
+}
+
+/**
+ * Per frame, chooses lossless tiles (typing, small changes: exact and tiny) or H.264 (large or
+ * fast-changing damage), and remembers what went lossy so it can be sent again exactly once
+ * the picture settles: a user reading text never keeps compression artefacts.
+ */
+export class StreamEncoder {
+  width: number;
+  height: number;
+  /** The compositor's picture (BGRX), kept whole because H.264 encodes whole pictures. */
+  #cur: Buffer;
+  /** What the receiver has, where it is exact: the reference for XOR tiles. */
+  #sent: Buffer;
+  /** Tiles whose pixels at the receiver came from H.264. */
+  #lossy: Uint8Array;
+  #lossyCount = 0;
+  #tw: number;
+  readonly #tiles = new TileCodec();
+  #h264: H264Encoder | null = null;
+  #needKey = true;
+  readonly #recent: Array<{ t: number; px: number }> = [];
+  readonly #settings: EncoderSettings;
+  readonly #log: Logger;
+  encoderName = 'none';
+
+  constructor(width: number, height: number, settings: EncoderSettings, log: Logger) {
+    this.#settings = settings;
+    this.#log = log;
+    this.width = width;
+    this.height = height;
+    this.#tw = Math.ceil(width / TILE);
+    this.#cur = Buffer.alloc(width * height * 4);
+    this.#sent = Buffer.alloc(width * height * 4);
+    this.#lossy = new Uint8Array(this.#tw * Math.ceil(height / TILE));
+  }
+
+  #resize(width: number, height: number): void {
+    this.#h264?.close();
+    this.#h264 = null;
+    this.width = width;
+    this.height = height;
+    this.#tw = Math.ceil(width / TILE);
+    this.#cur = Buffer.alloc(width * height * 4);
+    this.#sent = Buffer.alloc(width * height * 4);
+    this.#lossy = new Uint8Array(this.#tw * Math.ceil(height / TILE));
+    this.#lossyCount = 0;
+    this.#needKey = true;
+  }
+
+  /** Copies a captured frame's rectangles into the whole picture. */
+  apply(f: RawFrame): void {
+    if (f.width !== this.width || f.height !== this.height) this.#resize(f.width, f.height);
+    const stride = this.width * 4;
+    let off = 0;
+    for (let i = 0; i < f.rects.length; i += 4) {
+      const x = f.rects[i]!, y = f.rects[i + 1]!, w = f.rects[i + 2]!, h = f.rects[i + 3]!;
+      for (let row = 0; row < h; row++) {
+        f.pixels.copy(this.#cur, (y + row) * stride + x * 4, off, off + w * 4);
+        off += w * 4;
+      }
+    }
+  }
+
+  /** Loads a whole picture (attach after a restart of the link). */
+  load(width: number, height: number, pixels: Buffer): void {
+    if (width !== this.width || height !== this.height) this.#resize(width, height);
+    pixels.copy(this.#cur);
+  }
+
+  encode(rects: Int32Array, nowMs: number): Encoded {
+    const px = area(rects);
+    this.#recent.push({ t: nowMs, px });
+    while (this.#recent.length && nowMs - this.#recent[0]!.t > MOTION_WINDOW_MS) this.#recent.shift();
+    const busy = this.#recent.filter((r) => r.px > SMALL_DAMAGE_PX).length >= MOTION_FRAMES;
+    const lossy = px > this.width * this.height * LARGE_DAMAGE || (px > SMALL_DAMAGE_PX && busy);
+    return lossy ? this.#encodeH264(rects) : this.#encodeTiles(rects, true);
+  }
+
+  /** The whole picture, exact: for a receiver that starts from nothing. */
+  full(): Encoded {
+    this.#needKey = true;
+    this.#lossy.fill(0);
+    this.#lossyCount = 0;
+    return this.#encodeTiles(Int32Array.from([0, 0, this.width, this.height]), false);
+  }
+
+  /** Rectangles that went lossy, sent again exactly; null when everything is exact. */
+  refinement(): Encoded | null {
+    if (this.#lossyCount === 0) return null;
+    const rects: number[] = [];
+    const th = Math.ceil(this.height / TILE);
+    // Runs of lossy tiles per tile row, merged downwards when the same run repeats.
+    let open = new Map<string, number>();
+    for (let ty = 0; ty < th; ty++) {
+      const next = new Map<string, number>();
+      for (let tx = 0; tx < this.#tw; ) {
+        if (!this.#lossy[ty * this.#tw + tx]) {
+          tx++;
+          continue;
+        }
+        const start = tx;
+        while (tx < this.#tw && this.#lossy[ty * this.#tw + tx]) tx++;
+        const key = `${start}:${tx}`;
+        const x = start * TILE;
+        const w = Math.min(tx * TILE, this.width) - x;
+        const y = ty * TILE;
+        const h = Math.min(y + TILE, this.height) - y;
+        const prev = open.get(key);
+        if (prev !== undefined) {
+          rects[prev + 3]! += h;
+          next.set(key, prev);
+        } else {
+          next.set(key, rects.length);
+          rects.push(x, y, w, h);
+        }
+      }
+      open = next;
+    }
+    this.#lossy.fill(0);
+    this.#lossyCount = 0;
+    return this.#encodeTiles(Int32Array.from(rects), false);
+  }
+
+  /** True if any tile the rectangle touches holds H.264 pixels at the receiver. */
+  #touchesLossy(x: number, y: number, w: number, h: number): boolean {
+    for (let ty = Math.floor(y / TILE); ty * TILE < y + h; ty++)
+      for (let tx = Math.floor(x / TILE); tx * TILE < x + w; tx++) if (this.#lossy[ty * this.#tw + tx]) return true;
+    return false;
+  }
+
+  #setLossy(x: number, y: number, w: number, h: number): void {
+    for (let ty = Math.floor(y / TILE); ty * TILE < y + h; ty++)
+      for (let tx = Math.floor(x / TILE); tx * TILE < x + w; tx++) {
+        const k = ty * this.#tw + tx;
+        if (!this.#lossy[k]) this.#lossyCount++;
+        this.#lossy[k] = 1;
+      }
+  }
+
+  /** Only tiles the rectangle covers whole become exact; a partly covered one stays lossy. */
+  #setExact(x: number, y: number, w: number, h: number): void {
+    for (let ty = Math.floor(y / TILE); ty * TILE < y + h; ty++)
+      for (let tx = Math.floor(x / TILE); tx * TILE < x + w; tx++) {
+        const k = ty * this.#tw + tx;
+        if (!this.#lossy[k]) continue;
+        const x0 = tx * TILE, y0 = ty * TILE;
+        const x1 = Math.min(x0 + TILE, this.width), y1 = Math.min(y0 + TILE, this.height);
+        if (x <= x0 && y <= y0 && x + w >= x1 && y + h >= y1) {
+          this.#lossy[k] = 0;
+          this.#lossyCount--;
+        }
+      }
+  }
+
+  #encodeTiles(rects: Int32Array, xor: boolean): Encoded {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < rects.length; i += 4) {
+      const x = rects[i]!, y = rects[i + 1]!, w = rects[i + 2]!, h = rects[i + 3]!;
+      // XOR needs the receiver's exact pixels: not where H.264 left an approximation.
+      const canXor = xor && !this.#touchesLossy(x, y, w, h);
+      this.#setExact(x, y, w, h);
+      parts.push(this.#tiles.encode(this.#cur, canXor ? this.#sent : null, this.width, this.height, x, y, w, h));
+      const stride = this.width * 4;
+      for (let row = y; row < y + h; row++) this.#cur.copy(this.#sent, row * stride + x * 4, row * stride + x * 4, row * stride + (x + w) * 4);
+    }
+    return { codec: Codec.Tiles, keyframe: false, rects, payload: packTiles(parts), width: this.width, height: this.height };
+  }
+
+  #encodeH264(damage: Int32Array): Encoded {
+    // 4:2:0 chroma covers 2x2 pixels: the receiver copies (and we mark lossy) whole pairs.
+    const rects = new Int32Array(damage.length);
+    for (let i = 0; i < damage.length; i += 4) {
+      const x = damage[i]! & ~1, y = damage[i + 1]! & ~1;
+      const x2 = Math.min((damage[i]! + damage[i + 2]! + 1) & ~1, this.width);
+      const y2 = Math.min((damage[i + 1]! + damage[i + 3]! + 1) & ~1, this.height);
+      rects.set([x, y, x2 - x, y2 - y], i);
+    }
+    if (!this.#h264) {
+      const choice = chooseEncoder({ width: this.width, height: this.height, ...this.#settings });
+      this.#h264 = choice.encoder;
+      this.encoderName = choice.encoder.name;
+      this.#log.info({ encoder: choice.encoder.name, why: choice.reason, width: this.width, height: this.height }, 'video encoder ready');
+      this.#needKey = true;
+    }
+    const key = this.#needKey;
+    // A keyframe must carry the whole picture: a new decoder has no reference to fill gaps.
+    const { data, keyframe } = this.#h264.encode(this.#cur, key ? null : rects, key);
+    this.#needKey = false;
+    for (let i = 0; i < rects.length; i += 4) this.#setLossy(rects[i]!, rects[i + 1]!, rects[i + 2]!, rects[i + 3]!);
+    return { codec: Codec.H264, keyframe, rects, payload: data, width: this.width, height: this.height };
+  }
+
+  close(): void {
+    this.#h264?.close();
+    this.#h264 = null;
+  }
+}

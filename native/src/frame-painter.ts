@@ -1,0 +1,72 @@
+// Applies encoded frames (protocol/src/frame-format.ts) to a BGRX picture: what a terminal
+// shows, and what tests compare with the compositor's own picture.
+import { Codec, unpackTiles, type CodecId } from '@waydesk/protocol/frame-format';
+import { H264Decoder, TileCodec } from './codec.js';
+
+export interface EncodedFrame {
+  width: number;
+  height: number;
+  codec: CodecId;
+  keyframe: boolean;
+  rects: Int32Array;
+  payload: Uint8Array;
+}
+
+export class FrameError extends Error {
+  override name = 'FrameError';
+  /** True when the receiver should ask the sender for a keyframe / full picture. */
+  constructor(message: string, readonly needsKeyframe: boolean) {
+    super(message);
+  }
+}
+
+export class FramePainter {
+  width = 0;
+  height = 0;
+  /** BGRX, stride width*4. Replaced (not resized) when the picture changes size. */
+  framebuffer: Buffer = Buffer.alloc(0);
+  readonly #tiles = new TileCodec();
+  #h264: H264Decoder | null = null;
+  #decodable = false;
+
+  paint(f: EncodedFrame): void {
+    if (f.width !== this.width || f.height !== this.height) {
+      this.width = f.width;
+      this.height = f.height;
+      this.framebuffer = Buffer.alloc(f.width * f.height * 4);
+      this.#resetDecoder();
+    }
+    const n = f.rects.length / 4;
+    if (f.codec === Codec.Tiles) {
+      const parts = unpackTiles(f.payload, n);
+      if (typeof parts === 'string') throw new FrameError(`tiles: ${parts}`, true);
+      for (let i = 0; i < n; i++) {
+        const x = f.rects[i * 4]!, y = f.rects[i * 4 + 1]!, w = f.rects[i * 4 + 2]!, h = f.rects[i * 4 + 3]!;
+        if (!this.#tiles.decode(parts[i]!, this.framebuffer, this.width, this.height, x, y, w, h)) {
+          throw new FrameError(`tiles: rectangle ${i} (${x},${y} ${w}x${h}) does not decode`, true);
+        }
+      }
+      return;
+    }
+    if (f.keyframe) this.#resetDecoder();
+    if (!f.keyframe && !this.#decodable) throw new FrameError('H.264 frame before any keyframe', true);
+    this.#h264 ??= new H264Decoder();
+    try {
+      this.#h264.decode(f.payload, this.framebuffer, this.width, this.height, f.rects);
+      this.#decodable = true;
+    } catch (err) {
+      this.#resetDecoder();
+      throw new FrameError((err as Error).message, true);
+    }
+  }
+
+  #resetDecoder(): void {
+    this.#h264?.close();
+    this.#h264 = null;
+    this.#decodable = false;
+  }
+
+  close(): void {
+    this.#resetDecoder();
+  }
+}

@@ -146,6 +146,8 @@ export class FrameLink {
 
   /** The whole picture, exact (attach, or the parent lost track and asked for it). */
   sendFull(): void {
+    // A parent asking for the whole picture starts over: frames still in flight are superseded.
+    this.#inFlight.clear();
     const snap = this.#core.snapshot();
     // Damage not yet sent is contained in the snapshot.
     this.#core.takeFrame();

@@ -7,7 +7,9 @@
  * Every length is checked before anything is allocated.
  */
 
-import { isCodec, type CodecId } from './frame-format.js';
+import { decodeFrameBody, encodeFrameBody, type FrameMsg } from './frame-format.js';
+
+export type { FrameMsg };
 
 export const IPC_VERSION = 2;
 
@@ -50,25 +52,6 @@ export interface HelloMsg {
   refreshMhz: number;
   renderer: string;
   uid: number;
-}
-
-export interface FrameMsg {
-  /** Sequence on this link; the parent acknowledges it to return a credit. */
-  seq: number;
-  firstDamageUs: number;
-  captureUs: number;
-  /** Microseconds (CLOCK_MONOTONIC-based) when the compositor put it on the link. */
-  sentUs: number;
-  width: number;
-  height: number;
-  /** True when the rectangles cover the whole output (a full picture, e.g. on attach). */
-  full: boolean;
-  /** The next H.264 frame will be (or this one is) a keyframe: a decoder may start here. */
-  keyframe: boolean;
-  codec: CodecId;
-  rects: Int32Array;
-  /** Encoded as protocol/src/frame-format.ts says for `codec`. */
-  payload: Uint8Array;
 }
 
 export interface CursorMsg {
@@ -167,27 +150,10 @@ function json(type: number, body: unknown): Buffer {
   return Buffer.concat([header(type, payload.length), payload]);
 }
 
-// Frame header: seq u32, width u16, height u16, nrects u32, flags u8 (1 full, 2 keyframe), codec u8,
-// pad 2, firstDamageUs f64, captureUs f64, sentUs f64, then rects (4 x i32 each), then the payload.
-const FRAME_FIXED = 4 + 2 + 2 + 4 + 4 + 8 + 8 + 8;
-
 /** Encodes a frame as a list of buffers so the payload is written without another copy. */
 export function encodeFrame(f: FrameMsg): Buffer[] {
-  const nrects = f.rects.length / 4;
-  const fixed = Buffer.allocUnsafe(FRAME_FIXED);
-  fixed.writeUInt32LE(f.seq >>> 0, 0);
-  fixed.writeUInt16LE(f.width, 4);
-  fixed.writeUInt16LE(f.height, 6);
-  fixed.writeUInt32LE(nrects, 8);
-  fixed.writeUInt8((f.full ? 1 : 0) | (f.keyframe ? 2 : 0), 12);
-  fixed.writeUInt8(f.codec, 13);
-  fixed.writeUInt16LE(0, 14);
-  fixed.writeDoubleLE(f.firstDamageUs, 16);
-  fixed.writeDoubleLE(f.captureUs, 24);
-  fixed.writeDoubleLE(f.sentUs, 32);
-  const rects = Buffer.from(f.rects.buffer, f.rects.byteOffset, f.rects.byteLength);
-  const total = FRAME_FIXED + rects.length + f.payload.length;
-  return [header(MsgType.Frame, total), fixed, rects, Buffer.from(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength)];
+  const body = encodeFrameBody(f);
+  return [header(MsgType.Frame, body.reduce((n, b) => n + b.length, 0)), ...body];
 }
 
 export function encodeCursor(c: CursorMsg): Buffer {
@@ -366,38 +332,9 @@ export function decodeCompositorMessage(type: number, p: Buffer): CompositorMess
     case MsgType.Hello:
       return { type: 'hello', body: parseJson(p, 'hello') as unknown as HelloMsg };
     case MsgType.Frame: {
-      need(p.length >= FRAME_FIXED, 'frame: truncated header');
-      const nrects = p.readUInt32LE(8);
-      const rectBytes = nrects * 16;
-      need(p.length >= FRAME_FIXED + rectBytes, 'frame: truncated rectangles');
-      // Copy the rectangles so they are aligned for Int32Array.
-      const rects = new Int32Array(nrects * 4);
-      Buffer.from(rects.buffer).set(p.subarray(FRAME_FIXED, FRAME_FIXED + rectBytes));
-      const width = p.readUInt16LE(4);
-      const height = p.readUInt16LE(6);
-      for (let i = 0; i < nrects; i++) {
-        const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
-        need(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height, 'frame: rectangle outside the output');
-      }
-      const codec = p.readUInt8(13);
-      if (!isCodec(codec)) throw new IpcProtocolError(`frame: unknown codec ${codec}`);
-      const flags = p.readUInt8(12);
-      return {
-        type: 'frame',
-        body: {
-          seq: p.readUInt32LE(0),
-          width,
-          height,
-          full: (flags & 1) !== 0,
-          keyframe: (flags & 2) !== 0,
-          codec,
-          payload: p.subarray(FRAME_FIXED + rectBytes),
-          firstDamageUs: p.readDoubleLE(16),
-          captureUs: p.readDoubleLE(24),
-          sentUs: p.readDoubleLE(32),
-          rects,
-        },
-      };
+      const f = decodeFrameBody(p);
+      if (typeof f === 'string') throw new IpcProtocolError(`frame: ${f}`);
+      return { type: 'frame', body: f };
     }
     case MsgType.Cursor: {
       need(p.length >= 12, 'cursor: truncated header');

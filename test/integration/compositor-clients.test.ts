@@ -84,6 +84,32 @@ describe('compositor with real clients', () => {
     await waitFor('foot to regain focus', () => c.link.windows.find((w) => w.appId === 'foot')?.focused);
   });
 
+  it('streams animation as H.264 and makes the picture exact again once it stops', async () => {
+    const shm = spawn('weston-simple-shm', [], { env: c.env, stdio: 'ignore' });
+    try {
+      await waitFor('simple-shm to map', () => c.link.windows.some((w) => w.title === 'simple-shm'));
+      await new Promise((r) => setTimeout(r, 1000));
+      const stats = await c.link.stats();
+      expect(stats.encoder).toBe('libx264');
+      expect(stats.framesH264).toBeGreaterThan(10);
+      // freeze it mid-animation: the last lossy frame must be followed by an exact one
+      shm.kill('SIGSTOP');
+      await settle(c.link, 600);
+      const { stdout } = await run('grim', ['-t', 'ppm', '-'], { env: c.env, encoding: 'buffer', maxBuffer: 64 << 20 });
+      const ppm = stdout as Buffer;
+      const data = ppm.subarray(ppm.length - 1920 * 1080 * 3);
+      const fb = c.link.framebuffer;
+      let mismatches = 0;
+      for (let i = 0, j = 0; i < 1920 * 1080; i++, j += 3) {
+        if (data[j] !== fb[i * 4 + 2] || data[j + 1] !== fb[i * 4 + 1] || data[j + 2] !== fb[i * 4]) mismatches++;
+      }
+      expect(mismatches).toBe(0);
+    } finally {
+      shm.kill('SIGKILL');
+    }
+    await waitFor('simple-shm to go', () => !c.link.windows.some((w) => w.title === 'simple-shm'));
+  });
+
   it('weston-simple-shm connects and animates', async () => {
     const shm = spawn('weston-simple-shm', [], { env: c.env, stdio: 'ignore' });
     try {

@@ -1,0 +1,51 @@
+import { once } from 'node:events';
+import tls from 'node:tls';
+import WebSocket from 'ws';
+import { MAX_SERVER_MESSAGE } from '@waydesk/protocol/wire';
+
+export class PinError extends Error {
+  override name = 'PinError';
+}
+
+function normalize(fp: string): string {
+  return fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
+}
+
+/**
+ * Opens the TLS connection first and checks the server certificate's SHA-256 fingerprint
+ * against the pinned one before a single byte of the protocol is sent; then speaks
+ * WebSocket over that very connection.
+ */
+export async function connectPinned(url: string, fingerprint: string, timeoutMs = 5000): Promise<WebSocket> {
+  const u = new URL(url);
+  if (u.protocol !== 'wss:') throw new Error(`the server address must be wss://…, not ${u.protocol}`);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const sock = tls.connect({
+    host,
+    port: Number(u.port || 443),
+    // the pin replaces CA validation: the fingerprint came with the boot image
+    rejectUnauthorized: false,
+    servername: /^[\d.:]+$/.test(host) ? undefined : host,
+    ALPNProtocols: ['http/1.1'],
+  });
+  const timer = setTimeout(() => sock.destroy(new Error(`no TLS handshake with ${u.host} within ${timeoutMs} ms`)), timeoutMs);
+  try {
+    await once(sock, 'secureConnect');
+  } finally {
+    clearTimeout(timer);
+  }
+  const got = sock.getPeerCertificate().fingerprint256 ?? '';
+  if (normalize(got) !== normalize(fingerprint)) {
+    sock.destroy();
+    throw new PinError(`server certificate ${got} is not the pinned ${fingerprint}: refusing to talk to it`);
+  }
+  sock.setNoDelay(true);
+  const ws = new WebSocket(url, {
+    createConnection: () => sock,
+    perMessageDeflate: false,
+    maxPayload: MAX_SERVER_MESSAGE,
+    handshakeTimeout: timeoutMs,
+  });
+  await once(ws, 'open');
+  return ws;
+}

@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../../client-firmware/src/log.js';
+import { HeadlessPresenter } from '../../client-firmware/src/headless-presenter.js';
+import { Terminal } from '../../client-firmware/src/terminal.js';
+import { ROOT, waitFor } from './compositor.js';
+
+export const SERVER_BIN = path.join(ROOT, 'session-manager/bin/waydesk-server.js');
+
+export interface DevServer {
+  proc: ChildProcess;
+  url: string;
+  fingerprint: string;
+  /** The desktop's Wayland socket, for grim and extra apps. */
+  env: () => NodeJS.ProcessEnv;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Starts the real waydesk-server in dev mode on a free loopback port. */
+export async function startDevServer(command: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<DevServer> {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
+  const proc = spawn(process.execPath, [SERVER_BIN, '--dev', '--port', '0', '--state', state, '--', ...command], {
+    env: { ...process.env, WAYDESK_READY_FD: '3', ...extraEnv },
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    log += d.toString();
+    if (log.length > 400_000) log = log.slice(-200_000);
+  });
+  let ready = '';
+  (proc.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (ready += d.toString()));
+  await waitFor(`the server to listen (log: ${log.slice(-1500)})`, () => ready.includes('\n') || proc.exitCode !== null, 20_000);
+  if (proc.exitCode !== null) throw new Error(`waydesk-server exited: ${log}`);
+  const { url, fingerprint } = JSON.parse(ready.split('\n')[0]!) as { url: string; fingerprint: string };
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  return {
+    proc,
+    url,
+    fingerprint,
+    log: () => log,
+    env: () => {
+      const m = [...log.matchAll(/XDG_RUNTIME_DIR=(\S+) WAYLAND_DISPLAY=(\S+)/g)].pop();
+      if (!m) throw new Error('the server did not say where its desktop is');
+      return { ...process.env, XDG_RUNTIME_DIR: m[1], WAYLAND_DISPLAY: m[2] };
+    },
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(t);
+      fs.rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+export function startTerminal(s: { url: string; fingerprint: string }, size = { width: 1920, height: 1080 }, id = 'test-terminal') {
+  const terminal = new Terminal({
+    url: s.url,
+    fingerprint: s.fingerprint,
+    terminalId: id,
+    display: { ...size, refreshMhz: 60000 },
+    kind: 'headless',
+    log: createLogger('test-terminal'),
+  });
+  const presenter = new HeadlessPresenter(terminal);
+  terminal.start();
+  return { terminal, presenter };
+}

@@ -1,11 +1,13 @@
 // npm run bench [-- --json] [group...]: every benchmark, one JSON object per line with --json.
 import { benchCompositor } from './compositor.js';
 import { Report } from './report.js';
+import { benchStreaming } from './streaming.js';
+import { benchCodec } from './codec.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const groups = args.filter((a) => !a.startsWith('--'));
-const all: Record<string, (r: Report) => Promise<void>> = { compositor: benchCompositor };
+const all: Record<string, (r: Report) => Promise<void>> = { compositor: benchCompositor, codec: benchCodec, streaming: benchStreaming };
 const chosen = groups.length ? groups : Object.keys(all);
 const report = new Report(json);
 for (const g of chosen) {

@@ -7,7 +7,7 @@ export interface Encoded {
   codec: CodecId;
   keyframe: boolean;
   rects: Int32Array;
-  payload: Buffer;
+  payload: Uint8Array;
   width: number;
   height: number;
 }

@@ -152,7 +152,7 @@ function json(type: number, body: unknown): Buffer {
 
 /** Encodes a frame as a list of buffers so the payload is written without another copy. */
 export function encodeFrame(f: FrameMsg): Buffer[] {
-  const body = encodeFrameBody(f);
+  const body = encodeFrameBody(f).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   return [header(MsgType.Frame, body.reduce((n, b) => n + b.length, 0)), ...body];
 }
 

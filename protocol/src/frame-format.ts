@@ -14,13 +14,14 @@ export function isCodec(v: number): v is CodecId {
   return v === Codec.Tiles || v === Codec.H264;
 }
 
-export function packTiles(tiles: Uint8Array[]): Buffer {
+export function packTiles(tiles: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const t of tiles) n += 4 + t.length;
-  const out = Buffer.allocUnsafe(n);
+  const out = new Uint8Array(n);
+  const view = new DataView(out.buffer);
   let o = 0;
   for (const t of tiles) {
-    out.writeUInt32LE(t.length, o);
+    view.setUint32(o, t.length, true);
     out.set(t, o + 4);
     o += 4 + t.length;
   }
@@ -71,52 +72,53 @@ export const MAX_RECTS = 65536;
 // firstDamageUs f64, captureUs f64, sentUs f64, rects (4 x i32 each), payload.
 const FRAME_FIXED = 4 + 2 + 2 + 4 + 4 + 8 + 8 + 8;
 
-export function encodeFrameBody(f: FrameMsg): Buffer[] {
-  const fixed = Buffer.allocUnsafe(FRAME_FIXED);
-  fixed.writeUInt32LE(f.seq >>> 0, 0);
-  fixed.writeUInt16LE(f.width, 4);
-  fixed.writeUInt16LE(f.height, 6);
-  fixed.writeUInt32LE(f.rects.length / 4, 8);
-  fixed.writeUInt8((f.full ? 1 : 0) | (f.keyframe ? 2 : 0), 12);
-  fixed.writeUInt8(f.codec, 13);
-  fixed.writeUInt16LE(0, 14);
-  fixed.writeDoubleLE(f.firstDamageUs, 16);
-  fixed.writeDoubleLE(f.captureUs, 24);
-  fixed.writeDoubleLE(f.sentUs, 32);
-  const rects = Buffer.from(f.rects.buffer, f.rects.byteOffset, f.rects.byteLength);
-  return [fixed, rects, Buffer.from(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength)];
+export function encodeFrameBody(f: FrameMsg): Uint8Array[] {
+  const fixed = new Uint8Array(FRAME_FIXED);
+  const v = new DataView(fixed.buffer);
+  v.setUint32(0, f.seq >>> 0, true);
+  v.setUint16(4, f.width, true);
+  v.setUint16(6, f.height, true);
+  v.setUint32(8, f.rects.length / 4, true);
+  v.setUint8(12, (f.full ? 1 : 0) | (f.keyframe ? 2 : 0));
+  v.setUint8(13, f.codec);
+  v.setFloat64(16, f.firstDamageUs, true);
+  v.setFloat64(24, f.captureUs, true);
+  v.setFloat64(32, f.sentUs, true);
+  const rects = new Uint8Array(f.rects.buffer, f.rects.byteOffset, f.rects.byteLength);
+  return [fixed, rects, f.payload];
 }
 
 /** Decodes and validates a frame body; a string says what is wrong with it. */
-export function decodeFrameBody(p: Buffer): FrameMsg | string {
+export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
   if (p.length < FRAME_FIXED) return 'truncated header';
-  const width = p.readUInt16LE(4);
-  const height = p.readUInt16LE(6);
+  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  const width = v.getUint16(4, true);
+  const height = v.getUint16(6, true);
   if (width < 1 || height < 1 || width > MAX_PICTURE.width || height > MAX_PICTURE.height) return `picture ${width}x${height} out of bounds`;
-  const nrects = p.readUInt32LE(8);
+  const nrects = v.getUint32(8, true);
   if (nrects < 1 || nrects > MAX_RECTS) return `${nrects} rectangles (1..${MAX_RECTS})`;
   const rectBytes = nrects * 16;
   if (p.length < FRAME_FIXED + rectBytes) return 'truncated rectangles';
-  const codec = p.readUInt8(13);
+  const codec = v.getUint8(13);
   if (!isCodec(codec)) return `unknown codec ${codec}`;
-  // Copy the rectangles so they are aligned for Int32Array.
+  // Copy the rectangles so they are aligned for Int32Array (little-endian hosts only, like the rest).
   const rects = new Int32Array(nrects * 4);
-  Buffer.from(rects.buffer).set(p.subarray(FRAME_FIXED, FRAME_FIXED + rectBytes));
+  new Uint8Array(rects.buffer).set(p.subarray(FRAME_FIXED, FRAME_FIXED + rectBytes));
   for (let i = 0; i < nrects; i++) {
     const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
     if (!(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height)) return 'rectangle outside the output';
   }
-  const flags = p.readUInt8(12);
+  const flags = v.getUint8(12);
   return {
-    seq: p.readUInt32LE(0),
+    seq: v.getUint32(0, true),
     width,
     height,
     full: (flags & 1) !== 0,
     keyframe: (flags & 2) !== 0,
     codec,
-    firstDamageUs: p.readDoubleLE(16),
-    captureUs: p.readDoubleLE(24),
-    sentUs: p.readDoubleLE(32),
+    firstDamageUs: v.getFloat64(16, true),
+    captureUs: v.getFloat64(24, true),
+    sentUs: v.getFloat64(32, true),
     rects,
     payload: p.subarray(FRAME_FIXED + rectBytes),
   };

@@ -104,19 +104,42 @@ function need(cond: unknown, what: string): asserts cond {
   if (!cond) throw new WireError(what);
 }
 
-function withType(type: number, payload: Buffer | Buffer[]): Buffer {
+// Plain Uint8Array and DataView (no Node Buffer): browsers load this very file.
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function withType(type: number, payload: Uint8Array | Uint8Array[]): Uint8Array {
   const parts = Array.isArray(payload) ? payload : [payload];
-  return Buffer.concat([Buffer.of(type), ...parts]);
+  let n = 1;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  out[0] = type;
+  let o = 1;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
-function json(type: number, body: unknown): Buffer {
-  return withType(type, Buffer.from(JSON.stringify(body)));
+/** A payload of n bytes and a little-endian view on it. */
+function payload(n: number): [Uint8Array, DataView] {
+  const b = new Uint8Array(n);
+  return [b, new DataView(b.buffer)];
 }
 
-function parseJson(p: Buffer, what: string): Record<string, unknown> {
+function view(p: Uint8Array): DataView {
+  return new DataView(p.buffer, p.byteOffset, p.byteLength);
+}
+
+function json(type: number, body: unknown): Uint8Array {
+  return withType(type, utf8.encode(JSON.stringify(body)));
+}
+
+function parseJson(p: Uint8Array, what: string): Record<string, unknown> {
   let v: unknown;
   try {
-    v = JSON.parse(p.toString('utf8'));
+    v = JSON.parse(fromUtf8.decode(p));
   } catch {
     throw new WireError(`${what}: not valid JSON`);
   }
@@ -136,49 +159,49 @@ function display(v: unknown, what: string): Display {
   return { width: d.width, height: d.height, refreshMhz: d.refreshMhz };
 }
 
-function ping(type: number, id: number, timeUs: number): Buffer {
-  const p = Buffer.allocUnsafe(12);
-  p.writeUInt32LE(id >>> 0, 0);
-  p.writeDoubleLE(timeUs, 4);
+function ping(type: number, id: number, timeUs: number): Uint8Array {
+  const [p, v] = payload(12);
+  v.setUint32(0, id >>> 0, true);
+  v.setFloat64(4, timeUs, true);
   return withType(type, p);
 }
 
-export function encodeTerminalMessage(m: TerminalMessage): Buffer {
+export function encodeTerminalMessage(m: TerminalMessage): Uint8Array {
   switch (m.type) {
     case 'hello':
       return json(WireType.Hello, m.body);
     case 'key': {
-      const p = Buffer.allocUnsafe(5);
-      p.writeUInt32LE(m.code >>> 0, 0);
-      p.writeUInt8(m.pressed ? 1 : 0, 4);
+      const [p, v] = payload(5);
+      v.setUint32(0, m.code >>> 0, true);
+      v.setUint8(4, m.pressed ? 1 : 0);
       return withType(WireType.Key, p);
     }
     case 'pointer-motion': {
-      const p = Buffer.allocUnsafe(16);
-      p.writeDoubleLE(m.x, 0);
-      p.writeDoubleLE(m.y, 8);
+      const [p, v] = payload(16);
+      v.setFloat64(0, m.x, true);
+      v.setFloat64(8, m.y, true);
       return withType(WireType.PointerMotion, p);
     }
     case 'pointer-button': {
-      const p = Buffer.allocUnsafe(5);
-      p.writeUInt32LE(m.button >>> 0, 0);
-      p.writeUInt8(m.pressed ? 1 : 0, 4);
+      const [p, v] = payload(5);
+      v.setUint32(0, m.button >>> 0, true);
+      v.setUint8(4, m.pressed ? 1 : 0);
       return withType(WireType.PointerButton, p);
     }
     case 'pointer-axis': {
-      const p = Buffer.allocUnsafe(13);
-      p.writeUInt8(m.horizontal ? 1 : 0, 0);
-      p.writeDoubleLE(m.delta, 1);
-      p.writeInt32LE(m.discrete | 0, 9);
+      const [p, v] = payload(13);
+      v.setUint8(0, m.horizontal ? 1 : 0);
+      v.setFloat64(1, m.delta, true);
+      v.setInt32(9, m.discrete | 0, true);
       return withType(WireType.PointerAxis, p);
     }
     case 'frame-ack': {
-      const p = Buffer.allocUnsafe(4);
-      p.writeUInt32LE(m.seq >>> 0, 0);
+      const [p, v] = payload(4);
+      v.setUint32(0, m.seq >>> 0, true);
       return withType(WireType.FrameAck, p);
     }
     case 'keyframe-request':
-      return Buffer.of(WireType.KeyframeRequest);
+      return Uint8Array.of(WireType.KeyframeRequest);
     case 'resize':
       return json(WireType.Resize, m.display);
     case 'ping':
@@ -190,11 +213,12 @@ export function encodeTerminalMessage(m: TerminalMessage): Buffer {
   }
 }
 
-export function decodeTerminalMessage(data: Buffer): TerminalMessage {
+export function decodeTerminalMessage(data: Uint8Array): TerminalMessage {
   need(data.length >= 1, 'empty message');
   need(data.length <= MAX_TERMINAL_MESSAGE, `message of ${data.length} bytes exceeds ${MAX_TERMINAL_MESSAGE}`);
   const type = data[0]!;
   const p = data.subarray(1);
+  const v = view(p);
   switch (type) {
     case WireType.Hello: {
       const o = parseJson(p, 'hello');
@@ -218,34 +242,34 @@ export function decodeTerminalMessage(data: Buffer): TerminalMessage {
     }
     case WireType.Key: {
       need(p.length === 5, 'key: expected 5 bytes');
-      const code = p.readUInt32LE(0);
+      const code = v.getUint32(0, true);
       need(code > 0 && code < 0x300, `key: evdev code ${code} is outside 1..767`);
       return { type: 'key', code, pressed: p[4] !== 0 };
     }
     case WireType.PointerMotion: {
       need(p.length === 16, 'pointer-motion: expected 16 bytes');
-      const x = p.readDoubleLE(0);
-      const y = p.readDoubleLE(8);
+      const x = v.getFloat64(0, true);
+      const y = v.getFloat64(8, true);
       need(Number.isFinite(x) && Number.isFinite(y) && Math.abs(x) < 1e5 && Math.abs(y) < 1e5, 'pointer-motion: coordinates out of range');
       return { type: 'pointer-motion', x, y };
     }
     case WireType.PointerButton: {
       need(p.length === 5, 'pointer-button: expected 5 bytes');
-      const button = p.readUInt32LE(0);
+      const button = v.getUint32(0, true);
       need(button >= 0x100 && button <= 0x151, `pointer-button: ${button} is not a button code`);
       return { type: 'pointer-button', button, pressed: p[4] !== 0 };
     }
     case WireType.PointerAxis: {
       need(p.length === 13, 'pointer-axis: expected 13 bytes');
-      const delta = p.readDoubleLE(1);
+      const delta = v.getFloat64(1, true);
       need(Number.isFinite(delta) && Math.abs(delta) < 1e4, 'pointer-axis: delta out of range');
-      const discrete = p.readInt32LE(9);
+      const discrete = v.getInt32(9, true);
       need(Math.abs(discrete) < 1000, 'pointer-axis: discrete out of range');
       return { type: 'pointer-axis', horizontal: p[0] !== 0, delta, discrete };
     }
     case WireType.FrameAck:
       need(p.length === 4, 'frame-ack: expected 4 bytes');
-      return { type: 'frame-ack', seq: p.readUInt32LE(0) };
+      return { type: 'frame-ack', seq: v.getUint32(0, true) };
     case WireType.KeyframeRequest:
       need(p.length === 0, 'keyframe-request: expected no payload');
       return { type: 'keyframe-request' };
@@ -254,9 +278,9 @@ export function decodeTerminalMessage(data: Buffer): TerminalMessage {
     case WireType.Ping:
     case WireType.Pong: {
       need(p.length === 12, 'ping: expected 12 bytes');
-      const timeUs = p.readDoubleLE(4);
+      const timeUs = v.getFloat64(4, true);
       need(Number.isFinite(timeUs), 'ping: time must be finite');
-      return { type: type === WireType.Ping ? 'ping' : 'pong', id: p.readUInt32LE(0), timeUs };
+      return { type: type === WireType.Ping ? 'ping' : 'pong', id: v.getUint32(0, true), timeUs };
     }
     case WireType.Stats: {
       const o = parseJson(p, 'stats');
@@ -268,7 +292,7 @@ export function decodeTerminalMessage(data: Buffer): TerminalMessage {
   }
 }
 
-export function encodeServerMessage(m: ServerMessage): Buffer {
+export function encodeServerMessage(m: ServerMessage): Uint8Array {
   switch (m.type) {
     case 'welcome':
       return json(WireType.Welcome, m.body);
@@ -276,13 +300,13 @@ export function encodeServerMessage(m: ServerMessage): Buffer {
       return withType(WireType.Frame, encodeFrameBody(m.body));
     case 'cursor': {
       const c = m.body;
-      const fixed = Buffer.allocUnsafe(12);
-      fixed.writeUInt32LE(c.mode, 0);
-      fixed.writeUInt16LE(c.width, 4);
-      fixed.writeUInt16LE(c.height, 6);
-      fixed.writeInt16LE(c.hotspotX, 8);
-      fixed.writeInt16LE(c.hotspotY, 10);
-      return withType(WireType.Cursor, [fixed, c.pixels ? Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength) : Buffer.alloc(0)]);
+      const [fixed, v] = payload(12);
+      v.setUint32(0, c.mode, true);
+      v.setUint16(4, c.width, true);
+      v.setUint16(6, c.height, true);
+      v.setInt16(8, c.hotspotX, true);
+      v.setInt16(10, c.hotspotY, true);
+      return withType(WireType.Cursor, c.pixels ? [fixed, c.pixels] : [fixed]);
     }
     case 'ping':
       return ping(WireType.ServerPing, m.id, m.timeUs);
@@ -293,11 +317,12 @@ export function encodeServerMessage(m: ServerMessage): Buffer {
   }
 }
 
-export function decodeServerMessage(data: Buffer): ServerMessage {
+export function decodeServerMessage(data: Uint8Array): ServerMessage {
   need(data.length >= 1, 'empty message');
   need(data.length <= MAX_SERVER_MESSAGE, 'message too large');
   const type = data[0]!;
   const p = data.subarray(1);
+  const v = view(p);
   switch (type) {
     case WireType.Welcome: {
       const o = parseJson(p, 'welcome');
@@ -311,19 +336,19 @@ export function decodeServerMessage(data: Buffer): ServerMessage {
     }
     case WireType.Cursor: {
       need(p.length >= 12, 'cursor: truncated');
-      const mode = p.readUInt32LE(0);
-      const width = p.readUInt16LE(4);
-      const height = p.readUInt16LE(6);
+      const mode = v.getUint32(0, true);
+      const width = v.getUint16(4, true);
+      const height = v.getUint16(6, true);
       need(mode <= 2 && width <= 256 && height <= 256 && p.length === 12 + width * height * 4, 'cursor: bad image');
       return {
         type: 'cursor',
-        body: { mode: mode as 0 | 1 | 2, width, height, hotspotX: p.readInt16LE(8), hotspotY: p.readInt16LE(10), pixels: width * height ? p.subarray(12) : null },
+        body: { mode: mode as 0 | 1 | 2, width, height, hotspotX: v.getInt16(8, true), hotspotY: v.getInt16(10, true), pixels: width * height ? p.subarray(12) : null },
       };
     }
     case WireType.ServerPing:
     case WireType.ServerPong:
       need(p.length === 12, 'ping: expected 12 bytes');
-      return { type: type === WireType.ServerPing ? 'ping' : 'pong', id: p.readUInt32LE(0), timeUs: p.readDoubleLE(4) };
+      return { type: type === WireType.ServerPing ? 'ping' : 'pong', id: v.getUint32(0, true), timeUs: v.getFloat64(4, true) };
     case WireType.Error: {
       const o = parseJson(p, 'error');
       return { type: 'error', message: String(o.message ?? '') };

@@ -41,7 +41,7 @@ function validMessage(r: () => number): TerminalMessage {
   }
 }
 
-function mutate(r: () => number, m: Buffer): Buffer {
+function mutate(r: () => number, m: Uint8Array): Uint8Array {
   const b = Buffer.from(m);
   switch (Math.floor(r() * 7)) {
     case 0: // random bytes
@@ -63,7 +63,7 @@ function mutate(r: () => number, m: Buffer): Buffer {
   }
 }
 
-function isValid(b: Buffer): boolean {
+function isValid(b: Uint8Array): boolean {
   try {
     return decodeTerminalMessage(b).type !== 'hello';
   } catch {
@@ -89,7 +89,7 @@ describe('terminal endpoint under fuzzing', () => {
     let connections = 0;
     while (sent < TOTAL) {
       // a connection: hello, then messages until the first bad one (about one in twenty)
-      const batch: Buffer[] = [];
+      const batch: Uint8Array[] = [];
       let endsBad = false;
       while (batch.length < 400 && sent + batch.length < TOTAL) {
         const m = r() < 0.05 ? mutate(r, encodeTerminalMessage(validMessage(r))) : encodeTerminalMessage(validMessage(r));

@@ -9,7 +9,7 @@ PKGS=(
   build-essential python3 pkg-config
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
   libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev ffmpeg
-  foot weston grim wayland-utils wl-clipboard swaybg mpv fonts-dejavu-core openssl
+  foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
 )
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

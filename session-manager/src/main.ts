@@ -6,6 +6,7 @@ import Fastify from 'fastify';
 import { DevSession } from './dev-session.js';
 import { createLogger } from './log.js';
 import { attachTerminalEndpoint } from './terminal-endpoint.js';
+import { serveBrowserTerminal } from './browser-terminal.js';
 import { loadOrCreateIdentity } from './tls.js';
 
 const USAGE = `usage: waydesk-server --dev [options] [-- COMMAND [ARGS...]]
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
 
   const app = Fastify({ https: { key: identity.key, cert: identity.cert }, logger: false });
   app.get('/healthz', async () => ({ ok: true, desktop: session.compositorPid !== undefined }));
+  serveBrowserTerminal(app);
   const endpoint = attachTerminalEndpoint(app.server, session, log);
   await app.listen({ host: listen, port });
   const addr = app.server.address();
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
     [
       '',
       `waydesk-server (dev) is serving one desktop on ${url}`,
+      `  browser terminal: https://${listen.includes(':') ? `[${listen}]` : listen}:${actualPort}/  (self-signed: check the fingerprint, then accept it)`,
       `  certificate fingerprint: ${identity.fingerprint}`,
       `  headless terminal: npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --png /tmp/terminal.png`,
       sock ? `  apps on the desktop: XDG_RUNTIME_DIR=${sock.runtimeDir} WAYLAND_DISPLAY=${sock.name} weston-terminal &` : '',

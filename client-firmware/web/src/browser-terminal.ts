@@ -1,0 +1,297 @@
+// The browser terminal: the same wire protocol as every terminal, decoded with WebCodecs
+// (H.264) and fzstd (lossless tiles), drawn on a canvas; keyboard and mouse go back.
+import { decompress } from 'fzstd';
+import { Codec, unpackTiles, type FrameMsg } from '@waydesk/protocol/frame-format';
+import { WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type CursorBody, type TerminalMessage } from '@waydesk/protocol/wire';
+import { BUTTONS, EVDEV } from './keycodes.js';
+
+const canvas = document.getElementById('screen') as HTMLCanvasElement;
+const status = document.getElementById('status') as HTMLDivElement;
+const ctx = canvas.getContext('2d', { alpha: false, willReadFrequently: false })!;
+
+/** What tests and curious users can read in the console. */
+const state = { connected: false, framesDrawn: 0, h264Frames: 0, bytesReceived: 0, lastError: '', width: 0, height: 0 };
+(window as unknown as { waydesk: typeof state }).waydesk = state;
+
+function displaySize(): { width: number; height: number } {
+  const q = /^(\d+)x(\d+)$/.exec(new URLSearchParams(location.search).get('size') ?? '');
+  if (q) return { width: Number(q[1]), height: Number(q[2]) };
+  const dpr = window.devicePixelRatio || 1;
+  const clamp = (v: number, hi: number): number => Math.max(64, Math.min(hi, Math.floor(v * dpr) & ~1));
+  return { width: clamp(window.innerWidth, 7680), height: clamp(window.innerHeight, 4320) };
+}
+
+function show(text: string): void {
+  status.textContent = text;
+  status.hidden = text === '';
+}
+
+let ws: WebSocket | null = null;
+function send(m: TerminalMessage): void {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(encodeTerminalMessage(m));
+}
+
+// ---------- the picture ----------
+
+/** BGRX, as the server keeps it: the reference XOR tiles apply to. */
+let fb = new Uint8Array(0);
+let decoder: VideoDecoder | null = null;
+let decodable = false;
+/** H.264 pictures in decode order, waiting for the decoder's output. */
+const pending: Array<{ rects: Int32Array; seq: number; done: () => void }> = [];
+
+function resize(width: number, height: number): void {
+  if (width === state.width && height === state.height) return;
+  state.width = width;
+  state.height = height;
+  canvas.width = width;
+  canvas.height = height;
+  fb = new Uint8Array(width * height * 4);
+  resetDecoder();
+}
+
+function avcCodec(width: number, height: number): string {
+  // constrained baseline; level 3.1 / 4.0 / 5.1 by picture size
+  const level = width * height <= 1280 * 720 ? '1F' : width * height <= 1920 * 1088 ? '28' : '33';
+  return `avc1.42E0${level}`;
+}
+
+function resetDecoder(): void {
+  if (decoder && decoder.state !== 'closed') decoder.close();
+  decoder = null;
+  decodable = false;
+  for (const p of pending.splice(0)) p.done();
+}
+
+function ensureDecoder(): VideoDecoder {
+  if (decoder) return decoder;
+  const d = new VideoDecoder({
+    output: (frame) => {
+      const p = pending.shift();
+      state.h264Frames++;
+      if (p) {
+        for (let i = 0; i < p.rects.length; i += 4) {
+          const x = p.rects[i]!, y = p.rects[i + 1]!, w = p.rects[i + 2]!, h = p.rects[i + 3]!;
+          ctx.drawImage(frame, x, y, w, h, x, y, w, h);
+        }
+        p.done();
+      }
+      frame.close();
+    },
+    error: (e) => {
+      state.lastError = `video decoder: ${e.message}`;
+      resetDecoder();
+      send({ type: 'keyframe-request' });
+    },
+  });
+  d.configure({ codec: avcCodec(state.width, state.height), codedWidth: state.width, codedHeight: state.height, optimizeForLatency: true, hardwareAcceleration: 'no-preference' });
+  decoder = d;
+  return d;
+}
+
+function drawTiles(f: FrameMsg): void {
+  const parts = unpackTiles(f.payload, f.rects.length / 4);
+  if (typeof parts === 'string') throw new Error(`tiles: ${parts}`);
+  for (let i = 0; i < parts.length; i++) {
+    const x = f.rects[i * 4]!, y = f.rects[i * 4 + 1]!, w = f.rects[i * 4 + 2]!, h = f.rects[i * 4 + 3]!;
+    const part = parts[i]!;
+    const raw = decompress(part.subarray(1));
+    if (raw.length !== w * h * 4) throw new Error(`tile ${i}: ${raw.length} bytes for ${w}x${h}`);
+    const xor = part[0] === 1;
+    const img = ctx.createImageData(w, h);
+    const rgba = img.data;
+    for (let row = 0; row < h; row++) {
+      let d = ((y + row) * state.width + x) * 4;
+      let s = row * w * 4;
+      for (let col = 0; col < w; col++, d += 4, s += 4) {
+        const b = xor ? fb[d]! ^ raw[s]! : raw[s]!;
+        const g = xor ? fb[d + 1]! ^ raw[s + 1]! : raw[s + 1]!;
+        const r = xor ? fb[d + 2]! ^ raw[s + 2]! : raw[s + 2]!;
+        const a = xor ? fb[d + 3]! ^ raw[s + 3]! : raw[s + 3]!;
+        fb[d] = b;
+        fb[d + 1] = g;
+        fb[d + 2] = r;
+        fb[d + 3] = a;
+        const o = s;
+        rgba[o] = r;
+        rgba[o + 1] = g;
+        rgba[o + 2] = b;
+        rgba[o + 3] = 255;
+      }
+    }
+    ctx.putImageData(img, x, y);
+  }
+}
+
+/** Frames are applied strictly in order: a tile may not land under a picture still decoding. */
+let chain: Promise<void> = Promise.resolve();
+
+function onFrame(f: FrameMsg): void {
+  chain = chain.then(
+    () =>
+      new Promise<void>((resolve) => {
+        const finish = (): void => {
+          state.framesDrawn++;
+          send({ type: 'frame-ack', seq: f.seq });
+          resolve();
+        };
+        try {
+          resize(f.width, f.height);
+          if (f.codec === Codec.Tiles) {
+            drawTiles(f);
+            finish();
+            return;
+          }
+          if (f.keyframe) resetDecoder();
+          if (!decodable && !f.keyframe) throw new Error('H.264 frame before a keyframe');
+          const d = ensureDecoder();
+          decodable = true;
+          pending.push({ rects: f.rects, seq: f.seq, done: finish });
+          d.decode(new EncodedVideoChunk({ type: f.keyframe ? 'key' : 'delta', timestamp: f.seq, data: f.payload }));
+        } catch (err) {
+          state.lastError = (err as Error).message;
+          send({ type: 'frame-ack', seq: f.seq });
+          send({ type: 'keyframe-request' });
+          resolve();
+        }
+      }),
+  );
+}
+
+// ---------- cursor: drawn by the browser itself, no round trip ----------
+
+function setCursor(c: CursorBody): void {
+  if (c.mode === 2) {
+    canvas.style.cursor = 'none';
+    return;
+  }
+  if (c.mode === 0 || !c.pixels) {
+    canvas.style.cursor = 'default';
+    return;
+  }
+  const tmp = document.createElement('canvas');
+  tmp.width = c.width;
+  tmp.height = c.height;
+  const t = tmp.getContext('2d')!;
+  const img = t.createImageData(c.width, c.height);
+  for (let i = 0; i < c.width * c.height * 4; i += 4) {
+    const a = c.pixels[i + 3]!;
+    // premultiplied BGRA -> straight RGBA
+    img.data[i] = a ? Math.min(255, (c.pixels[i + 2]! * 255) / a) : 0;
+    img.data[i + 1] = a ? Math.min(255, (c.pixels[i + 1]! * 255) / a) : 0;
+    img.data[i + 2] = a ? Math.min(255, (c.pixels[i]! * 255) / a) : 0;
+    img.data[i + 3] = a;
+  }
+  t.putImageData(img, 0, 0);
+  canvas.style.cursor = `url(${tmp.toDataURL()}) ${c.hotspotX} ${c.hotspotY}, default`;
+}
+
+// ---------- connection ----------
+
+let backoff = 250;
+function connect(): void {
+  show('connecting…');
+  const sock = new WebSocket(`wss://${location.host}/terminal`);
+  sock.binaryType = 'arraybuffer';
+  ws = sock;
+  sock.onopen = () => {
+    backoff = 250;
+    state.connected = true;
+    show('');
+    const { width, height } = displaySize();
+    send({
+      type: 'hello',
+      body: {
+        version: WIRE_VERSION,
+        terminalId: `browser-${Math.random().toString(36).slice(2, 10)}`,
+        kind: 'browser',
+        displays: [{ width, height, refreshMhz: 60000 }],
+        codecs: ['tiles', 'h264'],
+        input: ['keyboard', 'pointer'],
+      },
+    });
+  };
+  sock.onmessage = (e) => {
+    const data = new Uint8Array(e.data as ArrayBuffer);
+    state.bytesReceived += data.length;
+    let m;
+    try {
+      m = decodeServerMessage(data);
+    } catch (err) {
+      state.lastError = (err as Error).message;
+      sock.close(1008, 'malformed message');
+      return;
+    }
+    if (m.type === 'frame') onFrame(m.body);
+    else if (m.type === 'cursor') setCursor(m.body);
+    else if (m.type === 'ping') send({ type: 'pong', id: m.id, timeUs: m.timeUs });
+    else if (m.type === 'error') {
+      state.lastError = m.message;
+      show(m.message);
+    }
+  };
+  sock.onclose = () => {
+    if (ws !== sock) return;
+    ws = null;
+    state.connected = false;
+    releaseAll();
+    show(`the server is unreachable; retrying in ${Math.round(backoff / 100) / 10} s`);
+    setTimeout(connect, backoff);
+    backoff = Math.min(5000, backoff * 2);
+  };
+}
+
+// ---------- input ----------
+
+const held = new Set<number>();
+function releaseAll(): void {
+  for (const code of held) send({ type: 'key', code, pressed: false });
+  held.clear();
+}
+
+window.addEventListener('keydown', (e) => {
+  const code = EVDEV[e.code];
+  if (code === undefined) return;
+  e.preventDefault(); // Tab, F5, Ctrl+W belong to the remote desktop
+  if (e.repeat || held.has(code)) return; // the desktop's own clients repeat keys
+  held.add(code);
+  send({ type: 'key', code, pressed: true });
+});
+window.addEventListener('keyup', (e) => {
+  const code = EVDEV[e.code];
+  if (code === undefined) return;
+  e.preventDefault();
+  if (!held.delete(code)) return;
+  send({ type: 'key', code, pressed: false });
+});
+// Leaving the tab must not leave a key down on the desktop.
+window.addEventListener('blur', releaseAll);
+
+function pointerPos(e: MouseEvent): { x: number; y: number } {
+  const r = canvas.getBoundingClientRect();
+  return { x: ((e.clientX - r.left) / r.width) * canvas.width, y: ((e.clientY - r.top) / r.height) * canvas.height };
+}
+canvas.addEventListener('mousemove', (e) => send({ type: 'pointer-motion', ...pointerPos(e) }));
+canvas.addEventListener('mousedown', (e) => {
+  const b = BUTTONS[e.button];
+  if (b !== undefined) send({ type: 'pointer-button', button: b, pressed: true });
+});
+canvas.addEventListener('mouseup', (e) => {
+  const b = BUTTONS[e.button];
+  if (b !== undefined) send({ type: 'pointer-button', button: b, pressed: false });
+});
+canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+canvas.addEventListener(
+  'wheel',
+  (e) => {
+    e.preventDefault();
+    const lines = e.deltaMode === 1 ? e.deltaY : e.deltaY / 40;
+    if (lines !== 0) send({ type: 'pointer-axis', horizontal: false, delta: lines * 15, discrete: Math.sign(lines) });
+  },
+  { passive: false },
+);
+
+if (typeof VideoDecoder === 'undefined') {
+  show('This browser has no WebCodecs (it needs https and a recent browser): only still pictures will show.');
+}
+connect();

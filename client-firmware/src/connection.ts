@@ -11,6 +11,36 @@ function normalize(fp: string): string {
   return fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
 }
 
+/** The terminal's end of a connection, whatever carries it: reliable and ordered. */
+export interface ServerChannel {
+  readonly transport: string;
+  readonly open: boolean;
+  send(data: Uint8Array): void;
+  close(code: number, reason: string): void;
+  /** Drops the connection at once, as a pulled cable would. */
+  terminate(): void;
+  onMessage(cb: (data: Uint8Array) => void): void;
+  onClose(cb: (reason: string) => void): void;
+}
+
+/** WebSocket over TLS with the server's certificate pinned. */
+export async function connectWebSocket(url: string, fingerprint: string, timeoutMs = 5000): Promise<ServerChannel> {
+  const ws = await connectPinned(url, fingerprint, timeoutMs);
+  return {
+    transport: 'websocket',
+    get open() {
+      return ws.readyState === ws.OPEN;
+    },
+    send: (data) => {
+      if (ws.readyState === ws.OPEN) ws.send(data);
+    },
+    close: (code, reason) => ws.close(code, reason),
+    terminate: () => ws.terminate(),
+    onMessage: (cb) => ws.on('message', (data: Buffer) => cb(data)),
+    onClose: (cb) => ws.on('close', (_code, reason) => cb(reason.toString())),
+  };
+}
+
 /**
  * Opens the TLS connection first and checks the server certificate's SHA-256 fingerprint
  * against the pinned one before a single byte of the protocol is sent; then speaks

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type WebSocket from 'ws';
 import { FrameError, FramePainter } from '@waydesk/native/frame-painter';
 import type { FrameMsg } from '@waydesk/protocol/frame-format';
 import {
@@ -11,7 +10,7 @@ import {
   type Display,
   type TerminalMessage,
 } from '@waydesk/protocol/wire';
-import { PinError, connectPinned } from './connection.js';
+import { PinError, connectWebSocket, type ServerChannel } from './connection.js';
 import type { Logger } from './log.js';
 
 export interface TerminalOptions {
@@ -48,8 +47,15 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   framesDecoded = 0;
   decodeUsTotal = 0;
   bytesReceived = 0;
+  /** Server clock minus ours (µs), from the ping with the shortest round trip lately. */
+  clockOffsetUs = 0;
+  rttUs = 0;
+  readonly #pings = new Map<number, number>();
+  #samples: Array<{ rtt: number; offset: number }> = [];
+  #pingTimer: NodeJS.Timeout | null = null;
+  #pingId = 0;
   readonly #o: TerminalOptions;
-  #ws: WebSocket | null = null;
+  #ws: ServerChannel | null = null;
   #stopped = false;
   #backoff = BACKOFF_MIN_MS;
   #retry: NodeJS.Timeout | null = null;
@@ -70,9 +76,9 @@ export class Terminal extends EventEmitter<TerminalEvents> {
 
   async #connect(): Promise<void> {
     if (this.#stopped) return;
-    let ws: WebSocket;
+    let ws: ServerChannel;
     try {
-      ws = await connectPinned(this.#o.url, this.#o.fingerprint);
+      ws = await connectWebSocket(this.#o.url, this.#o.fingerprint);
     } catch (err) {
       const message = (err as Error).message;
       const pin = err instanceof PinError;
@@ -82,19 +88,18 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       return;
     }
     if (this.#stopped) {
-      ws.close();
+      ws.close(1000, 'terminal stopping');
       return;
     }
     this.#ws = ws;
     this.#backoff = BACKOFF_MIN_MS;
-    ws.on('message', (data: Buffer) => this.#onMessage(data));
-    ws.on('close', (_code, reason) => {
+    ws.onMessage((data) => this.#onMessage(data));
+    ws.onClose((reason) => {
       if (this.#ws !== ws) return;
       this.#ws = null;
-      this.emit('status', { connected: false, message: `disconnected${reason.length ? `: ${reason.toString()}` : ''}; retrying` });
+      this.emit('status', { connected: false, message: `disconnected${reason ? `: ${reason}` : ''}; retrying` });
       this.#scheduleRetry();
     });
-    ws.on('error', (err) => this.#o.log.warn({ err: err.message }, 'connection error'));
     this.send({
       type: 'hello',
       body: {
@@ -107,6 +112,30 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       },
     });
     this.emit('status', { connected: true, message: 'connected' });
+    this.#ping();
+  }
+
+  #ping(): void {
+    if (this.#pingTimer) clearTimeout(this.#pingTimer);
+    if (!this.#ws) return;
+    const id = (this.#pingId = (this.#pingId + 1) >>> 0);
+    this.#pings.set(id, nowUs());
+    if (this.#pings.size > 16) this.#pings.delete(this.#pings.keys().next().value!);
+    this.send({ type: 'ping', id, timeUs: nowUs() });
+    this.#pingTimer = setTimeout(() => this.#ping(), 2000);
+    this.#pingTimer.unref();
+  }
+
+  #pong(id: number, serverUs: number): void {
+    const sent = this.#pings.get(id);
+    if (sent === undefined) return;
+    this.#pings.delete(id);
+    const now = nowUs();
+    this.#samples.push({ rtt: now - sent, offset: serverUs - (sent + now) / 2 });
+    if (this.#samples.length > 8) this.#samples.shift();
+    const best = this.#samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    this.rttUs = best.rtt;
+    this.clockOffsetUs = best.offset;
   }
 
   #scheduleRetry(): void {
@@ -118,7 +147,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     this.#backoff = Math.min(BACKOFF_MAX_MS, this.#backoff * 2);
   }
 
-  #onMessage(data: Buffer): void {
+  #onMessage(data: Uint8Array): void {
     const receivedUs = nowUs();
     this.bytesReceived += data.length;
     let m;
@@ -159,15 +188,16 @@ export class Terminal extends EventEmitter<TerminalEvents> {
         this.#o.log.warn({ message: m.message }, 'the server reported an error');
         this.emit('server-error', m.message);
         break;
-      case 'welcome':
       case 'pong':
+        this.#pong(m.id, m.timeUs);
+        break;
+      case 'welcome':
         break;
     }
   }
 
   send(m: TerminalMessage): void {
-    const ws = this.#ws;
-    if (ws && ws.readyState === ws.OPEN) ws.send(encodeTerminalMessage(m));
+    this.#ws?.send(encodeTerminalMessage(m));
   }
 
   key(code: number, pressed: boolean): void {
@@ -185,8 +215,13 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     this.#ws?.terminate();
   }
 
+  get transport(): string | null {
+    return this.#ws?.transport ?? null;
+  }
+
   stop(): void {
     this.#stopped = true;
+    if (this.#pingTimer) clearTimeout(this.#pingTimer);
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
     const ws = this.#ws;

@@ -93,6 +93,7 @@ export type ServerMessage =
   | { type: 'frame'; body: FrameMsg }
   | { type: 'cursor'; body: CursorBody }
   | { type: 'ping'; id: number; timeUs: number }
+  /** Answers a terminal's ping with the server's CLOCK_MONOTONIC (µs) when it answered. */
   | { type: 'pong'; id: number; timeUs: number }
   | { type: 'error'; message: string };
 

@@ -5,7 +5,8 @@ import path from 'node:path';
 import Fastify from 'fastify';
 import { DevSession } from './dev-session.js';
 import { createLogger } from './log.js';
-import { attachTerminalEndpoint } from './terminal-endpoint.js';
+import { serveTerminal } from './terminal-endpoint.js';
+import { listenWebSocket, transports } from './transport.js';
 import { serveBrowserTerminal } from './browser-terminal.js';
 import { loadOrCreateIdentity } from './tls.js';
 
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
   const app = Fastify({ https: { key: identity.key, cert: identity.cert }, logger: false });
   app.get('/healthz', async () => ({ ok: true, desktop: session.compositorPid !== undefined }));
   serveBrowserTerminal(app);
-  const endpoint = attachTerminalEndpoint(app.server, session, log);
+  const endpoint = listenWebSocket(app.server, '/terminal', (ch) => serveTerminal(ch, session, log));
+  for (const t of await transports()) log.info(t, t.available ? `transport ${t.name}: on` : `transport ${t.name}: off`);
   await app.listen({ host: listen, port });
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;

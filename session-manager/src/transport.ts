@@ -1,0 +1,103 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData } from 'ws';
+import { MAX_TERMINAL_MESSAGE } from '@waydesk/protocol/wire';
+
+/**
+ * One terminal connection, whatever carries it: reliable and ordered (control, input and
+ * frames alike; frames never pile up because the compositor only sends against credits).
+ */
+export interface TerminalChannel {
+  readonly transport: string;
+  readonly remote: string;
+  send(data: Uint8Array): void;
+  /** Bytes accepted but not yet handed to the network. */
+  readonly bufferedAmount: number;
+  /** Ends the connection with a reason the peer can read. */
+  close(code: number, reason: string): void;
+  onMessage(cb: (data: Uint8Array) => void): void;
+  onClose(cb: () => void): void;
+}
+
+export interface TransportServer {
+  readonly name: string;
+  close(): void;
+  connections(): number;
+}
+
+export interface TransportAvailability {
+  name: string;
+  available: boolean;
+  reason: string;
+}
+
+/** Close code for a message the protocol refuses (a WebSocket close code; other transports map it). */
+export const CLOSE_PROTOCOL = 1008;
+
+/** WebSocket (RFC 6455) over the server's TLS, at `path`: what every deployment and browser gets. */
+export function listenWebSocket(server: Server, path: string, onChannel: (ch: TerminalChannel) => void): TransportServer {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_TERMINAL_MESSAGE, perMessageDeflate: false });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if ((req.url ?? '').split('?')[0] !== path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      (req.socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+      const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      let closing = false;
+      onChannel({
+        transport: 'websocket',
+        remote,
+        send: (data) => {
+          if (ws.readyState === ws.OPEN) ws.send(data);
+        },
+        get bufferedAmount() {
+          return ws.bufferedAmount;
+        },
+        close: (code, reason) => {
+          if (closing) return;
+          closing = true;
+          ws.close(code, reason.slice(0, 120));
+          // a peer that does not answer the close handshake is cut off
+          setTimeout(() => ws.terminate(), 2000).unref();
+        },
+        onMessage: (cb) =>
+          ws.on('message', (data: RawData, isBinary: boolean) => {
+            // Text frames are not part of the protocol: hand over an empty message, which is refused.
+            if (!isBinary) return cb(new Uint8Array(0));
+            cb(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer));
+          }),
+        onClose: (cb) => ws.on('close', cb),
+      });
+      ws.on('error', () => {});
+    });
+  });
+  return {
+    name: 'websocket',
+    close: () => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+    },
+    connections: () => wss.clients.size,
+  };
+}
+
+/**
+ * WebTransport over HTTP/3 is offered only where its native package really installed: its
+ * HTTP/3 build downloads from GitHub at install time (impossible offline) and its HTTP/2
+ * fallback stalls on Node 20. Detected, never assumed.
+ */
+export async function webTransportAvailability(): Promise<TransportAvailability> {
+  const pkg = '@fails-components/webtransport-transport-http3-quiche';
+  try {
+    await import(pkg);
+  } catch (err) {
+    return { name: 'webtransport', available: false, reason: `${pkg} is not installed (${(err as Error).message.split('\n')[0]})` };
+  }
+  return { name: 'webtransport', available: false, reason: `${pkg} is present, but this release has no WebTransport endpoint yet` };
+}
+
+export async function transports(): Promise<TransportAvailability[]> {
+  return [{ name: 'websocket', available: true, reason: 'built in (ws over TLS)' }, await webTransportAvailability()];
+}

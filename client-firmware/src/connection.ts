@@ -70,6 +70,8 @@ export async function connectPinned(url: string, fingerprint: string, timeoutMs 
     throw new PinError(`server certificate ${got} is not the pinned ${fingerprint}: refusing to talk to it`);
   }
   sock.setNoDelay(true);
+  // A dead server is noticed without a byte of ours on an idle link.
+  sock.setKeepAlive(true, 15_000);
   const ws = new WebSocket(url, {
     createConnection: () => sock,
     perMessageDeflate: false,

@@ -54,6 +54,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   #samples: Array<{ rtt: number; offset: number }> = [];
   #pingTimer: NodeJS.Timeout | null = null;
   #pingId = 0;
+  #lastPingUs = 0;
   readonly #o: TerminalOptions;
   #ws: ServerChannel | null = null;
   #stopped = false;
@@ -115,15 +116,27 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     this.#ping();
   }
 
-  #ping(): void {
+  /**
+   * A few pings right after connecting estimate the clock offset; after that only while the
+   * user is active, so an idle desktop puts nothing on the wire (TCP keepalive watches the link).
+   */
+  #ping(burst = 4): void {
     if (this.#pingTimer) clearTimeout(this.#pingTimer);
+    this.#pingTimer = null;
     if (!this.#ws) return;
     const id = (this.#pingId = (this.#pingId + 1) >>> 0);
-    this.#pings.set(id, nowUs());
+    this.#lastPingUs = nowUs();
+    this.#pings.set(id, this.#lastPingUs);
     if (this.#pings.size > 16) this.#pings.delete(this.#pings.keys().next().value!);
-    this.send({ type: 'ping', id, timeUs: nowUs() });
-    this.#pingTimer = setTimeout(() => this.#ping(), 2000);
-    this.#pingTimer.unref();
+    this.send({ type: 'ping', id, timeUs: this.#lastPingUs });
+    if (burst > 1) {
+      this.#pingTimer = setTimeout(() => this.#ping(burst - 1), 250);
+      this.#pingTimer.unref();
+    }
+  }
+
+  #activity(): void {
+    if (nowUs() - this.#lastPingUs > 10_000_000) this.#ping(1);
   }
 
   #pong(id: number, serverUs: number): void {
@@ -202,6 +215,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
 
   key(code: number, pressed: boolean): void {
     this.send({ type: 'key', code, pressed });
+    this.#activity();
   }
   pointerMotion(x: number, y: number): void {
     this.send({ type: 'pointer-motion', x, y });

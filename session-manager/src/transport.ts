@@ -43,7 +43,10 @@ export function listenWebSocket(server: Server, path: string, onChannel: (ch: Te
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      (req.socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+      const sock = req.socket as { setNoDelay?: (v: boolean) => void; setKeepAlive?: (on: boolean, ms: number) => void };
+      sock.setNoDelay?.(true);
+      // A vanished terminal (cable pulled) is noticed without traffic on an idle desktop.
+      sock.setKeepAlive?.(true, 15_000);
       const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
       let closing = false;
       onChannel({

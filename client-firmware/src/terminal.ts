@@ -47,6 +47,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   framesDecoded = 0;
   decodeUsTotal = 0;
   bytesReceived = 0;
+  bytesSent = 0;
   /** Server clock minus ours (µs), from the ping with the shortest round trip lately. */
   clockOffsetUs = 0;
   rttUs = 0;
@@ -210,7 +211,10 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   }
 
   send(m: TerminalMessage): void {
-    this.#ws?.send(encodeTerminalMessage(m));
+    if (!this.#ws) return;
+    const data = encodeTerminalMessage(m);
+    this.bytesSent += data.length;
+    this.#ws.send(data);
   }
 
   key(code: number, pressed: boolean): void {

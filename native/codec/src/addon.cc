@@ -14,7 +14,7 @@ struct RectList {
 
 RectList Rects(const Napi::Value& v) {
   RectList r;
-  if (v.IsTypedArray()) {
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
     auto a = v.As<Napi::Int32Array>();
     r.data = a.Data();
     r.count = static_cast<int>(a.ElementLength() / 4);

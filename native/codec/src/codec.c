@@ -77,7 +77,8 @@ static bool open_x264(wd_encoder *e, const wd_enc_config *cfg, char *err, size_t
 	if (cfg->max_kbps > 0) {
 		c->rc_max_rate = (int64_t)cfg->max_kbps * 1000;
 		/* One frame's worth of buffer at the cap: a burst is spread, never queued. */
-		c->rc_buffer_size = (int)(c->rc_max_rate / (cfg->fps > 0 ? cfg->fps : 60)) * 2;
+		int64_t buf = c->rc_max_rate / (cfg->fps > 0 ? cfg->fps : 60) * 2;
+		c->rc_buffer_size = buf > INT32_MAX ? INT32_MAX : (int)buf;
 	}
 	if (cfg->intra_refresh) av_opt_set_int(c->priv_data, "intra-refresh", 1, 0);
 	int r = avcodec_open2(c, codec, NULL);
@@ -140,15 +141,20 @@ static bool open_vaapi(wd_encoder *e, const wd_enc_config *cfg, char *err, size_
 	}
 	c->hw_frames_ctx = av_buffer_ref(frames);
 	av_buffer_unref(&frames);
+	/* One frame in, one packet out: no encoder-side queue. */
+	av_opt_set_int(c->priv_data, "async_depth", 1, 0);
 	if ((r = avcodec_open2(c, codec, NULL)) < 0) {
 		averr(err, errlen, "opening h264_vaapi", r);
 		return false;
 	}
 	e->frame = av_frame_alloc();
+	if (!e->frame) return false;
 	e->frame->format = AV_PIX_FMT_NV12;
 	e->frame->width = c->width;
 	e->frame->height = c->height;
 	if (av_frame_get_buffer(e->frame, 32) < 0) return false;
+	memset(e->frame->data[0], 16, (size_t)e->frame->linesize[0] * c->height);
+	memset(e->frame->data[1], 128, (size_t)e->frame->linesize[1] * (c->height / 2));
 	e->hwframe = av_frame_alloc();
 	snprintf(e->name, sizeof(e->name), "h264_vaapi");
 	return true;
@@ -202,7 +208,7 @@ bool wd_encoder_encode(wd_encoder *e, const uint8_t *src, size_t stride, const i
 	}
 	for (int i = 0; i < nrects; i++) {
 		int32_t x = rects[i * 4], y = rects[i * 4 + 1], w = rects[i * 4 + 2], h = rects[i * 4 + 3];
-		if (x < 0 || y < 0 || w <= 0 || h <= 0 || x + w > e->width || y + h > e->height) {
+		if (x < 0 || y < 0 || w <= 0 || h <= 0 || (int64_t)x + w > e->width || (int64_t)y + h > e->height) {
 			fail(err, errlen, "rectangle %d,%d %dx%d outside the %dx%d picture", x, y, w, h, e->width, e->height);
 			return false;
 		}
@@ -291,6 +297,12 @@ void wd_decoder_destroy(wd_decoder *d) {
 bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *dst, int dst_w, int dst_h,
 	const int32_t *rects, int nrects, char *err, size_t errlen) {
 	av_packet_unref(d->pkt);
+	if (len == 0 || len > 64 * 1024 * 1024) {
+		fail(err, errlen, "packet of %zu bytes is not a plausible H.264 access unit", len);
+		return false;
+	}
+	/* A hostile stream may announce a huge picture: never decode more than the screen. */
+	d->ctx->max_pixels = (int64_t)dst_w * dst_h;
 	if (av_new_packet(d->pkt, (int)len) < 0) {
 		fail(err, errlen, "out of memory");
 		return false;
@@ -308,6 +320,10 @@ bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *
 		return false;
 	}
 	AVFrame *f = d->frame;
+	if (f->width > dst_w || f->height > dst_h || f->width < dst_w - 1 || f->height < dst_h - 1) {
+		fail(err, errlen, "decoded picture %dx%d does not match the %dx%d screen", f->width, f->height, dst_w, dst_h);
+		return false;
+	}
 	if (f->format != AV_PIX_FMT_YUV420P && f->format != AV_PIX_FMT_YUVJ420P) {
 		fail(err, errlen, "unexpected decoded pixel format %d", f->format);
 		return false;
@@ -322,7 +338,7 @@ bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *
 	size_t stride = (size_t)dst_w * 4;
 	for (int i = 0; i < nrects; i++) {
 		int32_t x = rects[i * 4], y = rects[i * 4 + 1], rw = rects[i * 4 + 2], rh = rects[i * 4 + 3];
-		if (x < 0 || y < 0 || rw <= 0 || rh <= 0 || x + rw > w || y + rh > h) {
+		if (x < 0 || y < 0 || rw <= 0 || rh <= 0 || (int64_t)x + rw > w || (int64_t)y + rh > h) {
 			fail(err, errlen, "rectangle %d,%d %dx%d outside the decoded %dx%d picture", x, y, rw, rh, w, h);
 			return false;
 		}

@@ -98,7 +98,12 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     if (!frame && wd_pending_events(server_) == 0) return;
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    onWake_.MakeCallback(Value(), {Napi::Boolean::New(env, frame)}, *asyncContext_);
+    try {
+      onWake_.MakeCallback(Value(), {Napi::Boolean::New(env, frame)}, *asyncContext_);
+    } catch (const Napi::Error& e) {
+      // A throw in policy code must reach process 'uncaughtException', not std::terminate.
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   void Destroy() {

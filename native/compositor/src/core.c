@@ -81,6 +81,7 @@ struct wd_layer {
 
 struct wd_popup {
 	struct owner owner;
+	struct wlr_xdg_surface *xdg;
 	struct wl_listener destroy;
 };
 
@@ -113,7 +114,7 @@ struct wd_server {
 	uint32_t next_id;
 
 	wd_event *events;
-	size_t nevents, events_cap;
+	size_t events_head, nevents, events_cap;
 
 	/* Capture: a CPU copy of the output, updated only where damage really changed it. */
 	uint8_t *fb;
@@ -176,14 +177,14 @@ static wd_event *push_event(wd_server *s, int type, uint32_t id) {
 }
 
 size_t wd_pending_events(wd_server *s) {
-	return s->nevents;
+	return s->nevents - s->events_head;
 }
 
 bool wd_next_event(wd_server *s, wd_event *out) {
-	if (s->nevents == 0) return false;
-	*out = s->events[0];
-	memmove(s->events, s->events + 1, (s->nevents - 1) * sizeof(*s->events));
-	s->nevents--;
+	if (s->events_head == s->nevents) return false;
+	*out = s->events[s->events_head++];
+	/* Drained: start over at the front (no per-event memmove for a flooding client). */
+	if (s->events_head == s->nevents) s->events_head = s->nevents = 0;
 	return true;
 }
 
@@ -191,6 +192,21 @@ void wd_event_free(wd_event *ev) {
 	free(ev->str[0]);
 	free(ev->str[1]);
 	ev->str[0] = ev->str[1] = NULL;
+}
+
+/* The scene owner of a client surface, or NULL. A client may destroy its xdg_surface or
+ * layer_surface and keep the wl_surface: the role stays, role_data goes NULL. */
+static struct owner *owner_of_surface(struct wlr_surface *surface) {
+	if (!surface) return NULL;
+	if (wlr_surface_is_xdg_surface(surface)) {
+		struct wlr_xdg_surface *x = wlr_xdg_surface_from_wlr_surface(surface);
+		return x ? x->data : NULL;
+	}
+	if (wlr_surface_is_layer_surface(surface)) {
+		struct wlr_layer_surface_v1 *l = wlr_layer_surface_v1_from_wlr_surface(surface);
+		return l ? l->data : NULL;
+	}
+	return NULL;
 }
 
 static struct wd_view *view_by_id(wd_server *s, uint32_t id) {
@@ -207,16 +223,18 @@ static struct wd_layer *layer_by_id(wd_server *s, uint32_t id) {
 
 /* ---------- capture ---------- */
 
-static void fb_alloc(wd_server *s, int w, int h) {
+static bool fb_alloc(wd_server *s, int w, int h) {
 	free(s->fb);
 	free(s->scratch);
 	free(s->tile_seen);
 	s->fb = calloc((size_t)w * h, 4);
 	s->scratch = NULL;
-	s->fb_w = w;
-	s->fb_h = h;
 	s->tile_seen = calloc((size_t)((w + TILE - 1) / TILE) * ((h + TILE - 1) / TILE), 1);
+	bool ok = s->fb && s->tile_seen;
+	s->fb_w = ok ? w : 0;
+	s->fb_h = ok ? h : 0;
 	pixman_region32_clear(&s->unsent);
+	return ok;
 }
 
 static void output_precommit(struct wl_listener *l, void *data) {
@@ -304,15 +322,17 @@ static void output_commit(struct wl_listener *l, void *data) {
 	} else {
 		/* GPU buffers (gles2): read the damaged rectangles back through the renderer. */
 		if (!s->scratch) s->scratch = calloc((size_t)s->fb_w * s->fb_h, 4);
+		pixman_region32_intersect_rect(&s->pending_damage, &s->pending_damage, 0, 0, (unsigned)s->fb_w, (unsigned)s->fb_h);
 		int n = 0;
 		pixman_box32_t *b = pixman_region32_rectangles(&s->pending_damage, &n);
-		bool ok = s->scratch && wlr_renderer_begin_with_buffer(s->renderer, buf);
+		bool begun = s->scratch && wlr_renderer_begin_with_buffer(s->renderer, buf);
+		bool ok = begun;
 		for (int i = 0; ok && i < n; i++) {
 			ok = wlr_renderer_read_pixels(s->renderer, DRM_FORMAT_XRGB8888, NULL, (uint32_t)s->fb_w * 4,
 				(uint32_t)(b[i].x2 - b[i].x1), (uint32_t)(b[i].y2 - b[i].y1), (uint32_t)b[i].x1,
 				(uint32_t)b[i].y1, (uint32_t)b[i].x1, (uint32_t)b[i].y1, s->scratch);
 		}
-		if (s->scratch && ok) wlr_renderer_end(s->renderer);
+		if (begun) wlr_renderer_end(s->renderer);
 		if (ok) refine_damage(s, s->scratch, (size_t)s->fb_w * 4, &changed);
 		else wlr_log(WLR_ERROR, "could not read the output buffer back; frame not captured");
 	}
@@ -408,12 +428,11 @@ static void view_commit(struct wl_listener *l, void *data) {
 	if (!v->mapped) return;
 	struct wlr_box geo;
 	wlr_xdg_surface_get_geometry(v->xdg, &geo);
-	if (geo.x != v->geo.x || geo.y != v->geo.y) {
-		v->geo = geo;
-		view_place(v);
-	}
-	if (geo.width != v->geo.width || geo.height != v->geo.height) {
-		v->geo = geo;
+	bool moved = geo.x != v->geo.x || geo.y != v->geo.y;
+	bool resized = geo.width != v->geo.width || geo.height != v->geo.height;
+	v->geo = geo;
+	if (moved) view_place(v);
+	if (resized) {
 		wd_event *ev = push_event(v->s, WD_EV_TOPLEVEL_SIZE, v->id);
 		if (ev) {
 			ev->i[0] = geo.width;
@@ -482,6 +501,8 @@ static void view_destroy(struct wl_listener *l, void *data) {
 static void popup_destroy(struct wl_listener *l, void *data) {
 	struct wd_popup *p = wl_container_of(l, p, destroy);
 	wl_list_remove(&p->destroy.link);
+	/* The xdg_surface may outlive its popup role (and be given a new one). */
+	if (p->xdg->data == p) p->xdg->data = NULL;
 	free(p);
 }
 
@@ -492,14 +513,11 @@ static void popup_unconstrain(wd_server *s, struct wlr_xdg_popup *popup) {
 	/* Walk up through parent popups to the surface that owns the chain. */
 	while (parent && wlr_surface_is_xdg_surface(parent)) {
 		struct wlr_xdg_surface *px = wlr_xdg_surface_from_wlr_surface(parent);
-		if (px->role != WLR_XDG_SURFACE_ROLE_POPUP) break;
+		if (!px || px->role != WLR_XDG_SURFACE_ROLE_POPUP || !px->popup) break;
 		parent = px->popup->parent;
 	}
-	if (!parent) return;
-	struct owner *o = NULL;
-	if (wlr_surface_is_xdg_surface(parent)) o = wlr_xdg_surface_from_wlr_surface(parent)->data;
-	else if (wlr_surface_is_layer_surface(parent)) o = wlr_layer_surface_v1_from_wlr_surface(parent)->data;
-	if (!o) return;
+	struct owner *o = owner_of_surface(parent);
+	if (!o || o->kind == OWNER_POPUP) return;
 	if (o->kind == OWNER_VIEW) {
 		ox = ((struct wd_view *)o)->x;
 		oy = ((struct wd_view *)o)->y;
@@ -515,16 +533,13 @@ static void new_xdg_surface(struct wl_listener *l, void *data) {
 	wd_server *s = wl_container_of(l, s, new_xdg_surface);
 	struct wlr_xdg_surface *xdg = data;
 	if (xdg->role == WLR_XDG_SURFACE_ROLE_POPUP) {
-		struct wlr_surface *parent = xdg->popup->parent;
-		struct owner *po = NULL;
-		if (parent && wlr_surface_is_xdg_surface(parent)) po = wlr_xdg_surface_from_wlr_surface(parent)->data;
-		else if (parent && wlr_surface_is_layer_surface(parent))
-			po = wlr_layer_surface_v1_from_wlr_surface(parent)->data;
+		struct owner *po = owner_of_surface(xdg->popup->parent);
 		if (!po) return; /* parentless popups have nowhere to go */
 		struct wd_popup *p = calloc(1, sizeof(*p));
 		if (!p) return;
 		p->owner.kind = OWNER_POPUP;
 		p->owner.node = wlr_scene_xdg_surface_create(po->node, xdg);
+		p->xdg = xdg;
 		xdg->data = p;
 		p->destroy.notify = popup_destroy;
 		wl_signal_add(&xdg->events.destroy, &p->destroy);
@@ -646,9 +661,9 @@ static void new_layer_surface(struct wl_listener *l, void *data) {
 	ly->destroy.notify = layer_destroy;
 	wl_signal_add(&ls->events.destroy, &ly->destroy);
 	ly->commit.notify = layer_commit;
+	/* new_surface fires inside the initial commit, before the surface's commit signal: the
+	 * listener just added reports that commit, so policy sends the first configure. */
 	wl_signal_add(&ls->surface->events.commit, &ly->commit);
-	/* new_surface fires on the initial commit: report it so policy sends the first configure. */
-	layer_commit(&ly->commit, NULL);
 }
 
 /* ---------- seat ---------- */
@@ -657,6 +672,9 @@ static void cursor_read(wd_server *s) {
 	struct wlr_texture *tex = s->cursor_surface ? wlr_surface_get_texture(s->cursor_surface) : NULL;
 	if (!tex || !wlr_texture_is_pixman(tex)) return;
 	pixman_image_t *img = wlr_pixman_texture_get_image(tex);
+	/* The image wraps the client's shm memory: only 32-bit formats are copied as 32-bit. */
+	pixman_format_code_t f = pixman_image_get_format(img);
+	if (f != PIXMAN_a8r8g8b8 && f != PIXMAN_x8r8g8b8) return;
 	int w = pixman_image_get_width(img), h = pixman_image_get_height(img);
 	if (w <= 0 || h <= 0 || w > MAX_CURSOR || h > MAX_CURSOR) return;
 	int stride = pixman_image_get_stride(img);
@@ -743,9 +761,7 @@ static void new_decoration(struct wl_listener *l, void *data) {
 static void request_activate(struct wl_listener *l, void *data) {
 	wd_server *s = wl_container_of(l, s, request_activate);
 	struct wlr_xdg_activation_v1_request_activate_event *e = data;
-	if (!wlr_surface_is_xdg_surface(e->surface)) return;
-	struct wlr_xdg_surface *xdg = wlr_xdg_surface_from_wlr_surface(e->surface);
-	struct owner *o = xdg->data;
+	struct owner *o = owner_of_surface(e->surface);
 	if (o && o->kind == OWNER_VIEW) push_event(s, WD_EV_ACTIVATE, ((struct wd_view *)o)->id);
 }
 
@@ -759,6 +775,10 @@ static void fail(char *err, size_t errlen, const char *fmt, ...) {
 }
 
 wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
+	if (cfg->width < 64 || cfg->height < 64 || cfg->width > 8192 || cfg->height > 8192) {
+		fail(err, errlen, "output size %dx%d outside 64x64..8192x8192", cfg->width, cfg->height);
+		return NULL;
+	}
 	wd_server *s = calloc(1, sizeof(*s));
 	if (!s) {
 		fail(err, errlen, "out of memory");
@@ -892,7 +912,10 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 	wl_signal_add(&s->output->events.commit, &s->output_commit);
 	s->output_destroy.notify = output_destroy;
 	wl_signal_add(&s->output->events.destroy, &s->output_destroy);
-	fb_alloc(s, s->output->width, s->output->height);
+	if (!fb_alloc(s, s->output->width, s->output->height)) {
+		fail(err, errlen, "out of memory for a %dx%d picture", cfg->width, cfg->height);
+		goto error;
+	}
 	return s;
 
 error:
@@ -913,7 +936,7 @@ void wd_server_destroy(wd_server *s) {
 	if (s->layout) wlr_output_layout_destroy(s->layout);
 	if (s->allocator) wlr_allocator_destroy(s->allocator);
 	if (s->renderer) wlr_renderer_destroy(s->renderer);
-	for (size_t i = 0; i < s->nevents; i++) wd_event_free(&s->events[i]);
+	for (size_t i = s->events_head; i < s->nevents; i++) wd_event_free(&s->events[i]);
 	free(s->events);
 	free(s->fb);
 	free(s->scratch);
@@ -949,10 +972,12 @@ void wd_server_flush(wd_server *s) {
 bool wd_output_set_mode(wd_server *s, int width, int height, int refresh_mhz) {
 	if (!s->output || width < 64 || height < 64 || width > 8192 || height > 8192) return false;
 	wlr_output_set_custom_mode(s->output, width, height, refresh_mhz);
-	if (!wlr_output_commit(s->output)) return false;
+	if (!wlr_output_commit(s->output)) {
+		wlr_output_rollback(s->output);
+		return false;
+	}
 	wlr_scene_rect_set_size(s->background, width, height);
-	fb_alloc(s, s->output->width, s->output->height);
-	return true;
+	return fb_alloc(s, s->output->width, s->output->height);
 }
 
 void wd_output_get(wd_server *s, int *width, int *height, int *refresh_mhz) {
@@ -1032,10 +1057,8 @@ bool wd_focus(wd_server *s, uint32_t id) {
 	if (ly) target = ly->ls->surface;
 	struct wlr_surface *prev = s->seat->keyboard_state.focused_surface;
 	if (prev == target) return true;
-	if (prev && wlr_surface_is_xdg_surface(prev)) {
-		struct wlr_xdg_surface *px = wlr_xdg_surface_from_wlr_surface(prev);
-		if (px->role == WLR_XDG_SURFACE_ROLE_TOPLEVEL) wlr_xdg_toplevel_set_activated(px, false);
-	}
+	struct owner *po = owner_of_surface(prev);
+	if (po && po->kind == OWNER_VIEW) wlr_xdg_toplevel_set_activated(((struct wd_view *)po)->xdg, false);
 	if (!target) {
 		wlr_seat_keyboard_notify_clear_focus(s->seat);
 		return true;

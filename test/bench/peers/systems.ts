@@ -1,0 +1,302 @@
+// The systems compared: waydesk, wayvnc on headless sway (three encodings), waypipe (two compressors).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Terminal } from '../../../client-firmware/src/terminal.js';
+import { keystrokes } from '../../../compositor/src/keys.js';
+import { startDevServer, startTerminal, type DevServer } from '../../helpers/server.js';
+import { benchUser, comm, descendants, stopProc, waitForPath, waitForPort } from './procs.js';
+import { Encoding, RfbClient } from './rfb.js';
+
+export interface Running {
+  /** Bytes over the link so far: down = towards the user's screen. */
+  bytes(): { down: number; up: number };
+  /** Every process of the system by role, the application excluded. */
+  pids(): Record<string, number>;
+  appPid(): number | undefined;
+  /** Sends one character as the user's keyboard would. */
+  type(ch: string): void;
+  /** Resolves (performance.now()) when the next screen update has fully arrived at the client. */
+  nextUpdate(timeoutMs: number): Promise<number | null>;
+  /** When the last key actually entered the link, if the system types through a helper process. */
+  inputSeenAt?(): number;
+  stop(): Promise<void>;
+}
+
+export interface System {
+  name: string;
+  start(app: string[]): Promise<Running>;
+}
+
+function updateWaiter(): { wait: (ms: number) => Promise<number | null>; fire: () => void } {
+  let pending: ((t: number | null) => void) | null = null;
+  return {
+    wait: (ms) =>
+      new Promise((resolve) => {
+        const t = setTimeout(() => {
+          pending = null;
+          resolve(null);
+        }, ms);
+        pending = (v) => {
+          clearTimeout(t);
+          resolve(v);
+        };
+      }),
+    fire: () => {
+      const p = pending;
+      pending = null;
+      p?.(performance.now());
+    },
+  };
+}
+
+// ---------- waydesk ----------
+
+export const waydesk: System = {
+  name: 'waydesk',
+  async start(app) {
+    const s: DevServer = await startDevServer(app);
+    const { terminal }: { terminal: Terminal } = startTerminal(s);
+    const start = Date.now();
+    while (terminal.painter.width === 0) {
+      if (Date.now() - start > 20_000) throw new Error('waydesk: no picture');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const u = updateWaiter();
+    terminal.on('frame', () => u.fire());
+    const compositor = (): number | undefined => descendants(s.proc.pid!).find((p) => comm(p) === 'node');
+    return {
+      bytes: () => ({ down: terminal.bytesReceived, up: terminal.bytesSent }),
+      pids: () => ({ 'waydesk-server': s.proc.pid!, compositor: compositor() ?? 0 }),
+      appPid: () => {
+        const c = compositor();
+        return c ? descendants(c).find((p) => comm(p) !== 'node') : undefined;
+      },
+      type: (ch) => {
+        for (const k of keystrokes(ch)) terminal.key(k.code, k.pressed);
+      },
+      nextUpdate: (ms) => u.wait(ms),
+      stop: async () => {
+        terminal.stop();
+        await s.stop();
+      },
+    };
+  },
+};
+
+// ---------- sway (for wayvnc, and as waypipe's display) ----------
+
+interface Sway {
+  proc: ChildProcess;
+  env: NodeJS.ProcessEnv;
+  dir: string;
+  user: ReturnType<typeof benchUser>;
+}
+
+async function startSway(exec: string[] | null): Promise<Sway> {
+  const user = benchUser();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-peer-'));
+  fs.chmodSync(dir, 0o755);
+  const run = path.join(dir, 'run');
+  fs.mkdirSync(run, { mode: 0o700 });
+  fs.chownSync(run, user.uid, user.gid);
+  const conf = path.join(dir, 'sway.conf');
+  const quoted = exec ? exec.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ') : '';
+  fs.writeFileSync(
+    conf,
+    ['xwayland disable', 'output HEADLESS-1 mode 1920x1080@60Hz', 'default_border none', 'focus_follows_mouse no', exec ? `exec ${quoted}` : ''].join('\n') + '\n',
+  );
+  fs.chmodSync(conf, 0o644);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: user.home,
+    USER: user.name,
+    XDG_RUNTIME_DIR: run,
+    WLR_BACKENDS: 'headless',
+    WLR_LIBINPUT_NO_DEVICES: '1',
+    WLR_RENDERER: 'pixman',
+    LANG: 'C.UTF-8',
+  };
+  const proc = spawn('sway', ['-c', conf], { env, uid: user.uid, gid: user.gid, stdio: 'ignore', cwd: user.home });
+  const start = Date.now();
+  let display = '';
+  while (!display) {
+    if (proc.exitCode !== null) throw new Error('sway exited');
+    if (Date.now() - start > 15_000) throw new Error('sway did not start');
+    display = fs.readdirSync(run).find((f) => /^wayland-\d+$/.test(f)) ?? '';
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { proc, env: { ...env, WAYLAND_DISPLAY: display }, dir, user };
+}
+
+async function stopSway(s: Sway): Promise<void> {
+  await stopProc(s.proc);
+  fs.rmSync(s.dir, { recursive: true, force: true });
+}
+
+function appOf(root: number, names = ['foot', 'mpv']): number | undefined {
+  return descendants(root).find((p) => names.includes(comm(p)));
+}
+
+// ---------- wayvnc ----------
+
+let vncPort = 5990;
+export function wayvnc(label: string, encodings: number[]): System {
+  return {
+    name: `wayvnc ${label}`,
+    async start(app) {
+      const sway = await startSway(app);
+      const conf = path.join(sway.dir, 'wayvnc.conf');
+      fs.writeFileSync(conf, 'enable_auth=false\n');
+      fs.chmodSync(conf, 0o644);
+      const port = vncPort++;
+      const vnc = spawn('wayvnc', ['-C', conf, '-o', 'HEADLESS-1', '127.0.0.1', String(port)], {
+        env: sway.env,
+        uid: sway.user.uid,
+        gid: sway.user.gid,
+        stdio: 'ignore',
+      });
+      await waitForPort(port);
+      const rfb = await RfbClient.connect(port, encodings);
+      const u = updateWaiter();
+      rfb.onUpdate = () => u.fire();
+      return {
+        bytes: () => ({ down: rfb.bytesDown, up: rfb.bytesUp }),
+        pids: () => ({ sway: sway.proc.pid!, wayvnc: vnc.pid! }),
+        appPid: () => appOf(sway.proc.pid!),
+        type: (ch) => {
+          const sym = ch === '\n' ? 0xff0d : ch.charCodeAt(0);
+          rfb.keysym(sym, true);
+          rfb.keysym(sym, false);
+        },
+        nextUpdate: (ms) => u.wait(ms),
+        stop: async () => {
+          rfb.close();
+          await stopProc(vnc);
+          await stopSway(sway);
+        },
+      };
+    },
+  };
+}
+
+export const WAYVNC: System[] = [
+  wayvnc('zrle', [Encoding.ZRLE, Encoding.DesktopSize]),
+  wayvnc('tight', [Encoding.Tight, Encoding.DesktopSize]),
+  wayvnc('tight+jpeg', [Encoding.Tight, Encoding.JpegQuality0 + 2, Encoding.DesktopSize]),
+];
+
+// ---------- waypipe ----------
+
+/** Forwards between two Unix sockets, counting bytes and noticing when a burst towards the display ends. */
+function relay(
+  listenPath: string,
+  targetPath: string,
+): Promise<{ down: () => number; up: () => number; upSeenAt: () => number; onDownQuiet: (cb: () => void) => void; close: () => void }> {
+  let down = 0;
+  let up = 0;
+  let quietTimer: NodeJS.Timeout | null = null;
+  let lastUp = 0;
+  let upSeenAt = 0;
+  let quietCb: () => void = () => {};
+  const conns: net.Socket[] = [];
+  const server = net.createServer((a) => {
+    const b = net.connect(targetPath);
+    conns.push(a, b);
+    a.setNoDelay?.(true);
+    a.on('data', (d) => {
+      up += d.length;
+      const now = performance.now();
+      // the first input after a pause: a key entering the link
+      if (now - lastUp > 20) upSeenAt = now;
+      lastUp = now;
+      b.write(d);
+    });
+    b.on('data', (d) => {
+      down += d.length;
+      a.write(d);
+      // the update is complete when the display-bound stream has been quiet for 3 ms
+      if (quietTimer) clearTimeout(quietTimer);
+      quietTimer = setTimeout(() => quietCb(), 3);
+    });
+    const end = (): void => {
+      a.destroy();
+      b.destroy();
+    };
+    a.on('close', end);
+    b.on('close', end);
+    a.on('error', end);
+    b.on('error', end);
+  });
+  return new Promise((resolve) => {
+    server.listen(listenPath, () => {
+      fs.chmodSync(listenPath, 0o777);
+      resolve({
+        down: () => down,
+        up: () => up,
+        upSeenAt: () => upSeenAt,
+        onDownQuiet: (cb) => (quietCb = cb),
+        close: () => {
+          for (const c of conns) c.destroy();
+          server.close();
+        },
+      });
+    });
+  });
+}
+
+export function waypipe(compression: 'lz4' | 'zstd'): System {
+  return {
+    name: `waypipe ${compression}`,
+    async start(app) {
+      const display = await startSway(null);
+      // waypipe runs as the bench user: its sockets live where that user may create files
+      const socks = path.join(display.dir, 'sockets');
+      fs.mkdirSync(socks, { mode: 0o1777 });
+      fs.chmodSync(socks, 0o1777);
+      const clientSock = path.join(socks, 'client.sock');
+      const serverSock = path.join(socks, 'server.sock');
+      const client = spawn('waypipe', ['-n', '-c', compression, '-s', clientSock, 'client'], {
+        env: display.env,
+        uid: display.user.uid,
+        gid: display.user.gid,
+        stdio: 'ignore',
+      });
+      await waitForPath(clientSock);
+      const r = await relay(serverSock, clientSock);
+      const appRun = path.join(display.dir, 'apprun');
+      fs.mkdirSync(appRun, { mode: 0o700 });
+      fs.chownSync(appRun, display.user.uid, display.user.gid);
+      const server = spawn('waypipe', ['-n', '-c', compression, '-s', serverSock, 'server', '--', ...app], {
+        env: { ...display.env, XDG_RUNTIME_DIR: appRun, WAYLAND_DISPLAY: undefined },
+        uid: display.user.uid,
+        gid: display.user.gid,
+        stdio: 'ignore',
+        cwd: display.user.home,
+      });
+      const u = updateWaiter();
+      r.onDownQuiet(() => u.fire());
+      return {
+        bytes: () => ({ down: r.down(), up: r.up() }),
+        pids: () => ({ 'waypipe server': server.pid!, 'waypipe client': client.pid!, 'sway (display)': display.proc.pid! }),
+        appPid: () => appOf(server.pid!),
+        type: (ch) => {
+          const args = ch === '\n' ? ['-k', 'Return'] : ['--', ch];
+          spawn('wtype', args, { env: display.env, uid: display.user.uid, gid: display.user.gid, stdio: 'ignore' });
+        },
+        nextUpdate: (ms) => u.wait(ms),
+        inputSeenAt: () => r.upSeenAt(),
+        stop: async () => {
+          await stopProc(server);
+          r.close();
+          await stopProc(client);
+          await stopSway(display);
+        },
+      };
+    },
+  };
+}
+
+export const WAYPIPE: System[] = [waypipe('lz4'), waypipe('zstd')];

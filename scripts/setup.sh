@@ -12,6 +12,11 @@ PKGS=(
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
 )
 
+# The side-by-side benchmark also runs the peers: VNC on headless sway, and waypipe.
+if [ "${1:-}" = "--peers" ]; then
+  PKGS+=(sway wayvnc waypipe wtype)
+fi
+
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then
   echo "waydesk needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))." >&2

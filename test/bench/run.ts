@@ -1,4 +1,7 @@
 // npm run bench [-- --json] [group...]: every benchmark, one JSON object per line with --json.
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from '../helpers/compositor.js';
 import { benchCompositor } from './compositor.js';
 import { Report } from './report.js';
 import { benchStreaming } from './streaming.js';
@@ -11,6 +14,10 @@ const groups = args.filter((a) => !a.startsWith('--'));
 const all: Record<string, (r: Report) => Promise<void>> = { compositor: benchCompositor, codec: benchCodec, streaming: benchStreaming, peers: benchPeers };
 // The side-by-side run takes about ten minutes: only with --peers, or named.
 const chosen = groups.length ? groups : args.includes('--peers') ? Object.keys(all) : Object.keys(all).filter((g) => g !== 'peers');
+if (chosen.includes('peers')) {
+  // The peers come from Debian too: sway, wayvnc, waypipe, wtype (idempotent, quiet when present).
+  execFileSync('bash', [path.join(ROOT, 'scripts/setup.sh'), '--peers'], { stdio: ['ignore', 2, 2] });
+}
 const report = new Report(json);
 for (const g of chosen) {
   const fn = all[g];

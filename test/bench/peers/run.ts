@@ -6,7 +6,14 @@ import path from 'node:path';
 import { motionClip, smallClip } from '../clip.js';
 import { percentile, type Report } from '../report.js';
 import { mpvShown } from './mpv.js';
-import { CLK_TCK, cpuTicks, rssBytes } from './procs.js';
+import { CLK_TCK, childrenOf, cpuTicks, rssBytes } from './procs.js';
+
+/** CPU of a role: its process and the helpers it forked, not the app or another role's processes. */
+function roleTicks(pid: number, exclude: Set<number>): number {
+  let t = cpuTicks(pid);
+  for (const c of childrenOf(pid)) if (!exclude.has(c)) t += roleTicks(c, exclude);
+  return t;
+}
 import { WAYPIPE, WAYVNC, waydesk, type Running, type System } from './systems.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -29,29 +36,35 @@ async function idleAndTyping(sys: System, row: Row): Promise<void> {
     for (const [role, pid] of Object.entries(r.pids())) row[`idle_rss_mib:${role}`] = rssBytes(pid) / 1048576;
     const app = r.appPid();
     if (app) row['idle_rss_mib:app'] = rssBytes(app) / 1048576;
+    summarize(row, 'idle_rss_mib');
     const b0 = r.bytes();
     await sleep(10_000);
     const b1 = r.bytes();
     row.idle_bytes_per_s = (b1.down - b0.down + b1.up - b0.up) / 10;
 
-    const latencies: number[] = [];
+    let latencies: number[] = [];
     const t0 = performance.now();
     const start = r.bytes();
-    for (const ch of TEXT) {
-      const sent = performance.now();
-      const next = r.nextUpdate(400);
-      r.type(ch);
-      const got = await next;
-      if (got !== null) latencies.push(got - (r.inputSeenAt ? Math.min(got, Math.max(sent, r.inputSeenAt())) : sent));
-      const left = 100 - (performance.now() - sent);
-      if (left > 0) await sleep(left);
+    if (r.typeText) {
+      latencies = await r.typeText(TEXT, 100);
+    } else {
+      for (const ch of TEXT) {
+        const sent = performance.now();
+        const next = r.nextUpdate(400);
+        r.type(ch);
+        const got = await next;
+        if (got !== null) latencies.push(got - sent);
+        const left = 100 - (performance.now() - sent);
+        if (left > 0) await sleep(left);
+      }
     }
     await sleep(500);
     const secs = (performance.now() - t0) / 1000;
     const end = r.bytes();
     row.typing_kbit_per_s_down = ((end.down - start.down) * 8) / 1000 / secs;
     row.typing_kbit_per_s_up = ((end.up - start.up) * 8) / 1000 / secs;
-    row.typing_bytes_per_key = (end.down - start.down) / TEXT.length;
+    // both directions, as the link carries them (a key goes up, its picture comes down)
+    row.typing_bytes_per_key = (end.down - start.down + end.up - start.up) / TEXT.length;
     row.key_to_update_p50_ms = percentile(latencies, 50);
     row.key_to_update_p99_ms = percentile(latencies, 99);
     row.typing_updates_seen = latencies.length;
@@ -76,7 +89,9 @@ async function motion(sys: System, row: Row, prefix: string, clip: string, extra
       await sleep(2000);
       const pids = r.pids();
       const appPid = r.appPid();
-      const c0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuTicks(p)]));
+      const exclude = new Set([...Object.values(pids), ...(appPid ? [appPid] : [])]);
+      const ticks = (p: number): number => roleTicks(p, new Set([...exclude].filter((x) => x !== p)));
+      const c0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, ticks(p)]));
       const a0 = appPid ? cpuTicks(appPid) : 0;
       const self0 = process.cpuUsage();
       const b0 = r.bytes();
@@ -87,10 +102,11 @@ async function motion(sys: System, row: Row, prefix: string, clip: string, extra
       const b1 = r.bytes();
       row[`${prefix}_kbit_per_s`] = ((b1.down - b0.down + b1.up - b0.up) * 8) / 1000 / secs;
       row[`${prefix}_app_fps`] = (f1 - f0) / secs;
-      for (const [k, p] of Object.entries(pids)) row[`${prefix}_cpu_pct:${k}`] = ((cpuTicks(p) - c0[k]!) / CLK_TCK / secs) * 100;
+      for (const [k, p] of Object.entries(pids)) row[`${prefix}_cpu_pct:${k}`] = ((ticks(p) - c0[k]!) / CLK_TCK / secs) * 100;
       if (appPid) row[`${prefix}_cpu_pct:app`] = ((cpuTicks(appPid) - a0) / CLK_TCK / secs) * 100;
       const self = process.cpuUsage(self0);
       row[`${prefix}_cpu_pct:bench client`] = ((self.user + self.system) / 1e6 / secs) * 100;
+      summarize(row, `${prefix}_cpu_pct`);
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -123,6 +139,26 @@ export async function benchPeers(report: Report): Promise<void> {
   const out = path.join(path.dirname(big), 'peers.md');
   fs.writeFileSync(out, table + '\n');
   report.note(`(table also written to ${out})`);
+}
+
+/** Display-side roles (waypipe's client and its compositor, the in-process viewers) are the client's. */
+function clientSide(role: string): boolean {
+  return role.includes('client') || role.includes('(display)');
+}
+
+/** Sums per-role figures into server side (the application excluded) and client side. */
+function summarize(row: Row, prefix: string): void {
+  let server = 0;
+  let client = 0;
+  for (const [k, v] of Object.entries(row)) {
+    if (!k.startsWith(`${prefix}:`)) continue;
+    const role = k.slice(prefix.length + 1);
+    if (role === 'app') continue;
+    if (clientSide(role)) client += v;
+    else server += v;
+  }
+  row[`${prefix}_server`] = server;
+  if (!prefix.startsWith('idle')) row[`${prefix}_client`] = client;
 }
 
 /** Lower is better for every figure but the frames mpv managed to show. */

@@ -20,8 +20,12 @@ export interface Running {
   type(ch: string): void;
   /** Resolves (performance.now()) when the next screen update has fully arrived at the client. */
   nextUpdate(timeoutMs: number): Promise<number | null>;
-  /** When the last key actually entered the link, if the system types through a helper process. */
-  inputSeenAt?(): number;
+  /**
+   * Systems typed through a helper process (wtype on waypipe's display) type the whole text in
+   * one run, like a person at 10 keys/s, and measure each key at the link: input entering it, then
+   * the display-bound update completing.
+   */
+  typeText?(text: string, delayMs: number): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -194,12 +198,14 @@ export const WAYVNC: System[] = [
 function relay(
   listenPath: string,
   targetPath: string,
-): Promise<{ down: () => number; up: () => number; upSeenAt: () => number; onDownQuiet: (cb: () => void) => void; close: () => void }> {
+): Promise<{ down: () => number; up: () => number; latencies: () => number[]; onDownQuiet: (cb: () => void) => void; close: () => void }> {
   let down = 0;
   let up = 0;
   let quietTimer: NodeJS.Timeout | null = null;
   let lastUp = 0;
   let upSeenAt = 0;
+  let answered = true;
+  const latencies: number[] = [];
   let quietCb: () => void = () => {};
   const conns: net.Socket[] = [];
   const server = net.createServer((a) => {
@@ -210,7 +216,10 @@ function relay(
       up += d.length;
       const now = performance.now();
       // the first input after a pause: a key entering the link
-      if (now - lastUp > 20) upSeenAt = now;
+      if (now - lastUp > 20) {
+        upSeenAt = now;
+        answered = false;
+      }
       lastUp = now;
       b.write(d);
     });
@@ -219,7 +228,14 @@ function relay(
       a.write(d);
       // the update is complete when the display-bound stream has been quiet for 3 ms
       if (quietTimer) clearTimeout(quietTimer);
-      quietTimer = setTimeout(() => quietCb(), 3);
+      const at = performance.now();
+      quietTimer = setTimeout(() => {
+        if (!answered) {
+          latencies.push(at - upSeenAt);
+          answered = true;
+        }
+        quietCb();
+      }, 3);
     });
     const end = (): void => {
       a.destroy();
@@ -236,7 +252,7 @@ function relay(
       resolve({
         down: () => down,
         up: () => up,
-        upSeenAt: () => upSeenAt,
+        latencies: () => latencies.splice(0),
         onDownQuiet: (cb) => (quietCb = cb),
         close: () => {
           for (const c of conns) c.destroy();
@@ -287,7 +303,14 @@ export function waypipe(compression: 'lz4' | 'zstd'): System {
           spawn('wtype', args, { env: display.env, uid: display.user.uid, gid: display.user.gid, stdio: 'ignore' });
         },
         nextUpdate: (ms) => u.wait(ms),
-        inputSeenAt: () => r.upSeenAt(),
+        typeText: async (text, delayMs) => {
+          r.latencies();
+          // one wtype for the whole text: one virtual keyboard, as a person's
+          const w = spawn('wtype', ['-d', String(delayMs), '--', text], { env: display.env, uid: display.user.uid, gid: display.user.gid, stdio: 'ignore' });
+          await new Promise((res) => w.once('exit', res));
+          await new Promise((res) => setTimeout(res, 300));
+          return r.latencies();
+        },
         stop: async () => {
           await stopProc(server);
           r.close();

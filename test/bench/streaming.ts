@@ -47,19 +47,26 @@ export async function benchStreaming(r: Report): Promise<void> {
       r.add('stream_idle', 'bytes_per_s', (t.bytesReceived - b0) / 5, 'B/s');
 
       const latencies: number[] = [];
+      // Where the time goes, on the one CLOCK_MONOTONIC all three processes share (µs).
+      const stages = { input_to_capture: [] as number[], capture_to_sent: [] as number[], sent_to_received: [] as number[], decode_and_paint: [] as number[] };
       let sentAt = 0;
+      let sentUs = 0;
       let waiting = false;
-      t.on('frame', () => {
-        if (waiting) {
-          latencies.push(performance.now() - sentAt);
-          waiting = false;
-        }
+      t.on('frame', (f, info) => {
+        if (!waiting) return;
+        latencies.push(performance.now() - sentAt);
+        waiting = false;
+        stages.input_to_capture.push((f.captureUs - sentUs) / 1000);
+        stages.capture_to_sent.push((f.sentUs - f.captureUs) / 1000);
+        stages.sent_to_received.push((info.receivedUs - f.sentUs) / 1000);
+        stages.decode_and_paint.push(info.decodeUs / 1000);
       });
       const text = 'the quick brown fox jumps over the lazy dog 0123456789';
       const bytes0 = t.bytesReceived;
       const start = performance.now();
       for (const ch of text) {
         sentAt = performance.now();
+        sentUs = Number(process.hrtime.bigint() / 1000n);
         waiting = true;
         for (const k of keystrokes(ch)) t.key(k.code, k.pressed);
         await sleep(100);
@@ -70,6 +77,10 @@ export async function benchStreaming(r: Report): Promise<void> {
       r.add('stream_typing_foot', 'bytes_per_key', bytes / text.length, 'B');
       r.add('stream_typing_foot', 'key_to_pixels_p50', percentile(latencies, 50), 'ms');
       r.add('stream_typing_foot', 'key_to_pixels_p99', percentile(latencies, 99), 'ms');
+      for (const [stage, v] of Object.entries(stages)) {
+        r.add('stream_typing_stages', `${stage}_p50`, percentile(v, 50), 'ms');
+        r.add('stream_typing_stages', `${stage}_p99`, percentile(v, 99), 'ms');
+      }
     } finally {
       t.stop();
       await s.stop();

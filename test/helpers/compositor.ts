@@ -112,3 +112,15 @@ export function pixel(fb: Buffer, width: number, x: number, y: number): number {
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
+
+/** Waits until the top rows show more than background and cursor (a shell prompt), then for quiet. */
+export async function waitForPrompt(link: CompositorLink, ms = 20_000): Promise<void> {
+  await waitFor('a prompt on screen', () => {
+    const fb = link.framebuffer;
+    if (link.width === 0) return false;
+    const colours = new Set<number>();
+    for (let i = 0; i < link.width * 40 && colours.size <= 2; i++) colours.add(fb.readUInt32LE(i * 4) & 0xffffff);
+    return colours.size > 2;
+  }, ms);
+  await settle(link, 400);
+}

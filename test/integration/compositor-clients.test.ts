@@ -2,7 +2,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settle, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
+import { settle, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
 
 const run = promisify(execFile);
 
@@ -11,7 +11,7 @@ describe('compositor with real clients', () => {
   beforeAll(async () => {
     c = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no'] });
     await waitFor('foot to map', () => c.link.windows.some((w) => w.appId === 'foot'));
-    await settle(c.link);
+    await waitForPrompt(c.link);
   });
   afterAll(async () => {
     await c?.stop();

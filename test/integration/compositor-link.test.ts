@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
 import { CompositorLink } from '../../compositor/src/ipc-client.js';
 import { KEY, keystrokes } from '../../compositor/src/keys.js';
-import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
+import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
 import { inkLines } from '../helpers/text.js';
 
 const W = 1920;
@@ -21,7 +21,7 @@ async function footSession(extra: string[] = []): Promise<Started> {
     extraEnv: { PS1: '$ ', ENV: '' },
   });
   await waitFor('foot to map', () => s.link.windows.some((w) => w.appId === 'foot'));
-  await settle(s.link, 500);
+  await waitForPrompt(s.link);
   return s;
 }
 

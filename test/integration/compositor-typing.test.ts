@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keystrokes } from '../../compositor/src/keys.js';
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
-import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
+import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
 import { inkLines, sameRegion } from '../helpers/text.js';
 
 const W = 1920;
@@ -17,7 +17,7 @@ describe('typing into foot', () => {
       extraEnv: { PS1: '$ ', ENV: '' },
     });
     await waitFor('foot to map', () => c.link.windows.some((w) => w.appId === 'foot'));
-    await settle(c.link, 500);
+    await waitForPrompt(c.link);
     bg = pixel(c.link.framebuffer, W, W - 1, H - 1);
   });
   afterAll(async () => {

@@ -78,7 +78,7 @@ async function typing(r: Report, name: string, command: string[], appMatch: (app
 }
 
 async function idle(r: Report, seconds: number): Promise<void> {
-  const c: Started = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no'] });
+  const c: Started = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no', 'sh'], extraEnv: { PS1: '$ ', ENV: '' } });
   try {
     await waitFor('foot', () => c.link.windows.length > 0, 15_000);
     await settle(c.link, 1000);

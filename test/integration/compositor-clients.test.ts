@@ -9,7 +9,8 @@ const run = promisify(execFile);
 describe('compositor with real clients', () => {
   let c: Started;
   beforeAll(async () => {
-    c = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no'] });
+    // sh, not the user's login shell: its rc files (pyenv, conda…) are not ours to wait for
+    c = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no', 'sh'], extraEnv: { PS1: '$ ', ENV: '' } });
     await waitFor('foot to map', () => c.link.windows.some((w) => w.appId === 'foot'));
     await waitForPrompt(c.link);
   });

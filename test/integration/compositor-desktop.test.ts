@@ -24,7 +24,7 @@ afterEach(async () => {
 
 describe('desktop', () => {
   it("keeps the client's cursor image and hotspot for the terminal to draw", async () => {
-    c = await startCompositor({ command: ['foot'] });
+    c = await startCompositor({ command: ['foot', 'sh'] });
     await waitFor('foot to map', () => c!.link.windows.length > 0);
     await settle(c.link);
     const next = c.link.next('cursor');
@@ -43,7 +43,7 @@ describe('desktop', () => {
   });
 
   it('focuses and raises the window under a click', async () => {
-    c = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no'] });
+    c = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no', 'sh'] });
     await waitFor('foot to map', () => c!.link.windows.length === 1);
     // simple-shm draws 250x250 whatever it is asked: it sits at the top-left, on top, focused
     const shm = spawn('weston-simple-shm', [], { env: c.env, stdio: 'ignore' });
@@ -64,7 +64,7 @@ describe('desktop', () => {
   });
 
   it('copies and pastes inside the session', async () => {
-    c = await startCompositor({ command: ['foot'] });
+    c = await startCompositor({ command: ['foot', 'sh'] });
     await waitFor('foot to map', () => c!.link.windows.length === 1);
     expect(await wlCopy(['hot-desk clipboard ✓'], c.env)).toBe(0);
     const { stdout } = await run('wl-paste', ['--no-newline'], { env: c.env, timeout: 5000 });

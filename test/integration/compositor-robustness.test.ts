@@ -18,7 +18,7 @@ function fdCount(pid: number): number {
 describe('faults from clients', () => {
   let c: Started;
   beforeAll(async () => {
-    c = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no'] });
+    c = await startCompositor({ command: ['foot', '-o', 'cursor.blink=no', 'sh'] });
     await waitFor('foot to map', () => c.link.windows.some((w) => w.appId === 'foot'));
     await settle(c.link);
   });
@@ -92,7 +92,7 @@ describe('running as the user it serves', () => {
 
   it.skipIf(!isRoot())('drops root: compositor, socket, runtime dir and session command belong to the user', async () => {
     const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
-    c = await startCompositor({ user: USER, command: ['foot', '-o', 'cursor.blink=no'] });
+    c = await startCompositor({ user: USER, command: ['foot', '-o', 'cursor.blink=no', 'sh'] });
     await waitFor('foot to map', () => c!.link.windows.some((w) => w.appId === 'foot'), 15_000);
     const uids = (pid: number): number[] =>
       fs

@@ -31,7 +31,7 @@ async function withSystem<T>(sys: System, app: string[], fn: (r: Running) => Pro
 }
 
 async function idleAndTyping(sys: System, row: Row): Promise<void> {
-  await withSystem(sys, ['foot', '-o', 'cursor.blink=no'], async (r) => {
+  await withSystem(sys, ['foot', '-o', 'cursor.blink=no', 'sh'], async (r) => {
     await sleep(3000);
     for (const [role, pid] of Object.entries(r.pids())) row[`idle_rss_mib:${role}`] = rssBytes(pid) / 1048576;
     const app = r.appPid();

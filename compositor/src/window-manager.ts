@@ -49,6 +49,7 @@ export class WindowManager {
     this.#log = log;
     const m = core.outputMode();
     this.#usable = { x: 0, y: 0, width: m.width, height: m.height };
+    core.setToplevelDefault(m.width, m.height);
   }
 
   /** True once since the last call if the window list a parent would show changed. */
@@ -129,6 +130,20 @@ export class WindowManager {
         v.width = e.width;
         v.height = e.height;
         if (v.floating) this.#place(v);
+        this.#changed = true;
+        break;
+      }
+      case 'toplevel-parent': {
+        // Toolkits (GTK, weston's) may name the parent only after the window is on screen.
+        const v = this.#views.get(e.id);
+        if (!v) return;
+        v.parent = e.parent;
+        const floating = this.#wantsFloating(v);
+        if (floating !== v.floating) {
+          v.floating = floating;
+          this.#configure(v);
+          if (v.mapped) this.#place(v);
+        }
         this.#changed = true;
         break;
       }
@@ -228,6 +243,7 @@ export class WindowManager {
       usable.height !== this.#usable.height;
     this.#usable = usable;
     if (!changed) return;
+    this.#core.setToplevelDefault(usable.width, usable.height);
     for (const v of this.#views.values()) {
       if (v.floating && !v.fullscreen) {
         if (v.mapped) this.#place(v);

@@ -27,6 +27,7 @@ export const EventType = {
   LayerUnmap: 11,
   LayerDestroy: 12,
   Cursor: 13,
+  ToplevelParent: 14,
 } as const;
 
 export const Request = { Maximize: 1, Fullscreen: 2, Minimize: 3, Move: 4, Resize: 5 } as const;
@@ -54,6 +55,7 @@ export type CoreEvent =
   | { type: 'toplevel-destroy'; id: number }
   | { type: 'toplevel-title'; id: number; appId: string | null; title: string | null }
   | { type: 'toplevel-size'; id: number; width: number; height: number }
+  | { type: 'toplevel-parent'; id: number; parent: number }
   | { type: 'toplevel-request'; id: number; request: 'maximize' | 'fullscreen' | 'minimize' | 'move' | 'resize'; value: number }
   | { type: 'activate'; id: number }
   | {
@@ -135,6 +137,7 @@ interface Binding {
   setOutputMode(w: number, h: number, refreshMhz: number): boolean;
   configure(id: number, w: number, h: number, maximized: boolean, fullscreen: boolean): boolean;
   setPosition(id: number, x: number, y: number): boolean;
+  setToplevelDefault(w: number, h: number): void;
   raise(id: number): boolean;
   closeView(id: number): boolean;
   focus(id: number): boolean;
@@ -203,6 +206,8 @@ function convert(e: RawEvent): CoreEvent | null {
       return { type: 'toplevel-destroy', id: e.id };
     case EventType.ToplevelTitle:
       return { type: 'toplevel-title', id: e.id, appId: e.s0, title: e.s1 };
+    case EventType.ToplevelParent:
+      return { type: 'toplevel-parent', id: e.id, parent: e.parent };
     case EventType.ToplevelSize:
       return { type: 'toplevel-size', id: e.id, width: n(0), height: n(1) };
     case EventType.ToplevelRequest: {
@@ -286,6 +291,10 @@ export class CompositorCore {
   }
   setPosition(id: number, x: number, y: number): boolean {
     return this.#b.setPosition(id, x, y);
+  }
+  /** The size new ordinary windows are maximized to in their first configure (see core.h). */
+  setToplevelDefault(width: number, height: number): void {
+    this.#b.setToplevelDefault(width, height);
   }
   raise(id: number): boolean {
     return this.#b.raise(id);

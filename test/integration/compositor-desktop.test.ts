@@ -1,6 +1,7 @@
 // Desktop features a user meets: the pointer's cursor image, click-to-focus, copy and paste,
 // layer-shell surfaces (wallpapers, panels).
 import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pixel, settle, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
@@ -61,6 +62,19 @@ describe('desktop', () => {
     } finally {
       shm.kill();
     }
+  });
+
+  it('opens a window at the desktop size in its very first configure (no render at another size)', async () => {
+    // weston-stacking opens one more ordinary window on "n"; WAYLAND_DEBUG shows what it was told
+    c = await startCompositor({ command: ['sh', '-c', 'WAYLAND_DEBUG=1 exec weston-stacking 2>"$XDG_RUNTIME_DIR/wl.log"'] });
+    await waitFor('the main window', () => c!.link.windows.length === 1);
+    c.link.key(49, true);
+    c.link.key(49, false);
+    await waitFor('the second window', () => c!.link.windows.length === 2);
+    const log = fs.readFileSync(`${c.runtimeDir}/wl.log`, 'utf8');
+    const configures = [...log.matchAll(/xdg_toplevel@\d+\.configure\((\d+), (\d+),/g)].map((m) => `${m[1]}x${m[2]}`);
+    expect(configures.length).toBeGreaterThanOrEqual(2);
+    expect(configures.filter((c) => c !== '1920x1080')).toEqual([]);
   });
 
   it('copies and pastes inside the session', async () => {

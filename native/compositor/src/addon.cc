@@ -21,6 +21,7 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
       InstanceMethod("setOutputMode", &Compositor::SetOutputMode),
       InstanceMethod("configure", &Compositor::Configure),
       InstanceMethod("setPosition", &Compositor::SetPosition),
+      InstanceMethod("setToplevelDefault", &Compositor::SetToplevelDefault),
       InstanceMethod("raise", &Compositor::Raise),
       InstanceMethod("closeView", &Compositor::CloseView),
       InstanceMethod("focus", &Compositor::Focus),
@@ -189,6 +190,11 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     bool ok = wd_view_configure(Server(info), U32(info, 0), I32(info, 1), I32(info, 2), Bool(info, 3), Bool(info, 4));
     Flush();
     return Napi::Boolean::New(info.Env(), ok);
+  }
+
+  Napi::Value SetToplevelDefault(const Napi::CallbackInfo& info) {
+    wd_set_toplevel_default(Server(info), I32(info, 0), I32(info, 1));
+    return info.Env().Undefined();
   }
 
   Napi::Value SetPosition(const Napi::CallbackInfo& info) {

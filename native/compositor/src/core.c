@@ -66,7 +66,7 @@ struct wd_view {
 	int x, y; /* layout position of the window geometry's origin */
 	struct wlr_box geo;
 	bool mapped;
-	struct wl_listener map, unmap, destroy, commit, set_title, set_app_id;
+	struct wl_listener map, unmap, destroy, commit, set_title, set_app_id, set_parent;
 	struct wl_listener req_maximize, req_fullscreen, req_minimize, req_move, req_resize;
 };
 
@@ -112,6 +112,7 @@ struct wd_server {
 
 	struct wl_list views, layers;
 	uint32_t next_id;
+	int default_w, default_h;
 
 	wd_event *events;
 	size_t events_head, nevents, events_cap;
@@ -457,6 +458,18 @@ static void view_app_id(struct wl_listener *l, void *data) {
 	ev->str[1] = dup_or_null(v->xdg->toplevel->title);
 }
 
+static uint32_t parent_id(struct wd_view *v) {
+	struct wlr_xdg_surface *p = v->xdg->toplevel->parent;
+	struct owner *o = p ? p->data : NULL;
+	return o && o->kind == OWNER_VIEW ? ((struct wd_view *)o)->id : 0;
+}
+
+static void view_parent(struct wl_listener *l, void *data) {
+	struct wd_view *v = wl_container_of(l, v, set_parent);
+	wd_event *ev = push_event(v->s, WD_EV_TOPLEVEL_PARENT, v->id);
+	if (ev) ev->parent = parent_id(v);
+}
+
 static void view_request(struct wd_view *v, int req, int value) {
 	wd_event *ev = push_event(v->s, WD_EV_TOPLEVEL_REQUEST, v->id);
 	if (!ev) return;
@@ -490,7 +503,7 @@ static void view_destroy(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, destroy);
 	wd_server *s = v->s;
 	push_event(s, WD_EV_TOPLEVEL_DESTROY, v->id);
-	struct wl_listener *ls[] = {&v->map, &v->unmap, &v->destroy, &v->commit, &v->set_title, &v->set_app_id,
+	struct wl_listener *ls[] = {&v->map, &v->unmap, &v->destroy, &v->commit, &v->set_title, &v->set_app_id, &v->set_parent,
 		&v->req_maximize, &v->req_fullscreen, &v->req_minimize, &v->req_move, &v->req_resize};
 	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) wl_list_remove(&ls[i]->link);
 	wl_list_remove(&v->link);
@@ -565,12 +578,20 @@ static void new_xdg_surface(struct wl_listener *l, void *data) {
 	LISTEN(xdg->surface->events.commit, commit, view_commit);
 	LISTEN(t->events.set_title, set_title, view_title);
 	LISTEN(t->events.set_app_id, set_app_id, view_app_id);
+	LISTEN(t->events.set_parent, set_parent, view_parent);
 	LISTEN(t->events.request_maximize, req_maximize, view_req_maximize);
 	LISTEN(t->events.request_fullscreen, req_fullscreen, view_req_fullscreen);
 	LISTEN(t->events.request_minimize, req_minimize, view_req_minimize);
 	LISTEN(t->events.request_move, req_move, view_req_move);
 	LISTEN(t->events.request_resize, req_resize, view_req_resize);
 #undef LISTEN
+	bool fixed = t->pending.min_width > 0 && t->pending.min_width == t->pending.max_width && t->pending.min_height > 0 &&
+		t->pending.min_height == t->pending.max_height;
+	if (s->default_w > 0 && !t->parent && !fixed) {
+		wlr_xdg_toplevel_set_maximized(xdg, true);
+		wlr_xdg_toplevel_set_tiled(xdg, WLR_EDGE_TOP | WLR_EDGE_BOTTOM | WLR_EDGE_LEFT | WLR_EDGE_RIGHT);
+		wlr_xdg_toplevel_set_size(xdg, (uint32_t)s->default_w, (uint32_t)s->default_h);
+	}
 	wd_event *ev = push_event(s, WD_EV_TOPLEVEL_NEW, v->id);
 	if (ev) {
 		ev->str[0] = dup_or_null(t->app_id);
@@ -997,6 +1018,11 @@ bool wd_view_configure(wd_server *s, uint32_t id, int width, int height, bool ma
 	wlr_xdg_toplevel_set_tiled(v->xdg, maximized || fullscreen ? WLR_EDGE_TOP | WLR_EDGE_BOTTOM | WLR_EDGE_LEFT | WLR_EDGE_RIGHT : WLR_EDGE_NONE);
 	wlr_xdg_toplevel_set_size(v->xdg, (uint32_t)(width > 0 ? width : 0), (uint32_t)(height > 0 ? height : 0));
 	return true;
+}
+
+void wd_set_toplevel_default(wd_server *s, int width, int height) {
+	s->default_w = width > 0 ? width : 0;
+	s->default_h = height > 0 ? height : 0;
 }
 
 bool wd_view_set_position(wd_server *s, uint32_t id, int x, int y) {

@@ -41,6 +41,7 @@ enum wd_event_type {
 	WD_EV_LAYER_UNMAP,       /* id */
 	WD_EV_LAYER_DESTROY,     /* id */
 	WD_EV_CURSOR,            /* cursor image or mode changed: read it with wd_cursor_get */
+	WD_EV_TOPLEVEL_PARENT,   /* id, parent (0: none): toolkits may set it after mapping */
 };
 
 enum wd_request { WD_REQ_MAXIMIZE = 1, WD_REQ_FULLSCREEN, WD_REQ_MINIMIZE, WD_REQ_MOVE, WD_REQ_RESIZE };
@@ -106,6 +107,10 @@ void wd_output_get(wd_server *s, int *width, int *height, int *refresh_mhz);
 
 /* Windows (ids are shared by toplevels and layer surfaces) */
 bool wd_view_configure(wd_server *s, uint32_t id, int width, int height, bool maximized, bool fullscreen);
+/* The size a new ordinary toplevel is maximized to in its very first configure. libwayland
+ * sends that configure before policy can see the window, so policy sets this ahead of time
+ * (0x0: let the client choose). Windows with a parent or a fixed size always start at 0x0. */
+void wd_set_toplevel_default(wd_server *s, int width, int height);
 bool wd_view_set_position(wd_server *s, uint32_t id, int x, int y);
 bool wd_view_raise(wd_server *s, uint32_t id);
 bool wd_view_close(wd_server *s, uint32_t id);

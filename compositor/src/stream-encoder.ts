@@ -44,16 +44,16 @@ function area(rects: Int32Array): number {
  * the picture settles: a user reading text never keeps compression artefacts.
  */
 export class StreamEncoder {
-  width: number;
-  height: number;
+  width = 0;
+  height = 0;
   /** The compositor's picture (BGRX), kept whole because H.264 encodes whole pictures. */
-  #cur: Buffer;
+  #cur = Buffer.alloc(0);
   /** What the receiver has, where it is exact: the reference for XOR tiles. */
-  #sent: Buffer;
+  #sent = Buffer.alloc(0);
   /** Tiles whose pixels at the receiver came from H.264. */
-  #lossy: Uint8Array;
+  #lossy = new Uint8Array(0);
   #lossyCount = 0;
-  #tw: number;
+  #tw = 0;
   readonly #tiles = new TileCodec();
   #h264: H264Encoder | null = null;
   #needKey = true;
@@ -65,12 +65,7 @@ export class StreamEncoder {
   constructor(width: number, height: number, settings: EncoderSettings, log: Logger) {
     this.#settings = settings;
     this.#log = log;
-    this.width = width;
-    this.height = height;
-    this.#tw = Math.ceil(width / TILE);
-    this.#cur = Buffer.alloc(width * height * 4);
-    this.#sent = Buffer.alloc(width * height * 4);
-    this.#lossy = new Uint8Array(this.#tw * Math.ceil(height / TILE));
+    this.#resize(width, height);
   }
 
   #resize(width: number, height: number): void {

@@ -51,23 +51,35 @@ struct wd_encoder {
 	char name[32];
 };
 
+/* What both encoders share: even coded size, frame rate, no B-frames, no lookahead. */
+static AVCodecContext *alloc_ctx(wd_encoder *e, const AVCodec *codec, const wd_enc_config *cfg, enum AVPixelFormat fmt) {
+	AVCodecContext *c = avcodec_alloc_context3(codec);
+	if (!c) return NULL;
+	int fps = cfg->fps > 0 ? cfg->fps : 60;
+	c->width = (e->width + 1) & ~1;
+	c->height = (e->height + 1) & ~1;
+	c->time_base = (AVRational){1, fps};
+	c->framerate = (AVRational){fps, 1};
+	c->pix_fmt = fmt;
+	c->max_b_frames = 0;
+	c->gop_size = cfg->intra_refresh ? fps : 100000; /* keyframes on request only */
+	c->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	e->ctx = c;
+	return c;
+}
+
 static bool open_x264(wd_encoder *e, const wd_enc_config *cfg, char *err, size_t errlen) {
 	const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
 	if (!codec) {
 		fail(err, errlen, "libavcodec has no libx264 encoder (install libavcodec with x264 support)");
 		return false;
 	}
-	e->ctx = avcodec_alloc_context3(codec);
-	AVCodecContext *c = e->ctx;
-	c->width = (e->width + 1) & ~1;
-	c->height = (e->height + 1) & ~1;
-	c->time_base = (AVRational){1, cfg->fps > 0 ? cfg->fps : 60};
-	c->framerate = (AVRational){cfg->fps > 0 ? cfg->fps : 60, 1};
-	c->pix_fmt = AV_PIX_FMT_YUV420P;
-	c->max_b_frames = 0;
-	c->gop_size = cfg->intra_refresh ? (cfg->fps > 0 ? cfg->fps : 60) : 100000; /* keyframes on request only */
+	AVCodecContext *c = alloc_ctx(e, codec, cfg, AV_PIX_FMT_YUV420P);
+	if (!c) {
+		fail(err, errlen, "out of memory");
+		return false;
+	}
 	c->thread_count = 1;
-	c->flags |= AV_CODEC_FLAG_LOW_DELAY;
 	c->profile = FF_PROFILE_H264_CONSTRAINED_BASELINE;
 	av_opt_set(c->priv_data, "preset", cfg->preset && cfg->preset[0] ? cfg->preset : "ultrafast", 0);
 	av_opt_set(c->priv_data, "tune", "zerolatency", 0);
@@ -113,16 +125,11 @@ static bool open_vaapi(wd_encoder *e, const wd_enc_config *cfg, char *err, size_
 		averr(err, errlen, "no VAAPI device", r);
 		return false;
 	}
-	e->ctx = avcodec_alloc_context3(codec);
-	AVCodecContext *c = e->ctx;
-	c->width = (e->width + 1) & ~1;
-	c->height = (e->height + 1) & ~1;
-	c->time_base = (AVRational){1, cfg->fps > 0 ? cfg->fps : 60};
-	c->framerate = (AVRational){cfg->fps > 0 ? cfg->fps : 60, 1};
-	c->pix_fmt = AV_PIX_FMT_VAAPI;
-	c->max_b_frames = 0;
-	c->gop_size = 100000;
-	c->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	AVCodecContext *c = alloc_ctx(e, codec, cfg, AV_PIX_FMT_VAAPI);
+	if (!c) {
+		fail(err, errlen, "out of memory");
+		return false;
+	}
 	if (cfg->max_kbps > 0) {
 		c->rc_max_rate = (int64_t)cfg->max_kbps * 1000;
 		c->bit_rate = c->rc_max_rate;

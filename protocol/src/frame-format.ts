@@ -66,26 +66,33 @@ export interface FrameMsg {
 
 /** Bounds every receiver enforces. */
 export const MAX_PICTURE = { width: 7680, height: 4320 } as const;
-export const MAX_RECTS = 65536;
+export const MAX_RECTS = 65535;
 
-// seq u32, width u16, height u16, nrects u32, flags u8 (1 full, 2 keyframe), codec u8, pad 2,
-// firstDamageUs f64, captureUs f64, sentUs f64, rects (4 x i32 each), payload.
-const FRAME_FIXED = 4 + 2 + 2 + 4 + 4 + 8 + 8 + 8;
+// A typed character is ~100 bytes of pixels: the header stays small.
+// seq u32, width u16, height u16, nrects u16, flags u8 (1 full, 2 keyframe), codec u8,
+// captureUs f64, µs from first damage to capture u32, µs from capture to sending u32,
+// then per rectangle x, y, width, height as u16, then the payload.
+const FRAME_FIXED = 4 + 2 + 2 + 2 + 1 + 1 + 8 + 4 + 4;
+
+function delta(us: number): number {
+  return Math.min(0xffffffff, Math.max(0, Math.round(us)));
+}
 
 export function encodeFrameBody(f: FrameMsg): Uint8Array[] {
-  const fixed = new Uint8Array(FRAME_FIXED);
-  const v = new DataView(fixed.buffer);
+  const n = f.rects.length / 4;
+  const head = new Uint8Array(FRAME_FIXED + n * 8);
+  const v = new DataView(head.buffer);
   v.setUint32(0, f.seq >>> 0, true);
   v.setUint16(4, f.width, true);
   v.setUint16(6, f.height, true);
-  v.setUint32(8, f.rects.length / 4, true);
-  v.setUint8(12, (f.full ? 1 : 0) | (f.keyframe ? 2 : 0));
-  v.setUint8(13, f.codec);
-  v.setFloat64(16, f.firstDamageUs, true);
-  v.setFloat64(24, f.captureUs, true);
-  v.setFloat64(32, f.sentUs, true);
-  const rects = new Uint8Array(f.rects.buffer, f.rects.byteOffset, f.rects.byteLength);
-  return [fixed, rects, f.payload];
+  v.setUint16(8, n, true);
+  v.setUint8(10, (f.full ? 1 : 0) | (f.keyframe ? 2 : 0));
+  v.setUint8(11, f.codec);
+  v.setFloat64(12, f.captureUs, true);
+  v.setUint32(20, delta(f.captureUs - f.firstDamageUs), true);
+  v.setUint32(24, delta(f.sentUs - f.captureUs), true);
+  for (let i = 0; i < f.rects.length; i++) v.setUint16(FRAME_FIXED + i * 2, f.rects[i]!, true);
+  return [head, f.payload];
 }
 
 /** Decodes and validates a frame body; a string says what is wrong with it. */
@@ -95,20 +102,20 @@ export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
   const width = v.getUint16(4, true);
   const height = v.getUint16(6, true);
   if (width < 1 || height < 1 || width > MAX_PICTURE.width || height > MAX_PICTURE.height) return `picture ${width}x${height} out of bounds`;
-  const nrects = v.getUint32(8, true);
-  if (nrects < 1 || nrects > MAX_RECTS) return `${nrects} rectangles (1..${MAX_RECTS})`;
-  const rectBytes = nrects * 16;
+  const nrects = v.getUint16(8, true);
+  if (nrects < 1) return 'no rectangles';
+  const rectBytes = nrects * 8;
   if (p.length < FRAME_FIXED + rectBytes) return 'truncated rectangles';
-  const codec = v.getUint8(13);
+  const codec = v.getUint8(11);
   if (!isCodec(codec)) return `unknown codec ${codec}`;
-  // Copy the rectangles so they are aligned for Int32Array (little-endian hosts only, like the rest).
   const rects = new Int32Array(nrects * 4);
-  new Uint8Array(rects.buffer).set(p.subarray(FRAME_FIXED, FRAME_FIXED + rectBytes));
+  for (let i = 0; i < nrects * 4; i++) rects[i] = v.getUint16(FRAME_FIXED + i * 2, true);
   for (let i = 0; i < nrects; i++) {
     const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
-    if (!(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height)) return 'rectangle outside the output';
+    if (!(w > 0 && h > 0 && x + w <= width && y + h <= height)) return 'rectangle outside the output';
   }
-  const flags = v.getUint8(12);
+  const flags = v.getUint8(10);
+  const captureUs = v.getFloat64(12, true);
   return {
     seq: v.getUint32(0, true),
     width,
@@ -116,9 +123,9 @@ export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
     full: (flags & 1) !== 0,
     keyframe: (flags & 2) !== 0,
     codec,
-    firstDamageUs: v.getFloat64(16, true),
-    captureUs: v.getFloat64(24, true),
-    sentUs: v.getFloat64(32, true),
+    firstDamageUs: captureUs - v.getUint32(20, true),
+    captureUs,
+    sentUs: captureUs + v.getUint32(24, true),
     rects,
     payload: p.subarray(FRAME_FIXED + rectBytes),
   };

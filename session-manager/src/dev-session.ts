@@ -64,6 +64,8 @@ export class DevSession {
 
   async #spawn(): Promise<void> {
     const ipc = path.join(this.#dir, 'compositor.sock');
+    // A crashed compositor leaves its socket file behind: wait for the new one, not the old.
+    fs.rmSync(ipc, { force: true });
     const runtimeDir = path.join(this.#dir, 'run');
     fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
     const d = this.#display;
@@ -79,14 +81,27 @@ export class DevSession {
       this.#log.error({ code, signal }, 'the compositor ended; starting a new desktop');
       this.#peer?.send({ type: 'error', message: 'your desktop ended; a new one is starting' });
       const delay = Math.min(30_000, 500 * 2 ** this.#restarts++);
-      setTimeout(() => void this.#spawn().catch((err: Error) => this.#log.error({ err: err.message }, 'could not restart the compositor')), delay);
+      const restart = (): void =>
+        void this.#spawn().catch((err: Error) => {
+          this.#log.error({ err: err.message }, 'could not restart the compositor; trying again');
+          setTimeout(restart, Math.min(30_000, 500 * 2 ** this.#restarts++));
+        });
+      setTimeout(restart, delay);
     });
-    const deadline = Date.now() + 15_000;
-    while (!fs.existsSync(ipc)) {
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error('the compositor did not start (see its log above)');
-      await new Promise((r) => setTimeout(r, 20));
+    let link: CompositorLink;
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!fs.existsSync(ipc)) {
+        if (proc.exitCode !== null || Date.now() > deadline) throw new Error('the compositor did not start (see its log above)');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      link = await CompositorLink.connect(ipc, { paint: false });
+    } catch (err) {
+      // never leave a half-started desktop behind
+      if (this.#proc === proc) this.#proc = null;
+      proc.kill('SIGKILL');
+      throw err;
     }
-    const link = await CompositorLink.connect(ipc, { paint: false });
     link.autoAck = false;
     this.#link = link;
     link.on('frame', (f) => this.#peer?.send({ type: 'frame', body: f }));

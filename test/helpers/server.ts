@@ -43,7 +43,8 @@ export async function startDevServer(command: string[], extraEnv: NodeJS.Process
     fingerprint,
     log: () => log,
     env: () => {
-      const m = [...log.matchAll(/XDG_RUNTIME_DIR=(\S+) WAYLAND_DISPLAY=(\S+)/g)].pop();
+      // the newest desktop (the server starts another if one crashes)
+      const m = [...log.matchAll(/"socket":"([^"]+)\/([^"/]+)","msg":"desktop running"/g)].pop();
       if (!m) throw new Error('the server did not say where its desktop is');
       return { ...process.env, XDG_RUNTIME_DIR: m[1], WAYLAND_DISPLAY: m[2] };
     },

@@ -1,6 +1,7 @@
 // The whole chain: foot in a compositor, the session-manager relaying over TLS WebSocket,
 // the headless terminal decoding into its own picture.
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keystrokes } from '../../compositor/src/keys.js';
@@ -85,6 +86,18 @@ describe('streaming to a headless terminal', () => {
     const last = inkLines(t.painter.framebuffer, W, H, bg, 600).pop()!;
     // the prompt line holds "$ a" and the cursor: a handful of cells, not a row of repeats
     expect(last.right).toBeLessThan(80);
+  });
+
+  it('tells the terminal when its desktop crashes, and brings a new one', async () => {
+    const compositor = Number(fs.readFileSync(`/proc/${s.proc.pid}/task/${s.proc.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    expect(compositor).toBeGreaterThan(0);
+    const said = new Promise<string>((r) => t.once('server-error', r));
+    process.kill(compositor, 'SIGKILL'); // a crash: nothing is cleaned up
+    expect(await said).toMatch(/desktop ended; a new one is starting/);
+    const before = t.framesDecoded;
+    await waitFor('a picture of the new desktop', () => t.framesDecoded > before, 20_000);
+    await quiet(t);
+    expect(await differsFromCompositor(s, t)).toBe(0);
   });
 
   it('refuses a server whose certificate is not the pinned one', async () => {

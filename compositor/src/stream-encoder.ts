@@ -1,6 +1,6 @@
 import { chooseEncoder, H264Encoder, TileCodec } from '@waydesk/native/codec';
 import type { RawFrame } from '@waydesk/native/compositor';
-import { Codec, packTiles, type CodecId } from '@waydesk/protocol/frame-format';
+import { Codec, type CodecId } from '@waydesk/protocol/frame-format';
 import type { Logger } from './log.js';
 
 export interface Encoded {
@@ -187,17 +187,17 @@ export class StreamEncoder {
   }
 
   #encodeTiles(rects: Int32Array, xor: boolean): Encoded {
-    const parts: Buffer[] = [];
+    // XOR needs the receiver's exact pixels: not where H.264 left an approximation.
+    let canXor = xor;
+    for (let i = 0; i < rects.length && canXor; i += 4) canXor = !this.#touchesLossy(rects[i]!, rects[i + 1]!, rects[i + 2]!, rects[i + 3]!);
+    const payload = this.#tiles.encode(this.#cur, canXor ? this.#sent : null, this.width, this.height, rects);
+    const stride = this.width * 4;
     for (let i = 0; i < rects.length; i += 4) {
       const x = rects[i]!, y = rects[i + 1]!, w = rects[i + 2]!, h = rects[i + 3]!;
-      // XOR needs the receiver's exact pixels: not where H.264 left an approximation.
-      const canXor = xor && !this.#touchesLossy(x, y, w, h);
       this.#setExact(x, y, w, h);
-      parts.push(this.#tiles.encode(this.#cur, canXor ? this.#sent : null, this.width, this.height, x, y, w, h));
-      const stride = this.width * 4;
       for (let row = y; row < y + h; row++) this.#cur.copy(this.#sent, row * stride + x * 4, row * stride + x * 4, row * stride + (x + w) * 4);
     }
-    return { codec: Codec.Tiles, keyframe: false, rects, payload: packTiles(parts), width: this.width, height: this.height };
+    return { codec: Codec.Tiles, keyframe: false, rects, payload, width: this.width, height: this.height };
   }
 
   #encodeH264(damage: Int32Array): Encoded {

@@ -28,8 +28,8 @@ interface RawDecoder {
   close(): void;
 }
 interface RawTiler {
-  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): Buffer;
-  decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): boolean;
+  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, rects: Int32Array): Buffer;
+  decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): boolean;
 }
 interface Binding {
   Encoder: new (o: EncoderOptions) => RawEncoder;
@@ -90,18 +90,21 @@ export class H264Decoder {
   }
 }
 
-/** Lossless rectangles: zstd-1 of the pixels or of their XOR with the receiver's, whichever is smaller. */
+/**
+ * Lossless updates: the BGR bytes of all the rectangles as one zstd-1 frame, of the pixels or of
+ * their XOR with the receiver's, whichever is smaller (the X byte is not sent; receivers set it).
+ */
 export class TileCodec {
   readonly #t: RawTiler;
   constructor() {
     this.#t = new (load().Tiler)();
   }
-  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): Buffer {
-    return this.#t.encode(cur, prev, fbWidth, fbHeight, x, y, w, h);
+  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, rects: Int32Array): Buffer {
+    return this.#t.encode(cur, prev, fbWidth, fbHeight, rects);
   }
-  /** False when the data is corrupt or does not fit the rectangle. */
-  decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, x: number, y: number, w: number, h: number): boolean {
-    return this.#t.decode(data, fb, fbWidth, fbHeight, x, y, w, h);
+  /** False when the data is corrupt or does not match the rectangles. */
+  decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): boolean {
+    return this.#t.decode(data, fb, fbWidth, fbHeight, rects);
   }
 }
 

@@ -1,6 +1,6 @@
 // Applies encoded frames (protocol/src/frame-format.ts) to a BGRX picture: what a terminal
 // shows, and what tests compare with the compositor's own picture.
-import { Codec, unpackTiles, type CodecId } from '@waydesk/protocol/frame-format';
+import { Codec, type CodecId } from '@waydesk/protocol/frame-format';
 import { H264Decoder, TileCodec } from './codec.js';
 
 export interface EncodedFrame {
@@ -36,15 +36,9 @@ export class FramePainter {
       this.framebuffer = Buffer.alloc(f.width * f.height * 4);
       this.#resetDecoder();
     }
-    const n = f.rects.length / 4;
     if (f.codec === Codec.Tiles) {
-      const parts = unpackTiles(f.payload, n);
-      if (typeof parts === 'string') throw new FrameError(`tiles: ${parts}`, true);
-      for (let i = 0; i < n; i++) {
-        const x = f.rects[i * 4]!, y = f.rects[i * 4 + 1]!, w = f.rects[i * 4 + 2]!, h = f.rects[i * 4 + 3]!;
-        if (!this.#tiles.decode(parts[i]!, this.framebuffer, this.width, this.height, x, y, w, h)) {
-          throw new FrameError(`tiles: rectangle ${i} (${x},${y} ${w}x${h}) does not decode`, true);
-        }
+      if (!this.#tiles.decode(f.payload, this.framebuffer, this.width, this.height, f.rects)) {
+        throw new FrameError(`tiles: ${f.payload.length} bytes do not decode into ${f.rects.length / 4} rectangles`, true);
       }
       return;
     }

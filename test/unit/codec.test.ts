@@ -108,35 +108,40 @@ describe('H.264', () => {
 });
 
 describe('lossless tiles', () => {
-  it('round-trip bit-exact, raw or as XOR against what the receiver has', () => {
+  it('round-trip bit-exact (B, G, R), raw or as XOR against what the receiver has', () => {
     const t = new TileCodec();
     const prev = picture(0);
     const cur = Buffer.from(prev);
-    // "type a character": change a 7x14 cell inside a 200x20 text tile
+    // "type a character": change a 7x14 cell inside a 200x20 text row, and the cursor elsewhere
     for (let y = 103; y < 117; y++) for (let x = 150; x < 157; x++) cur.writeUInt32LE(0xff101010, (y * W + x) * 4);
-    const xor = t.encode(cur, prev, W, H, 100, 100, 200, 20);
-    const raw = t.encode(cur, null, W, H, 100, 100, 200, 20);
+    for (let y = 200; y < 214; y++) for (let x = 10; x < 17; x++) cur.writeUInt32LE(0xffe0e0e0, (y * W + x) * 4);
+    const rects = Int32Array.of(100, 100, 200, 20, 8, 198, 16, 16);
+    const xor = t.encode(cur, prev, W, H, rects);
+    const raw = t.encode(cur, null, W, H, rects);
     expect(xor[0]).toBe(1);
     expect(raw[0]).toBe(0);
     expect(xor.length).toBeLessThan(raw.length);
     expect(xor.length).toBeLessThan(600);
+    const rgb = (b: Buffer): Buffer => Buffer.from(b.filter((_, i) => i % 4 !== 3));
     const fb1 = Buffer.from(prev);
-    expect(t.decode(xor, fb1, W, H, 100, 100, 200, 20)).toBe(true);
-    expect(Buffer.compare(fb1, cur)).toBe(0);
+    expect(t.decode(xor, fb1, W, H, rects)).toBe(true);
+    expect(Buffer.compare(rgb(fb1), rgb(cur))).toBe(0);
     const fb2 = Buffer.alloc(W * H * 4);
     prev.copy(fb2);
-    expect(t.decode(raw, fb2, W, H, 100, 100, 200, 20)).toBe(true);
-    expect(Buffer.compare(fb2, cur)).toBe(0);
+    expect(t.decode(raw, fb2, W, H, rects)).toBe(true);
+    expect(Buffer.compare(rgb(fb2), rgb(cur))).toBe(0);
   });
 
   it('refuses corrupt data and rectangles outside the picture', () => {
     const t = new TileCodec();
     const fb = Buffer.alloc(W * H * 4);
-    const good = t.encode(picture(1), null, W, H, 0, 0, 32, 32);
-    expect(t.decode(good, fb, W, H, 0, 0, 16, 16)).toBe(false); // size mismatch
-    expect(t.decode(good.subarray(0, good.length - 3), fb, W, H, 0, 0, 32, 32)).toBe(false);
-    expect(t.decode(Buffer.from([7, 1, 2]), fb, W, H, 0, 0, 32, 32)).toBe(false);
-    expect(t.decode(good, fb, W, H, W - 8, 0, 32, 32)).toBe(false);
-    expect(() => t.encode(fb, null, W, H, -1, 0, 4, 4)).toThrow(/outside/);
+    const one = Int32Array.of(0, 0, 32, 32);
+    const good = t.encode(picture(1), null, W, H, one);
+    expect(t.decode(good, fb, W, H, Int32Array.of(0, 0, 16, 16))).toBe(false); // size mismatch
+    expect(t.decode(good.subarray(0, good.length - 3), fb, W, H, one)).toBe(false);
+    expect(t.decode(Buffer.from([7, 1, 2]), fb, W, H, one)).toBe(false);
+    expect(t.decode(good, fb, W, H, Int32Array.of(W - 8, 0, 32, 32))).toBe(false);
+    expect(t.decode(good, fb, W, H, new Int32Array(0))).toBe(false);
+    expect(() => t.encode(fb, null, W, H, Int32Array.of(-1, 0, 4, 4))).toThrow(/outside/);
   });
 });

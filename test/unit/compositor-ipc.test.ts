@@ -10,7 +10,7 @@ import {
   encodeParentMessage,
   type ParentMessage,
 } from '@waydesk/protocol/compositor-ipc';
-import { Codec, packTiles, unpackTiles, type CodecId } from '@waydesk/protocol/frame-format';
+import { Codec, type CodecId } from '@waydesk/protocol/frame-format';
 
 function roundtripParent(m: ParentMessage): ParentMessage {
   const r = new MessageReader(MAX_CONTROL_BYTES);
@@ -104,12 +104,4 @@ describe('compositor link protocol', () => {
     expect(() => decodeCompositorMessage(MsgType.Frame, frame([0, 0, 2, 2], 9))).toThrow(/unknown codec 9/);
   });
 
-  it('splits a tiles payload exactly, or says what is wrong', () => {
-    const packed = packTiles([Buffer.from([0, 1, 2]), Buffer.from([1, 9])]);
-    const parts = unpackTiles(packed, 2);
-    expect(Array.isArray(parts) && parts.map((p) => [...p])).toEqual([[0, 1, 2], [1, 9]]);
-    expect(unpackTiles(packed, 3)).toMatch(/tile 2 of 3: truncated/);
-    expect(unpackTiles(packed, 1)).toMatch(/bytes after the last tile/);
-    expect(unpackTiles(packed.subarray(0, 12), 2)).toMatch(/runs past/);
-  });
 });

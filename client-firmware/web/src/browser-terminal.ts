@@ -1,7 +1,7 @@
 // The browser terminal: the same wire protocol as every terminal, decoded with WebCodecs
 // (H.264) and fzstd (lossless tiles), drawn on a canvas; keyboard and mouse go back.
 import { decompress } from 'fzstd';
-import { Codec, unpackTiles, type FrameMsg } from '@waydesk/protocol/frame-format';
+import { Codec, type FrameMsg } from '@waydesk/protocol/frame-format';
 import { WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type CursorBody, type TerminalMessage } from '@waydesk/protocol/wire';
 import { BUTTONS, EVDEV } from './keycodes.js';
 
@@ -90,29 +90,29 @@ function ensureDecoder(): VideoDecoder {
 }
 
 function drawTiles(f: FrameMsg): void {
-  const parts = unpackTiles(f.payload, f.rects.length / 4);
-  if (typeof parts === 'string') throw new Error(`tiles: ${parts}`);
-  for (let i = 0; i < parts.length; i++) {
-    const x = f.rects[i * 4]!, y = f.rects[i * 4 + 1]!, w = f.rects[i * 4 + 2]!, h = f.rects[i * 4 + 3]!;
-    const part = parts[i]!;
-    const raw = decompress(part.subarray(1));
-    if (raw.length !== w * h * 4) throw new Error(`tile ${i}: ${raw.length} bytes for ${w}x${h}`);
-    const xor = part[0] === 1;
+  const mode = f.payload[0];
+  if (mode !== 0 && mode !== 1) throw new Error(`tiles: unknown mode ${mode}`);
+  let total = 0;
+  for (let i = 0; i < f.rects.length; i += 4) total += f.rects[i + 2]! * f.rects[i + 3]! * 3;
+  const data = decompress(f.payload.subarray(1));
+  if (data.length !== total) throw new Error(`tiles: ${data.length} bytes for ${total}`);
+  const xor = mode === 1;
+  let s = 0;
+  for (let i = 0; i < f.rects.length; i += 4) {
+    const x = f.rects[i]!, y = f.rects[i + 1]!, w = f.rects[i + 2]!, h = f.rects[i + 3]!;
     const img = ctx.createImageData(w, h);
     const rgba = img.data;
+    let o = 0;
     for (let row = 0; row < h; row++) {
       let d = ((y + row) * state.width + x) * 4;
-      let s = row * w * 4;
-      for (let col = 0; col < w; col++, d += 4, s += 4) {
-        const b = xor ? fb[d]! ^ raw[s]! : raw[s]!;
-        const g = xor ? fb[d + 1]! ^ raw[s + 1]! : raw[s + 1]!;
-        const r = xor ? fb[d + 2]! ^ raw[s + 2]! : raw[s + 2]!;
-        const a = xor ? fb[d + 3]! ^ raw[s + 3]! : raw[s + 3]!;
+      for (let col = 0; col < w; col++, d += 4, s += 3, o += 4) {
+        const b = xor ? fb[d]! ^ data[s]! : data[s]!;
+        const g = xor ? fb[d + 1]! ^ data[s + 1]! : data[s + 1]!;
+        const r = xor ? fb[d + 2]! ^ data[s + 2]! : data[s + 2]!;
         fb[d] = b;
         fb[d + 1] = g;
         fb[d + 2] = r;
-        fb[d + 3] = a;
-        const o = s;
+        fb[d + 3] = 255;
         rgba[o] = r;
         rgba[o + 1] = g;
         rgba[o + 2] = b;

@@ -129,39 +129,44 @@ class Tiler : public Napi::ObjectWrap<Tiler> {
  private:
   wd_tiler* t_ = nullptr;
 
-  static bool Inside(int x, int y, int w, int h, int fw, int fh) {
-    return x >= 0 && y >= 0 && w > 0 && h > 0 && static_cast<int64_t>(x) + w <= fw && static_cast<int64_t>(y) + h <= fh;
+  static bool Inside(const RectList& r, int fw, int fh) {
+    if (!r.data || r.count <= 0) return false;
+    for (int i = 0; i < r.count; i++) {
+      int64_t x = r.data[i * 4], y = r.data[i * 4 + 1], w = r.data[i * 4 + 2], h = r.data[i * 4 + 3];
+      if (x < 0 || y < 0 || w <= 0 || h <= 0 || x + w > fw || y + h > fh) return false;
+    }
+    return true;
   }
 
-  // encode(cur, prev|null, fbWidth, fbHeight, x, y, w, h) -> Buffer
+  // encode(cur, prev|null, fbWidth, fbHeight, rects) -> Buffer
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto cur = info[0].As<Napi::Buffer<uint8_t>>();
     const uint8_t* prev = info[1].IsBuffer() ? info[1].As<Napi::Buffer<uint8_t>>().Data() : nullptr;
     int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
-    int x = info[4].ToNumber().Int32Value(), y = info[5].ToNumber().Int32Value();
-    int w = info[6].ToNumber().Int32Value(), h = info[7].ToNumber().Int32Value();
-    if (!Inside(x, y, w, h, fw, fh) || cur.Length() < static_cast<size_t>(fw) * fh * 4 ||
+    RectList r = Rects(info[4]);
+    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || cur.Length() < static_cast<size_t>(fw) * fh * 4 ||
         (info[1].IsBuffer() && info[1].As<Napi::Buffer<uint8_t>>().Length() < cur.Length())) {
-      throw Napi::RangeError::New(env, "tile outside the picture");
+      throw Napi::RangeError::New(env, "rectangles outside the picture");
     }
-    size_t cap = wd_tile_bound(w, h);
+    size_t px = 0;
+    for (int i = 0; i < r.count; i++) px += static_cast<size_t>(r.data[i * 4 + 2]) * r.data[i * 4 + 3];
+    size_t cap = wd_tiles_bound(px);
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
-    size_t n = wd_tile_encode(t_, cur.Data(), prev, static_cast<size_t>(fw) * 4, x, y, w, h, out.Data(), cap);
+    size_t n = wd_tiles_encode(t_, cur.Data(), prev, static_cast<size_t>(fw) * 4, r.data, r.count, out.Data(), cap);
     if (n == 0) throw Napi::Error::New(env, "tile compression failed");
     return Napi::Buffer<uint8_t>::Copy(env, out.Data(), n);
   }
 
-  // decode(data, fb, fbWidth, fbHeight, x, y, w, h) -> boolean
+  // decode(data, fb, fbWidth, fbHeight, rects) -> boolean
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto in = info[0].As<Napi::Uint8Array>();
     auto fb = info[1].As<Napi::Buffer<uint8_t>>();
     int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
-    int x = info[4].ToNumber().Int32Value(), y = info[5].ToNumber().Int32Value();
-    int w = info[6].ToNumber().Int32Value(), h = info[7].ToNumber().Int32Value();
-    if (!Inside(x, y, w, h, fw, fh) || fb.Length() < static_cast<size_t>(fw) * fh * 4) return Napi::Boolean::New(env, false);
-    return Napi::Boolean::New(env, wd_tile_decode(t_, in.Data(), in.ByteLength(), fb.Data(), static_cast<size_t>(fw) * 4, x, y, w, h));
+    RectList r = Rects(info[4]);
+    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || fb.Length() < static_cast<size_t>(fw) * fh * 4) return Napi::Boolean::New(env, false);
+    return Napi::Boolean::New(env, wd_tiles_decode(t_, in.Data(), in.ByteLength(), fb.Data(), static_cast<size_t>(fw) * 4, r.data, r.count));
   }
 };
 

@@ -399,52 +399,81 @@ static bool ensure(wd_tiler *t, size_t n) {
 	return true;
 }
 
-size_t wd_tile_bound(int w, int h) {
-	return 1 + ZSTD_compressBound((size_t)w * h * 4);
+size_t wd_tiles_bound(size_t pixels) {
+	return 1 + ZSTD_compressBound(pixels * 3);
 }
 
-size_t wd_tile_encode(wd_tiler *t, const uint8_t *cur, const uint8_t *prev, size_t stride, int x, int y, int w, int h,
+static size_t rects_pixels(const int32_t *rects, int n) {
+	size_t px = 0;
+	for (int i = 0; i < n; i++) px += (size_t)rects[i * 4 + 2] * (size_t)rects[i * 4 + 3];
+	return px;
+}
+
+size_t wd_tiles_encode(wd_tiler *t, const uint8_t *cur, const uint8_t *prev, size_t stride, const int32_t *rects, int n,
 	uint8_t *out, size_t cap) {
-	size_t n = (size_t)w * h * 4;
-	if (!ensure(t, n) || cap < wd_tile_bound(w, h)) return 0;
-	size_t row = (size_t)w * 4;
-	for (int r = 0; r < h; r++) {
-		const uint8_t *s = cur + (size_t)(y + r) * stride + (size_t)x * 4;
-		memcpy(t->raw + r * row, s, row);
-		if (prev) {
-			const uint8_t *p = prev + (size_t)(y + r) * stride + (size_t)x * 4;
-			uint8_t *d = t->xor_buf + r * row;
-			for (size_t i = 0; i < row; i++) d[i] = s[i] ^ p[i];
+	size_t total = rects_pixels(rects, n) * 3;
+	if (total == 0 || !ensure(t, total) || cap < wd_tiles_bound(total / 3)) return 0;
+	uint8_t *raw = t->raw, *xr = t->xor_buf;
+	for (int i = 0; i < n; i++) {
+		int x = rects[i * 4], y = rects[i * 4 + 1], w = rects[i * 4 + 2], h = rects[i * 4 + 3];
+		for (int r = 0; r < h; r++) {
+			const uint8_t *s = cur + (size_t)(y + r) * stride + (size_t)x * 4;
+			const uint8_t *p = prev ? prev + (size_t)(y + r) * stride + (size_t)x * 4 : NULL;
+			for (int c = 0; c < w; c++, s += 4, raw += 3) {
+				raw[0] = s[0];
+				raw[1] = s[1];
+				raw[2] = s[2];
+				if (p) {
+					xr[0] = s[0] ^ p[0];
+					xr[1] = s[1] ^ p[1];
+					xr[2] = s[2] ^ p[2];
+					xr += 3;
+					p += 4;
+				}
+			}
 		}
 	}
-	size_t raw = ZSTD_compress2(t->cctx, out + 1, cap - 1, t->raw, n);
-	if (ZSTD_isError(raw)) return 0;
+	size_t rawz = ZSTD_compress2(t->cctx, out + 1, cap - 1, t->raw, total);
+	if (ZSTD_isError(rawz)) return 0;
 	out[0] = 0;
 	if (prev) {
-		size_t xr = ZSTD_compress2(t->cctx, t->tmp, ZSTD_compressBound(n), t->xor_buf, n);
-		if (!ZSTD_isError(xr) && xr < raw) {
-			memcpy(out + 1, t->tmp, xr);
+		size_t xz = ZSTD_compress2(t->cctx, t->tmp, ZSTD_compressBound(total), t->xor_buf, total);
+		if (!ZSTD_isError(xz) && xz < rawz) {
+			memcpy(out + 1, t->tmp, xz);
 			out[0] = 1;
-			return xr + 1;
+			return xz + 1;
 		}
 	}
-	return raw + 1;
+	return rawz + 1;
 }
 
-bool wd_tile_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, int x, int y, int w, int h) {
-	size_t n = (size_t)w * h * 4;
-	if (len < 2 || in[0] > 1 || !ensure(t, n)) return false;
+bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, const int32_t *rects, int n) {
+	size_t total = rects_pixels(rects, n) * 3;
+	if (len < 2 || in[0] > 1 || total == 0 || !ensure(t, total)) return false;
 	unsigned long long content = ZSTD_getFrameContentSize(in + 1, len - 1);
-	if (content != n) return false;
-	size_t got = ZSTD_decompressDCtx(t->dctx, t->raw, n, in + 1, len - 1);
-	if (ZSTD_isError(got) || got != n) return false;
-	size_t row = (size_t)w * 4;
-	for (int r = 0; r < h; r++) {
-		uint8_t *d = fb + (size_t)(y + r) * stride + (size_t)x * 4;
-		const uint8_t *s = t->raw + r * row;
-		if (in[0] == 0) memcpy(d, s, row);
-		else
-			for (size_t i = 0; i < row; i++) d[i] ^= s[i];
+	if (content != total) return false;
+	size_t got = ZSTD_decompressDCtx(t->dctx, t->raw, total, in + 1, len - 1);
+	if (ZSTD_isError(got) || got != total) return false;
+	const uint8_t *s = t->raw;
+	for (int i = 0; i < n; i++) {
+		int x = rects[i * 4], y = rects[i * 4 + 1], w = rects[i * 4 + 2], h = rects[i * 4 + 3];
+		for (int r = 0; r < h; r++) {
+			uint8_t *d = fb + (size_t)(y + r) * stride + (size_t)x * 4;
+			if (in[0] == 0) {
+				for (int c = 0; c < w; c++, d += 4, s += 3) {
+					d[0] = s[0];
+					d[1] = s[1];
+					d[2] = s[2];
+					d[3] = 0xff;
+				}
+			} else {
+				for (int c = 0; c < w; c++, d += 4, s += 3) {
+					d[0] ^= s[0];
+					d[1] ^= s[1];
+					d[2] ^= s[2];
+				}
+			}
+		}
 	}
 	return true;
 }

@@ -47,17 +47,17 @@ void wd_decoder_destroy(wd_decoder *d);
 bool wd_decoder_decode(wd_decoder *d, const uint8_t *pkt, size_t len, uint8_t *dst, int dst_w, int dst_h,
 	const int32_t *rects, int nrects, char *err, size_t errlen);
 
-/* Lossless tiles: zstd level 1 of the raw rectangle or of its XOR with what the
- * receiver already has, whichever is smaller. */
+/* Lossless updates: the BGR bytes of every rectangle (no X byte), concatenated, as one zstd-1
+ * frame; either the pixels themselves or their XOR with what the receiver has, whichever
+ * compresses smaller. Output: mode byte (0 raw, 1 xor) + the zstd frame. */
 wd_tiler *wd_tiler_create(void);
 void wd_tiler_destroy(wd_tiler *t);
-/* Encodes one rectangle; prev may be NULL (no XOR). Output: mode byte (0 raw, 1 xor) + zstd frame.
- * Returns bytes written, 0 on error. */
-size_t wd_tile_encode(wd_tiler *t, const uint8_t *cur, const uint8_t *prev, size_t stride, int x, int y, int w, int h,
+/* prev may be NULL (no XOR). Returns bytes written, 0 on error. */
+size_t wd_tiles_encode(wd_tiler *t, const uint8_t *cur, const uint8_t *prev, size_t stride, const int32_t *rects, int nrects,
 	uint8_t *out, size_t cap);
-size_t wd_tile_bound(int w, int h);
-/* Applies one encoded rectangle to fb (stride width*4). */
-bool wd_tile_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, int x, int y, int w, int h);
+size_t wd_tiles_bound(size_t pixels);
+/* Applies an update to fb (stride width*4); false if corrupt or not matching the rectangles. */
+bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, const int32_t *rects, int nrects);
 
 #ifdef __cplusplus
 }

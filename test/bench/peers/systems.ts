@@ -312,7 +312,16 @@ export function waypipe(compression: 'lz4' | 'zstd'): System {
           return r.latencies();
         },
         stop: async () => {
+          // waypipe server does not take its application down with it: end it ourselves, by PID
+          const app = appOf(server.pid!);
           await stopProc(server);
+          if (app) {
+            try {
+              process.kill(app, 'SIGKILL');
+            } catch {
+              // already gone
+            }
+          }
           r.close();
           await stopProc(client);
           await stopSway(display);

@@ -7,9 +7,9 @@
  * Every length is checked before anything is allocated.
  */
 
-import { decodeFrameBody, encodeFrameBody, type FrameMsg } from './frame-format.js';
+import { decodeCursorBody, decodeFrameBody, encodeCursorBody, encodeFrameBody, type CursorMsg, type FrameMsg } from './frame-format.js';
 
-export type { FrameMsg };
+export type { CursorMsg, FrameMsg };
 
 export const IPC_VERSION = 2;
 
@@ -52,15 +52,6 @@ export interface HelloMsg {
   refreshMhz: number;
   renderer: string;
   uid: number;
-}
-
-export interface CursorMsg {
-  mode: 0 | 1 | 2;
-  width: number;
-  height: number;
-  hotspotX: number;
-  hotspotY: number;
-  pixels: Uint8Array | null;
 }
 
 export interface WindowInfo {
@@ -157,14 +148,8 @@ export function encodeFrame(f: FrameMsg): Buffer[] {
 }
 
 export function encodeCursor(c: CursorMsg): Buffer {
-  const fixed = Buffer.allocUnsafe(12);
-  fixed.writeUInt32LE(c.mode, 0);
-  fixed.writeUInt16LE(c.width, 4);
-  fixed.writeUInt16LE(c.height, 6);
-  fixed.writeInt16LE(c.hotspotX, 8);
-  fixed.writeInt16LE(c.hotspotY, 10);
-  const px = c.pixels ? Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength) : Buffer.alloc(0);
-  return Buffer.concat([header(MsgType.Cursor, fixed.length + px.length), fixed, px]);
+  const body = encodeCursorBody(c).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return Buffer.concat([header(MsgType.Cursor, body.reduce((n, b) => n + b.length, 0)), ...body]);
 }
 
 export function encodeCompositorMessage(m: CompositorMessage): Buffer[] {
@@ -337,23 +322,9 @@ export function decodeCompositorMessage(type: number, p: Buffer): CompositorMess
       return { type: 'frame', body: f };
     }
     case MsgType.Cursor: {
-      need(p.length >= 12, 'cursor: truncated header');
-      const mode = p.readUInt32LE(0);
-      need(mode <= 2, 'cursor: unknown mode');
-      const width = p.readUInt16LE(4);
-      const height = p.readUInt16LE(6);
-      need(width <= 256 && height <= 256 && p.length === 12 + width * height * 4, 'cursor: image size mismatch');
-      return {
-        type: 'cursor',
-        body: {
-          mode: mode as 0 | 1 | 2,
-          width,
-          height,
-          hotspotX: p.readInt16LE(8),
-          hotspotY: p.readInt16LE(10),
-          pixels: width * height ? p.subarray(12) : null,
-        },
-      };
+      const c = decodeCursorBody(p);
+      if (typeof c === 'string') throw new IpcProtocolError(`cursor: ${c}`);
+      return { type: 'cursor', body: c };
     }
     case MsgType.Windows:
       return { type: 'windows', body: parseJson(p, 'windows') as unknown as WindowsMsg };

@@ -1,6 +1,8 @@
 /**
- * How an encoded frame's payload is laid out, on the compositor link and on the wire to
- * terminals alike (a relay forwards it untouched).
+ * The bodies both links carry verbatim (the compositor link and the wire to terminals: a relay
+ * forwards them untouched): encoded frames and cursor images.
+ *
+ * How an encoded frame's payload is laid out:
  *
  * Tiles: a mode byte (0 raw, 1 XOR with the receiver's pixels), then one zstd frame holding the
  * B, G, R bytes of every pixel of every rectangle, rectangle after rectangle, row by row.
@@ -98,5 +100,48 @@ export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
     sentUs: captureUs + v.getUint32(24, true),
     rects,
     payload: p.subarray(FRAME_FIXED + rectBytes),
+  };
+}
+
+/** The client's cursor: the terminal draws the pointer itself, with no round trip. */
+export interface CursorMsg {
+  /** 0: no client cursor (the terminal's default arrow), 1: this image, 2: hidden. */
+  mode: 0 | 1 | 2;
+  width: number;
+  height: number;
+  hotspotX: number;
+  hotspotY: number;
+  /** Premultiplied ARGB8888 (BGRA bytes), width*height*4, or null. */
+  pixels: Uint8Array | null;
+}
+
+// mode u32, width u16, height u16, hotspot x i16, hotspot y i16, then the pixels.
+export function encodeCursorBody(c: CursorMsg): Uint8Array[] {
+  const fixed = new Uint8Array(12);
+  const v = new DataView(fixed.buffer);
+  v.setUint32(0, c.mode, true);
+  v.setUint16(4, c.width, true);
+  v.setUint16(6, c.height, true);
+  v.setInt16(8, c.hotspotX, true);
+  v.setInt16(10, c.hotspotY, true);
+  return c.pixels ? [fixed, c.pixels] : [fixed];
+}
+
+/** Decodes and validates a cursor body; a string says what is wrong with it. */
+export function decodeCursorBody(p: Uint8Array): CursorMsg | string {
+  if (p.length < 12) return 'truncated header';
+  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  const mode = v.getUint32(0, true);
+  const width = v.getUint16(4, true);
+  const height = v.getUint16(6, true);
+  if (mode > 2) return `unknown mode ${mode}`;
+  if (width > 256 || height > 256 || p.length !== 12 + width * height * 4) return 'image size mismatch';
+  return {
+    mode: mode as 0 | 1 | 2,
+    width,
+    height,
+    hotspotX: v.getInt16(8, true),
+    hotspotY: v.getInt16(10, true),
+    pixels: width * height ? p.subarray(12) : null,
   };
 }

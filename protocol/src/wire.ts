@@ -7,7 +7,7 @@
  * error and closes when it cannot serve it. Every field is checked; anything malformed,
  * unknown or oversized is an error and a closed connection.
  */
-import { decodeFrameBody, encodeFrameBody, type FrameMsg } from './frame-format.js';
+import { decodeCursorBody, decodeFrameBody, encodeCursorBody, encodeFrameBody, type CursorMsg, type FrameMsg } from './frame-format.js';
 
 export const WIRE_VERSION = 1;
 /** A terminal sends small messages; anything bigger is refused before it is parsed. */
@@ -60,14 +60,7 @@ export interface WelcomeBody {
   serverTimeUs: number;
 }
 
-export interface CursorBody {
-  mode: 0 | 1 | 2;
-  width: number;
-  height: number;
-  hotspotX: number;
-  hotspotY: number;
-  pixels: Uint8Array | null;
-}
+export type CursorBody = CursorMsg;
 
 export interface StatsBody {
   framesDecoded: number;
@@ -299,16 +292,8 @@ export function encodeServerMessage(m: ServerMessage): Uint8Array {
       return json(WireType.Welcome, m.body);
     case 'frame':
       return withType(WireType.Frame, encodeFrameBody(m.body));
-    case 'cursor': {
-      const c = m.body;
-      const [fixed, v] = payload(12);
-      v.setUint32(0, c.mode, true);
-      v.setUint16(4, c.width, true);
-      v.setUint16(6, c.height, true);
-      v.setInt16(8, c.hotspotX, true);
-      v.setInt16(10, c.hotspotY, true);
-      return withType(WireType.Cursor, c.pixels ? [fixed, c.pixels] : [fixed]);
-    }
+    case 'cursor':
+      return withType(WireType.Cursor, encodeCursorBody(m.body));
     case 'ping':
       return ping(WireType.ServerPing, m.id, m.timeUs);
     case 'pong':
@@ -336,15 +321,9 @@ export function decodeServerMessage(data: Uint8Array): ServerMessage {
       return { type: 'frame', body: f };
     }
     case WireType.Cursor: {
-      need(p.length >= 12, 'cursor: truncated');
-      const mode = v.getUint32(0, true);
-      const width = v.getUint16(4, true);
-      const height = v.getUint16(6, true);
-      need(mode <= 2 && width <= 256 && height <= 256 && p.length === 12 + width * height * 4, 'cursor: bad image');
-      return {
-        type: 'cursor',
-        body: { mode: mode as 0 | 1 | 2, width, height, hotspotX: v.getInt16(8, true), hotspotY: v.getInt16(10, true), pixels: width * height ? p.subarray(12) : null },
-      };
+      const c = decodeCursorBody(p);
+      if (typeof c === 'string') throw new WireError(`cursor: ${c}`);
+      return { type: 'cursor', body: c };
     }
     case WireType.ServerPing:
     case WireType.ServerPong:

@@ -13,7 +13,7 @@ import {
   type WindowInfo,
 } from '@waydesk/protocol/compositor-ipc';
 import type { CompositorCore } from '@waydesk/native/compositor';
-import { Codec } from '@waydesk/protocol/frame-format';
+import { Codec, SEQ_MODULO, type FrameTrace } from '@waydesk/protocol/frame-format';
 import type { Logger } from './log.js';
 import type { Encoded, StreamEncoder } from './stream-encoder.js';
 
@@ -54,6 +54,10 @@ export class FrameLink {
   readonly #reader = new MessageReader(MAX_CONTROL_BYTES);
   readonly #inFlight = new Set<number>();
   #seq = 0;
+  /** Frames carry their per-stage times (the parent asked for them). */
+  #trace = false;
+  /** The newest input not yet seen in a frame: when it was read and when it reached the client. */
+  #input: { inputUs: number; deliveredUs: number } | null = null;
   #waitingDrain = false;
   #closed = false;
   #framesSent = 0;
@@ -124,13 +128,15 @@ export class FrameLink {
       const t0 = nowUs();
       this.#encoder.apply(f);
       const e = this.#encoder.encode(f.rects, t0 / 1000);
-      this.#sendEncoded(e, f.firstDamageUs, f.captureUs, false, t0);
-      if (e.codec === Codec.H264) this.#armRefine();
+      if (e) {
+        this.#sendEncoded(e, { commitUs: f.commitUs, composeUs: f.composeUs, captureUs: f.captureUs }, false, t0);
+        if (e.codec === Codec.H264) this.#armRefine();
+      }
     } else if (this.#refineDue) {
       this.#refineDue = false;
       const t0 = nowUs();
       const e = this.#encoder.refinement();
-      if (e) this.#sendEncoded(e, t0, t0, false, t0);
+      if (e) this.#sendEncoded(e, { commitUs: t0, composeUs: t0, captureUs: t0 }, false, t0);
     }
     if (!this.#canSend()) this.#core.setPaused(true);
   }
@@ -153,11 +159,11 @@ export class FrameLink {
     this.#core.takeFrame();
     const t0 = nowUs();
     this.#encoder.load(snap.width, snap.height, snap.pixels);
-    this.#sendEncoded(this.#encoder.full(), t0, t0, true, t0);
+    this.#sendEncoded(this.#encoder.full(), { commitUs: t0, composeUs: t0, captureUs: t0 }, true, t0);
   }
 
-  #sendEncoded(e: Encoded, firstDamageUs: number, captureUs: number, full: boolean, encodeStartUs: number): void {
-    const seq = (this.#seq = (this.#seq + 1) >>> 0);
+  #sendEncoded(e: Encoded, at: { commitUs: number; composeUs: number; captureUs: number }, full: boolean, encodeStartUs: number): void {
+    const seq = (this.#seq = (this.#seq + 1) % SEQ_MODULO);
     this.#inFlight.add(seq);
     this.#framesSent++;
     const sentUs = nowUs();
@@ -170,21 +176,16 @@ export class FrameLink {
       st.framesTiles++;
       st.bytesTiles += e.payload.length;
     }
+    let trace: FrameTrace | undefined;
+    if (this.#trace) {
+      // An input belongs to the first frame a client committed after receiving it.
+      const input = this.#input && at.commitUs >= this.#input.deliveredUs ? this.#input : null;
+      if (input) this.#input = null;
+      trace = { inputUs: input?.inputUs ?? 0, deliveredUs: input?.deliveredUs ?? 0, ...at, sentUs };
+    }
     this.send({
       type: 'frame',
-      body: {
-        seq,
-        firstDamageUs,
-        captureUs,
-        sentUs,
-        width: e.width,
-        height: e.height,
-        full,
-        keyframe: e.keyframe,
-        codec: e.codec,
-        rects: e.rects,
-        payload: e.payload,
-      },
+      body: { seq, width: e.width, height: e.height, full, keyframe: e.keyframe, codec: e.codec, rects: e.rects, payload: e.payload, ...(trace ? { trace } : {}) },
     });
   }
 
@@ -196,6 +197,12 @@ export class FrameLink {
         if (m.type === 'frame-ack') {
           this.#inFlight.delete(m.seq);
           this.pump();
+        } else if (m.type === 'trace') {
+          this.#trace = m.on;
+        } else if (this.#trace && (m.type === 'key' || m.type === 'pointer-button')) {
+          const inputUs = nowUs();
+          this.onMessage(m);
+          this.#input = { inputUs, deliveredUs: nowUs() };
         } else {
           this.onMessage(m);
         }

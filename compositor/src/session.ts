@@ -191,7 +191,8 @@ export class CompositorSession extends EventEmitter {
         this.#log.warn({ message: m.body.message }, 'parent reported an error');
         break;
       case 'frame-ack':
-        break;
+      case 'trace':
+        break; // the frame link handles these
     }
   }
 

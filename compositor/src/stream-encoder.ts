@@ -48,7 +48,7 @@ export class StreamEncoder {
   height = 0;
   /** The compositor's picture (BGRX), kept whole because H.264 encodes whole pictures. */
   #cur = Buffer.alloc(0);
-  /** What the receiver has, where it is exact: the reference for XOR tiles. */
+  /** What the receiver has, where it is exact: updates are cut down to where it differs. */
   #sent = Buffer.alloc(0);
   /** Tiles whose pixels at the receiver came from H.264. */
   #lossy = new Uint8Array(0);
@@ -101,13 +101,14 @@ export class StreamEncoder {
     pixels.copy(this.#cur);
   }
 
-  encode(rects: Int32Array, nowMs: number): Encoded {
+  /** null when the receiver already has every pixel of the damage. */
+  encode(rects: Int32Array, nowMs: number): Encoded | null {
     const px = area(rects);
     this.#recent.push({ t: nowMs, px });
     while (this.#recent.length && nowMs - this.#recent[0]!.t > MOTION_WINDOW_MS) this.#recent.shift();
     const busy = this.#recent.filter((r) => r.px > SMALL_DAMAGE_PX).length >= MOTION_FRAMES;
     const lossy = px > this.width * this.height * LARGE_DAMAGE || (px > SMALL_DAMAGE_PX && busy);
-    return lossy ? this.#encodeH264(rects) : this.#encodeTiles(rects, true);
+    return lossy ? this.#encodeH264(rects) : this.#encodeTiles(rects, { shrink: true, restart: false });
   }
 
   /** The whole picture, exact: for a receiver that starts from nothing. */
@@ -115,7 +116,7 @@ export class StreamEncoder {
     this.#needKey = true;
     this.#lossy.fill(0);
     this.#lossyCount = 0;
-    return this.#encodeTiles(Int32Array.from([0, 0, this.width, this.height]), false);
+    return this.#encodeTiles(Int32Array.from([0, 0, this.width, this.height]), { shrink: false, restart: true })!;
   }
 
   /** Rectangles that went lossy, sent again exactly; null when everything is exact. */
@@ -152,7 +153,7 @@ export class StreamEncoder {
     }
     this.#lossy.fill(0);
     this.#lossyCount = 0;
-    return this.#encodeTiles(Int32Array.from(rects), false);
+    return this.#encodeTiles(Int32Array.from(rects), { shrink: false, restart: false });
   }
 
   /** True if any tile the rectangle touches holds H.264 pixels at the receiver. */
@@ -186,11 +187,16 @@ export class StreamEncoder {
       }
   }
 
-  #encodeTiles(rects: Int32Array, xor: boolean): Encoded {
-    // XOR needs the receiver's exact pixels: not where H.264 left an approximation.
-    let canXor = xor;
-    for (let i = 0; i < rects.length && canXor; i += 4) canXor = !this.#touchesLossy(rects[i]!, rects[i + 1]!, rects[i + 2]!, rects[i + 3]!);
-    const payload = this.#tiles.encode(this.#cur, canXor ? this.#sent : null, this.width, this.height, rects);
+  #encodeTiles(damage: Int32Array, o: { shrink: boolean; restart: boolean }): Encoded | null {
+    let rects = damage;
+    // Cutting down needs the receiver's exact pixels: not where H.264 left an approximation.
+    let exact = o.shrink;
+    for (let i = 0; i < rects.length && exact; i += 4) exact = !this.#touchesLossy(rects[i]!, rects[i + 1]!, rects[i + 2]!, rects[i + 3]!);
+    if (exact) {
+      rects = this.#tiles.shrink(this.#cur, this.#sent, this.width, this.height, rects);
+      if (rects.length === 0) return null;
+    }
+    const payload = this.#tiles.encode(this.#cur, this.width, this.height, rects, o.restart);
     const stride = this.width * 4;
     for (let i = 0; i < rects.length; i += 4) {
       const x = rects[i]!, y = rects[i + 1]!, w = rects[i + 2]!, h = rects[i + 3]!;

@@ -28,7 +28,8 @@ interface RawDecoder {
   close(): void;
 }
 interface RawTiler {
-  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, rects: Int32Array): Buffer;
+  shrink(cur: Buffer, prev: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): Int32Array;
+  encode(cur: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array, restart: boolean): Buffer;
   decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): boolean;
 }
 interface Binding {
@@ -91,18 +92,25 @@ export class H264Decoder {
 }
 
 /**
- * Lossless updates: the BGR bytes of all the rectangles as one zstd-1 frame, of the pixels or of
- * their XOR with the receiver's, whichever is smaller (the X byte is not sent; receivers set it).
+ * Lossless updates: the BGR bytes of the rectangles (short ones column by column) through one
+ * zstd stream per link, flushed after each update, so what was sent lately (a glyph typed
+ * again) costs a back-reference. Stateful on both sides: updates must be decoded in the order
+ * they were encoded, and a receiver that missed the start must be sent a restarted stream.
  */
 export class TileCodec {
   readonly #t: RawTiler;
   constructor() {
     this.#t = new (load().Tiler)();
   }
-  encode(cur: Buffer, prev: Buffer | null, fbWidth: number, fbHeight: number, rects: Int32Array): Buffer {
-    return this.#t.encode(cur, prev, fbWidth, fbHeight, rects);
+  /** The rectangles cut down to the pixels that differ between cur and prev (none: empty). */
+  shrink(cur: Buffer, prev: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): Int32Array {
+    return this.#t.shrink(cur, prev, fbWidth, fbHeight, rects);
   }
-  /** False when the data is corrupt or does not match the rectangles. */
+  /** restart: the receiver has none of this stream (attach, or it lost track). */
+  encode(cur: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array, restart: boolean): Buffer {
+    return this.#t.encode(cur, fbWidth, fbHeight, rects, restart);
+  }
+  /** False when the data is corrupt, does not match the rectangles, or continues a stream this side never saw start. */
   decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): boolean {
     return this.#t.decode(data, fb, fbWidth, fbHeight, rects);
   }

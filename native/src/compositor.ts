@@ -80,6 +80,10 @@ export interface RawFrame {
   /** CLOCK_MONOTONIC microseconds of the oldest and newest damage coalesced into this frame. */
   firstDamageUs: number;
   captureUs: number;
+  /** The first toplevel or layer commit that went into this frame. */
+  commitUs: number;
+  /** Composing of the newest picture in this frame began. */
+  composeUs: number;
   width: number;
   height: number;
   /** x, y, width, height per rectangle. */

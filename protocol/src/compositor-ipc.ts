@@ -7,7 +7,7 @@
  * Every length is checked before anything is allocated.
  */
 
-import { decodeCursorBody, decodeFrameBody, encodeCursorBody, encodeFrameBody, type CursorMsg, type FrameMsg } from './frame-format.js';
+import { decodeCursorBody, decodeFrameBody, encodeCursorBody, encodeFrameBody, SEQ_MODULO, type CursorMsg, type FrameMsg } from './frame-format.js';
 
 export type { CursorMsg, FrameMsg };
 
@@ -39,6 +39,7 @@ export const MsgType = {
   Keymap: 27,
   RequestFull: 28,
   RequestStats: 29,
+  Trace: 30,
 } as const;
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
 
@@ -123,6 +124,8 @@ export type ParentMessage =
   | { type: 'keymap'; keymap: KeymapMsg }
   | { type: 'request-full' }
   | { type: 'request-stats' }
+  /** Frames carry their per-stage times (FrameTrace) while on. */
+  | { type: 'trace'; on: boolean }
   | { type: 'error'; body: ErrorMsg };
 
 export class IpcProtocolError extends Error {
@@ -217,6 +220,8 @@ export function encodeParentMessage(m: ParentMessage): Buffer {
       return header(MsgType.RequestFull, 0);
     case 'request-stats':
       return header(MsgType.RequestStats, 0);
+    case 'trace':
+      return Buffer.concat([header(MsgType.Trace, 1), Buffer.of(m.on ? 1 : 0)]);
     case 'error':
       return json(MsgType.Error, m.body);
   }
@@ -248,6 +253,7 @@ export function decodeParentMessage(type: number, p: Buffer): ParentMessage {
   switch (type) {
     case MsgType.FrameAck:
       need(p.length === 4, 'frame-ack: expected 4 bytes');
+      need(p.readUInt32LE(0) < SEQ_MODULO, 'frame-ack: sequence above 65535');
       return { type: 'frame-ack', seq: p.readUInt32LE(0) };
     case MsgType.Key: {
       need(p.length === 5, 'key: expected 5 bytes');
@@ -303,6 +309,9 @@ export function decodeParentMessage(type: number, p: Buffer): ParentMessage {
       return { type: 'request-full' };
     case MsgType.RequestStats:
       return { type: 'request-stats' };
+    case MsgType.Trace:
+      need(p.length === 1, 'trace: expected 1 byte');
+      return { type: 'trace', on: p.readUInt8(0) !== 0 };
     case MsgType.Error: {
       const o = parseJson(p, 'error');
       return { type: 'error', body: { message: String(o.message ?? '') } };

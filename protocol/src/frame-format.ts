@@ -4,8 +4,10 @@
  *
  * How an encoded frame's payload is laid out:
  *
- * Tiles: a mode byte (0 raw, 1 XOR with the receiver's pixels), then one zstd frame holding the
- * B, G, R bytes of every pixel of every rectangle, rectangle after rectangle, row by row.
+ * Tiles: a byte (1: a new zstd stream starts here, 0: the link's stream continues), then the
+ * stream's bytes for this update (flushed at its end), which decompress to the B, G, R bytes of
+ * every pixel of every rectangle, rectangle after rectangle: column by column for a rectangle
+ * at most 64 rows high, row by row otherwise. One stream per link: decode in order.
  * H.264: one Annex B access unit; the rectangles say which parts of the decoded picture
  * to copy into the receiver's picture (everything else there stays exact).
  */
@@ -16,14 +18,29 @@ export function isCodec(v: number): v is CodecId {
   return v === Codec.Tiles || v === Codec.H264;
 }
 
+/**
+ * Where one update's time went (µs on the CLOCK_MONOTONIC of the compositor's host). Sent only
+ * to a receiver that asked for it: it is a measuring aid, and costs 28 bytes a frame.
+ */
+export interface FrameTrace {
+  /** The compositor read the newest input event before this frame from its link (0: no input since the last frame). */
+  inputUs: number;
+  /** That event had been written to the focused client's socket (0: no input). */
+  deliveredUs: number;
+  /** The first client commit that went into this frame. */
+  commitUs: number;
+  /** Composing of the newest picture in this frame began. */
+  composeUs: number;
+  /** The newest damage was captured into the compositor's copy of the picture. */
+  captureUs: number;
+  /** Encoded and written to the compositor's link. */
+  sentUs: number;
+}
+
 /** One encoded picture update, as the compositor sends it and a terminal receives it. */
 export interface FrameMsg {
-  /** Sequence on this link; the receiver acknowledges it to return a credit. */
+  /** Sequence on this link, modulo 2^16; the receiver acknowledges it to return a credit. */
   seq: number;
-  /** CLOCK_MONOTONIC microseconds: oldest damage in the frame, newest damage, put on the link. */
-  firstDamageUs: number;
-  captureUs: number;
-  sentUs: number;
   width: number;
   height: number;
   /** True when the rectangles cover the whole output (a full picture, e.g. on attach). */
@@ -32,6 +49,7 @@ export interface FrameMsg {
   keyframe: boolean;
   codec: CodecId;
   rects: Int32Array;
+  trace?: FrameTrace;
   /** Encoded as this file says for `codec`. */
   payload: Uint8Array;
 }
@@ -39,68 +57,131 @@ export interface FrameMsg {
 /** Bounds every receiver enforces. */
 export const MAX_PICTURE = { width: 7680, height: 4320 } as const;
 export const MAX_RECTS = 65535;
+export const SEQ_MODULO = 0x10000;
 
-// A typed character is ~100 bytes of pixels: the header stays small.
-// seq u32, width u16, height u16, nrects u16, flags u8 (1 full, 2 keyframe), codec u8,
-// captureUs f64, µs from first damage to capture u32, µs from capture to sending u32,
-// then per rectangle x, y, width, height as u16, then the payload.
-const FRAME_FIXED = 4 + 2 + 2 + 2 + 1 + 1 + 8 + 4 + 4;
+// A typed character is a few dozen bytes of pixels: the header is a handful of bytes.
+// flags u8 (1 full, 2 keyframe, 4 trace; codec in the high nibble), seq u16, then LEB128
+// varints: width, height, number of rectangles, and x, y, width, height of each; then the
+// trace if flagged (captureUs f64, then input, delivered, commit, compose as µs before the
+// capture and sent as µs after it, each i32; -1 for "no input"); then the payload.
+const TRACE_BYTES = 8 + 5 * 4;
+
+class Writer {
+  bytes: number[] = [];
+  u8(v: number): void {
+    this.bytes.push(v & 0xff);
+  }
+  varint(v: number): void {
+    let x = v >>> 0;
+    while (x >= 0x80) {
+      this.bytes.push((x & 0x7f) | 0x80);
+      x >>>= 7;
+    }
+    this.bytes.push(x);
+  }
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly p: Uint8Array) {}
+  u8(): number | null {
+    return this.pos < this.p.length ? this.p[this.pos++]! : null;
+  }
+  /** Up to 28 bits: every field here is far smaller. */
+  varint(): number | null {
+    let v = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      const b = this.u8();
+      if (b === null) return null;
+      v |= (b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    return null;
+  }
+}
 
 function delta(us: number): number {
-  return Math.min(0xffffffff, Math.max(0, Math.round(us)));
+  return Math.min(0x7fffffff, Math.max(-1, Math.round(us)));
 }
 
 export function encodeFrameBody(f: FrameMsg): Uint8Array[] {
-  const n = f.rects.length / 4;
-  const head = new Uint8Array(FRAME_FIXED + n * 8);
-  const v = new DataView(head.buffer);
-  v.setUint32(0, f.seq >>> 0, true);
-  v.setUint16(4, f.width, true);
-  v.setUint16(6, f.height, true);
-  v.setUint16(8, n, true);
-  v.setUint8(10, (f.full ? 1 : 0) | (f.keyframe ? 2 : 0));
-  v.setUint8(11, f.codec);
-  v.setFloat64(12, f.captureUs, true);
-  v.setUint32(20, delta(f.captureUs - f.firstDamageUs), true);
-  v.setUint32(24, delta(f.sentUs - f.captureUs), true);
-  for (let i = 0; i < f.rects.length; i++) v.setUint16(FRAME_FIXED + i * 2, f.rects[i]!, true);
+  const w = new Writer();
+  w.u8((f.full ? 1 : 0) | (f.keyframe ? 2 : 0) | (f.trace ? 4 : 0) | (f.codec << 4));
+  w.u8(f.seq);
+  w.u8(f.seq >>> 8);
+  w.varint(f.width);
+  w.varint(f.height);
+  w.varint(f.rects.length / 4);
+  for (let i = 0; i < f.rects.length; i++) w.varint(f.rects[i]!);
+  const head = new Uint8Array(w.bytes.length + (f.trace ? TRACE_BYTES : 0));
+  head.set(w.bytes);
+  const t = f.trace;
+  if (t) {
+    const v = new DataView(head.buffer, w.bytes.length);
+    v.setFloat64(0, t.captureUs, true);
+    v.setInt32(8, t.inputUs ? delta(t.captureUs - t.inputUs) : -1, true);
+    v.setInt32(12, t.deliveredUs ? delta(t.captureUs - t.deliveredUs) : -1, true);
+    v.setInt32(16, delta(t.captureUs - t.commitUs), true);
+    v.setInt32(20, delta(t.captureUs - t.composeUs), true);
+    v.setInt32(24, delta(t.sentUs - t.captureUs), true);
+  }
   return [head, f.payload];
 }
 
 /** Decodes and validates a frame body; a string says what is wrong with it. */
 export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
-  if (p.length < FRAME_FIXED) return 'truncated header';
-  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
-  const width = v.getUint16(4, true);
-  const height = v.getUint16(6, true);
+  const r = new Reader(p);
+  const flags = r.u8();
+  const lo = r.u8();
+  const hi = r.u8();
+  const width = r.varint();
+  const height = r.varint();
+  const nrects = r.varint();
+  if (flags === null || hi === null || lo === null || width === null || height === null || nrects === null) return 'truncated header';
   if (width < 1 || height < 1 || width > MAX_PICTURE.width || height > MAX_PICTURE.height) return `picture ${width}x${height} out of bounds`;
-  const nrects = v.getUint16(8, true);
-  if (nrects < 1) return 'no rectangles';
-  const rectBytes = nrects * 8;
-  if (p.length < FRAME_FIXED + rectBytes) return 'truncated rectangles';
-  const codec = v.getUint8(11);
+  const codec = flags >> 4;
   if (!isCodec(codec)) return `unknown codec ${codec}`;
+  if (flags & 8) return 'unknown flags';
+  if (nrects < 1) return 'no rectangles';
+  if (nrects > MAX_RECTS || nrects * 4 > p.length) return 'truncated rectangles';
   const rects = new Int32Array(nrects * 4);
-  for (let i = 0; i < nrects * 4; i++) rects[i] = v.getUint16(FRAME_FIXED + i * 2, true);
+  for (let i = 0; i < nrects * 4; i++) {
+    const v = r.varint();
+    if (v === null) return 'truncated rectangles';
+    rects[i] = v;
+  }
   for (let i = 0; i < nrects; i++) {
     const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
     if (!(w > 0 && h > 0 && x + w <= width && y + h <= height)) return 'rectangle outside the output';
   }
-  const flags = v.getUint8(10);
-  const captureUs = v.getFloat64(12, true);
-  return {
-    seq: v.getUint32(0, true),
+  let trace: FrameTrace | undefined;
+  if (flags & 4) {
+    if (p.length < r.pos + TRACE_BYTES) return 'truncated trace';
+    const v = new DataView(p.buffer, p.byteOffset + r.pos, TRACE_BYTES);
+    const captureUs = v.getFloat64(0, true);
+    const before = (off: number): number => (v.getInt32(off, true) < 0 ? 0 : captureUs - v.getInt32(off, true));
+    trace = {
+      captureUs,
+      inputUs: before(8),
+      deliveredUs: before(12),
+      commitUs: before(16),
+      composeUs: before(20),
+      sentUs: captureUs + Math.max(0, v.getInt32(24, true)),
+    };
+    r.pos += TRACE_BYTES;
+  }
+  const f: FrameMsg = {
+    seq: lo | (hi << 8),
     width,
     height,
     full: (flags & 1) !== 0,
     keyframe: (flags & 2) !== 0,
     codec,
-    firstDamageUs: captureUs - v.getUint32(20, true),
-    captureUs,
-    sentUs: captureUs + v.getUint32(24, true),
     rects,
-    payload: p.subarray(FRAME_FIXED + rectBytes),
+    payload: p.subarray(r.pos),
   };
+  if (trace) f.trace = trace;
+  return f;
 }
 
 /** The client's cursor: the terminal draws the pointer itself, with no round trip. */

@@ -13,6 +13,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: path.join(firmware, 'web/index.html'), type: 'text/html; charset=utf-8' },
   '/web/browser-terminal.js': { file: path.join(firmware, 'web/dist/browser-terminal.js'), type: 'text/javascript' },
   '/web/keycodes.js': { file: path.join(firmware, 'web/dist/keycodes.js'), type: 'text/javascript' },
+  '/web/tile-stream.js': { file: path.join(firmware, 'web/dist/tile-stream.js'), type: 'text/javascript' },
   '/web/protocol/wire.js': { file: path.join(protocolDist, 'wire.js'), type: 'text/javascript' },
   '/web/protocol/frame-format.js': { file: path.join(protocolDist, 'frame-format.js'), type: 'text/javascript' },
   '/web/fzstd.js': { file: fzstd, type: 'text/javascript' },

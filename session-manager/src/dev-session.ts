@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { CompositorLink } from '@waydesk/compositor/ipc-client';
-import type { Display, HelloBody, ServerMessage, TerminalMessage } from '@waydesk/protocol/wire';
+import { WIRE_VERSION, type Display, type HelloBody, type ServerMessage, type TerminalMessage } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
 
 /** What the terminal endpoint hands a session: one connected, greeted terminal. */
@@ -38,6 +38,8 @@ export class DevSession {
   #proc: ChildProcess | null = null;
   #link: CompositorLink | null = null;
   #peer: TerminalPeer | null = null;
+  /** Frames encoded before the peer's full picture continue a stream it never saw: skip them. */
+  #awaitFull = false;
   #stopping = false;
   #restarts = 0;
 
@@ -104,7 +106,14 @@ export class DevSession {
     }
     link.autoAck = false;
     this.#link = link;
-    link.on('frame', (f) => this.#peer?.send({ type: 'frame', body: f }));
+    link.on('frame', (f) => {
+      if (this.#peer && this.#awaitFull && !f.full) {
+        link.ack(f.seq);
+        return;
+      }
+      this.#awaitFull = false;
+      this.#peer?.send({ type: 'frame', body: f });
+    });
     link.on('cursor', (c) => this.#peer?.send({ type: 'cursor', body: c }));
     link.on('remote-error', (message) => this.#log.warn({ message }, 'the compositor refused a message'));
     link.on('error', (err) => this.#log.warn({ err: err.message }, 'compositor link error'));
@@ -133,8 +142,10 @@ export class DevSession {
       this.#display = d;
       link.send({ type: 'resize', width: d.width, height: d.height, refreshMhz: d.refreshMhz });
     }
-    peer.send({ type: 'welcome', body: { version: 1, width: d.width, height: d.height, serverTimeUs: nowUs() } });
+    peer.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: nowUs() } });
     if (link.cursor) peer.send({ type: 'cursor', body: link.cursor });
+    link.send({ type: 'trace', on: peer.hello.trace === true });
+    this.#awaitFull = true;
     link.send({ type: 'request-full' });
   }
 

@@ -1,6 +1,7 @@
 // Streaming benchmarks: the real server, compositor and headless terminal on loopback, 1920x1080.
 import fs from 'node:fs';
-import type { Terminal } from '../../client-firmware/src/terminal.js';
+import type { FrameMsg } from '@waydesk/protocol/frame-format';
+import type { FrameInfo, Terminal } from '../../client-firmware/src/terminal.js';
 import { keystrokes } from '../../compositor/src/keys.js';
 import { sleep, waitFor } from '../helpers/compositor.js';
 import { startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
@@ -28,56 +29,86 @@ async function quiet(t: Terminal, ms: number): Promise<void> {
   t.off('frame', on);
 }
 
-async function session(command: string[], env: NodeJS.ProcessEnv = {}): Promise<{ s: DevServer; t: Terminal; compositor: number; app: () => number[] }> {
+async function session(command: string[], env: NodeJS.ProcessEnv = {}, trace = false): Promise<{ s: DevServer; t: Terminal; compositor: number; app: () => number[] }> {
   const s = await startDevServer(command, env);
-  const t = startTerminal(s).terminal;
+  const t = startTerminal(s, undefined, undefined, trace).terminal;
   await waitFor('first picture', () => t.painter.width === 1920, 20_000);
   const compositor = await waitFor('compositor pid', () => children(s.proc.pid!)[0], 10_000);
   return { s, t, compositor, app: () => children(compositor) };
 }
 
+const TEXT = 'the quick brown fox jumps over the lazy dog 0123456789';
+const FOOT = ['foot', '-o', 'cursor.blink=no', 'sh'];
+const SH_ENV = { PS1: '$ ', ENV: '' };
+
+/** Types TEXT at 10 keys/s; calls back with each key's send time and the first frame after it. */
+async function typeText(t: Terminal, onUpdate: (sentUs: number, f: FrameMsg, info: FrameInfo) => void): Promise<number> {
+  let sentUs = 0;
+  let waiting = false;
+  const on = (f: FrameMsg, info: FrameInfo): void => {
+    if (!waiting) return;
+    waiting = false;
+    onUpdate(sentUs, f, info);
+  };
+  t.on('frame', on);
+  const start = performance.now();
+  for (const ch of TEXT) {
+    sentUs = Number(process.hrtime.bigint() / 1000n);
+    waiting = true;
+    for (const k of keystrokes(ch)) t.key(k.code, k.pressed);
+    await sleep(100);
+  }
+  t.off('frame', on);
+  return (performance.now() - start) / 1000;
+}
+
 export async function benchStreaming(r: Report): Promise<void> {
   r.note('streaming (server + compositor + headless terminal, loopback TLS WebSocket, 1920x1080)');
   {
-    const { s, t } = await session(['foot', '-o', 'cursor.blink=no', 'sh'], { PS1: '$ ', ENV: '' });
+    const { s, t } = await session(FOOT, SH_ENV);
     try {
       await quiet(t, 1000);
       const b0 = t.bytesReceived;
       await sleep(5000);
       r.add('stream_idle', 'bytes_per_s', (t.bytesReceived - b0) / 5, 'B/s');
-
       const latencies: number[] = [];
-      // Where the time goes, on the one CLOCK_MONOTONIC all three processes share (µs).
-      const stages = { input_to_capture: [] as number[], capture_to_sent: [] as number[], sent_to_received: [] as number[], decode_and_paint: [] as number[] };
-      let sentAt = 0;
-      let sentUs = 0;
-      let waiting = false;
-      t.on('frame', (f, info) => {
-        if (!waiting) return;
-        latencies.push(performance.now() - sentAt);
-        waiting = false;
-        stages.input_to_capture.push((f.captureUs - sentUs) / 1000);
-        stages.capture_to_sent.push((f.sentUs - f.captureUs) / 1000);
-        stages.sent_to_received.push((info.receivedUs - f.sentUs) / 1000);
-        stages.decode_and_paint.push(info.decodeUs / 1000);
-      });
-      const text = 'the quick brown fox jumps over the lazy dog 0123456789';
-      const bytes0 = t.bytesReceived;
-      const start = performance.now();
-      for (const ch of text) {
-        sentAt = performance.now();
-        sentUs = Number(process.hrtime.bigint() / 1000n);
-        waiting = true;
-        for (const k of keystrokes(ch)) t.key(k.code, k.pressed);
-        await sleep(100);
-      }
-      const seconds = (performance.now() - start) / 1000;
-      const bytes = t.bytesReceived - bytes0;
-      r.add('stream_typing_foot', 'kbit_per_s', (bytes * 8) / 1000 / seconds, 'kbit/s');
-      r.add('stream_typing_foot', 'bytes_per_key', bytes / text.length, 'B');
+      const down0 = t.bytesReceived;
+      const up0 = t.bytesSent;
+      const seconds = await typeText(t, (sentUs, _f, info) => latencies.push((info.paintedUs - sentUs) / 1000));
+      await quiet(t, 300);
+      const down = t.bytesReceived - down0;
+      const up = t.bytesSent - up0;
+      r.add('stream_typing_foot', 'kbit_per_s', ((down + up) * 8) / 1000 / seconds, 'kbit/s');
+      r.add('stream_typing_foot', 'bytes_per_key_down', down / TEXT.length, 'B');
+      r.add('stream_typing_foot', 'bytes_per_key_up', up / TEXT.length, 'B');
       r.add('stream_typing_foot', 'key_to_pixels_p50', percentile(latencies, 50), 'ms');
       r.add('stream_typing_foot', 'key_to_pixels_p99', percentile(latencies, 99), 'ms');
-      for (const [stage, v] of Object.entries(stages)) {
+    } finally {
+      t.stop();
+      await s.stop();
+    }
+  }
+  {
+    // The same typing with per-stage times in every frame (28 more bytes a frame, so measured apart).
+    const { s, t } = await session(FOOT, SH_ENV, true);
+    try {
+      await quiet(t, 1000);
+      const stages: Record<string, number[]> = {};
+      const add = (k: string, us: number): void => void (stages[k] ??= []).push(us / 1000);
+      await typeText(t, (sentUs, f, info) => {
+        const tr = f.trace;
+        if (!tr?.inputUs) return;
+        add('1_terminal_to_compositor', tr.inputUs - sentUs);
+        add('2_delivered_to_client', tr.deliveredUs - tr.inputUs);
+        add('3_client_commit', tr.commitUs - tr.deliveredUs);
+        add('4_commit_to_compose', tr.composeUs - tr.commitUs);
+        add('5_compose_and_capture', tr.captureUs - tr.composeUs);
+        add('6_encode_and_send', tr.sentUs - tr.captureUs);
+        add('7_relay_and_network', info.receivedUs - tr.sentUs);
+        add('8_decode_and_paint', info.paintedUs - info.receivedUs);
+        add('all', info.paintedUs - sentUs);
+      });
+      for (const [stage, v] of Object.entries(stages).sort()) {
         r.add('stream_typing_stages', `${stage}_p50`, percentile(v, 50), 'ms');
         r.add('stream_typing_stages', `${stage}_p99`, percentile(v, 99), 'ms');
       }

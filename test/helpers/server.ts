@@ -58,8 +58,9 @@ export async function startDevServer(command: string[], extraEnv: NodeJS.Process
   };
 }
 
-export function startTerminal(s: { url: string; fingerprint: string }, size = { width: 1920, height: 1080 }, id = 'test-terminal') {
+export function startTerminal(s: { url: string; fingerprint: string }, size = { width: 1920, height: 1080 }, id = 'test-terminal', trace = false) {
   const terminal = new Terminal({
+    trace,
     url: s.url,
     fingerprint: s.fingerprint,
     terminalId: id,

@@ -2,7 +2,7 @@
 // get an error and a closed connection; nothing may crash the server or leak into the session.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { WireType, decodeServerMessage, decodeTerminalMessage, encodeTerminalMessage, type TerminalMessage } from '@waydesk/protocol/wire';
+import { WIRE_VERSION, WireType, decodeServerMessage, decodeTerminalMessage, encodeTerminalMessage, type TerminalMessage } from '@waydesk/protocol/wire';
 import { startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/compositor.js';
 
@@ -19,7 +19,7 @@ function rng(seed: number): () => number {
 
 const HELLO = encodeTerminalMessage({
   type: 'hello',
-  body: { version: 1, terminalId: 'fuzzer', kind: 'headless', displays: [{ width: 1280, height: 720, refreshMhz: 60000 }], codecs: ['tiles', 'h264'], input: ['keyboard', 'pointer'] },
+  body: { version: WIRE_VERSION, terminalId: 'fuzzer', kind: 'headless', displays: [{ width: 1280, height: 720, refreshMhz: 60000 }], codecs: ['tiles', 'h264'], input: ['keyboard', 'pointer'] },
 });
 
 function validMessage(r: () => number): TerminalMessage {
@@ -35,7 +35,7 @@ function validMessage(r: () => number): TerminalMessage {
     case 3:
       return { type: 'pointer-axis', horizontal: r() < 0.5, delta: (r() - 0.5) * 30, discrete: int(3) - 1 };
     case 4:
-      return { type: 'frame-ack', seq: int(2 ** 32) };
+      return { type: 'frame-ack', seq: int(2 ** 16) };
     default:
       return { type: 'ping', id: int(2 ** 32), timeUs: r() * 1e12 };
   }

@@ -1,7 +1,7 @@
 // The same checks against every transport this machine can run. WebSocket is always there;
 // WebTransport only where its HTTP/3 package installed (it cannot here), which is reported.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeServerMessage, encodeTerminalMessage, type ServerMessage } from '@waydesk/protocol/wire';
+import { WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type ServerMessage } from '@waydesk/protocol/wire';
 import { PinError, connectWebSocket, type ServerChannel } from '../../client-firmware/src/connection.js';
 import { transports } from '../../session-manager/src/transport.js';
 import { waitFor } from '../helpers/compositor.js';
@@ -13,7 +13,7 @@ const connectors: Record<string, (url: string, fingerprint: string) => Promise<S
 
 const HELLO = encodeTerminalMessage({
   type: 'hello',
-  body: { version: 1, terminalId: 'conformance', kind: 'headless', displays: [{ width: 1280, height: 720, refreshMhz: 60000 }], codecs: ['tiles', 'h264'], input: ['keyboard', 'pointer'] },
+  body: { version: WIRE_VERSION, terminalId: 'conformance', kind: 'headless', displays: [{ width: 1280, height: 720, refreshMhz: 60000 }], codecs: ['tiles', 'h264'], input: ['keyboard', 'pointer'] },
 });
 
 function collect(ch: ServerChannel): { messages: ServerMessage[]; closed: () => string | null } {
@@ -78,10 +78,10 @@ for (const t of available.filter((a) => a.available)) {
       const ch = await connect(s.url, s.fingerprint);
       const c = collect(ch);
       ch.send(HELLO);
-      ch.send(Uint8Array.of(2, 1, 2)); // a key message of the wrong size
+      ch.send(Uint8Array.of(2, 1, 2, 3)); // a key message of the wrong size
       await waitFor('the connection to close', () => c.closed() !== null);
       const err = c.messages.find((m) => m.type === 'error');
-      expect(err?.type === 'error' && err.message).toMatch(/key: expected 5 bytes/);
+      expect(err?.type === 'error' && err.message).toMatch(/key: expected 2 bytes/);
     });
 
     it('refuses a message over the size bound', async () => {

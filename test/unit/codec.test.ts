@@ -108,40 +108,114 @@ describe('H.264', () => {
 });
 
 describe('lossless tiles', () => {
-  it('round-trip bit-exact (B, G, R), raw or as XOR against what the receiver has', () => {
+  const rgb = (b: Buffer): Buffer => Buffer.from(b.filter((_, i) => i % 4 !== 3));
+  /** Paints a 7x14 "glyph" (a pattern keyed by ch) at x, y. */
+  const glyph = (pic: Buffer, x0: number, y0: number, ch: number): void => {
+    for (let y = 0; y < 14; y++)
+      for (let x = 0; x < 7; x++) pic.writeUInt32LE((x * 3 + y * ch) % 5 < 2 ? 0xff101010 : 0xff808890 + ((x + y) & 3), ((y0 + y) * W + x0 + x) * 4);
+  };
+
+  it('cuts rectangles down to the pixels that changed, and drops unchanged ones', () => {
     const t = new TileCodec();
     const prev = picture(0);
     const cur = Buffer.from(prev);
-    // "type a character": change a 7x14 cell inside a 200x20 text row, and the cursor elsewhere
-    for (let y = 103; y < 117; y++) for (let x = 150; x < 157; x++) cur.writeUInt32LE(0xff101010, (y * W + x) * 4);
-    for (let y = 200; y < 214; y++) for (let x = 10; x < 17; x++) cur.writeUInt32LE(0xffe0e0e0, (y * W + x) * 4);
-    const rects = Int32Array.of(100, 100, 200, 20, 8, 198, 16, 16);
-    const xor = t.encode(cur, prev, W, H, rects);
-    const raw = t.encode(cur, null, W, H, rects);
-    expect(xor[0]).toBe(1);
-    expect(raw[0]).toBe(0);
-    expect(xor.length).toBeLessThan(raw.length);
-    expect(xor.length).toBeLessThan(600);
-    const rgb = (b: Buffer): Buffer => Buffer.from(b.filter((_, i) => i % 4 !== 3));
-    const fb1 = Buffer.from(prev);
-    expect(t.decode(xor, fb1, W, H, rects)).toBe(true);
-    expect(Buffer.compare(rgb(fb1), rgb(cur))).toBe(0);
-    const fb2 = Buffer.alloc(W * H * 4);
-    prev.copy(fb2);
-    expect(t.decode(raw, fb2, W, H, rects)).toBe(true);
-    expect(Buffer.compare(rgb(fb2), rgb(cur))).toBe(0);
+    glyph(cur, 150, 103, 3);
+    const out = t.shrink(cur, prev, W, H, Int32Array.of(144, 96, 32, 32, 400, 300, 16, 16));
+    expect([...out]).toEqual([150, 103, 7, 14]);
+    expect(t.shrink(prev, prev, W, H, Int32Array.of(0, 0, 64, 64)).length).toBe(0);
+  });
+
+  it('a stream of updates decodes bit-exact, in columns and in rows', () => {
+    const enc = new TileCodec();
+    const dec = new TileCodec();
+    const cur = picture(0);
+    const fb = Buffer.alloc(W * H * 4);
+    const whole = Int32Array.of(0, 0, W, H); // taller than 64 rows: row by row
+    expect(dec.decode(enc.encode(cur, W, H, whole, true), fb, W, H, whole)).toBe(true);
+    for (let i = 0; i < 20; i++) {
+      glyph(cur, 100 + i * 8, 120, i % 4);
+      glyph(cur, 20, 20 + i * 15, i % 3);
+      const rects = Int32Array.of(100 + i * 8, 120, 7, 14, 20, 20 + i * 15, 7, 14, 300, 100, 90, 80);
+      const data = enc.encode(cur, W, H, rects, false);
+      expect(data[0]).toBe(0);
+      expect(dec.decode(data, fb, W, H, rects)).toBe(true);
+    }
+    expect(Buffer.compare(rgb(fb), rgb(cur))).toBe(0);
+  });
+
+  it('a glyph typed again costs a back-reference, not its pixels', () => {
+    const enc = new TileCodec();
+    const cur = picture(0);
+    enc.encode(cur, W, H, Int32Array.of(0, 0, W, H), true);
+    const sizes: number[] = [];
+    for (const [i, ch] of [3, 4, 3, 4].entries()) {
+      glyph(cur, 40 + i * 8, 300, ch);
+      sizes.push(enc.encode(cur, W, H, Int32Array.of(40 + i * 8, 300, 7, 14), false).length);
+    }
+    expect(sizes[2]!).toBeLessThan(sizes[0]! / 2);
+    expect(sizes[3]!).toBeLessThan(sizes[1]! / 2);
+  });
+
+  it('a receiver that joins mid-stream or loses data refuses until the stream restarts', () => {
+    const enc = new TileCodec();
+    const late = new TileCodec();
+    const cur = picture(1);
+    const fb = Buffer.alloc(W * H * 4);
+    const r = Int32Array.of(10, 10, 40, 20);
+    enc.encode(cur, W, H, r, true);
+    const cont = enc.encode(cur, W, H, r, false);
+    expect(late.decode(cont, fb, W, H, r)).toBe(false);
+    const restart = enc.encode(cur, W, H, r, true);
+    expect(restart[0]).toBe(1);
+    expect(late.decode(restart, fb, W, H, r)).toBe(true);
+    // corrupt the next update: refused, and so is everything after it until a restart
+    const next = Buffer.from(enc.encode(cur, W, H, r, false));
+    next[next.length - 1]! ^= 0x55;
+    next[3]! ^= 0xff;
+    expect(late.decode(next, fb, W, H, r)).toBe(false);
+    expect(late.decode(enc.encode(cur, W, H, r, false), fb, W, H, r)).toBe(false);
+    expect(late.decode(enc.encode(cur, W, H, r, true), fb, W, H, r)).toBe(true);
+  });
+
+  it('the browser decoder (fzstd) reads the same stream, tiny restarts included', async () => {
+    const { TileStream } = await import('../../client-firmware/web/src/tile-stream.js');
+    const enc = new TileCodec();
+    const browser = new TileStream();
+    const cur = picture(2);
+    const expectBgr = (x: number, y: number, w: number, h: number): Buffer => {
+      const out: number[] = [];
+      const columns = h <= 64;
+      for (let a = 0; a < (columns ? w : h); a++)
+        for (let b = 0; b < (columns ? h : w); b++) {
+          const i = columns ? ((y + b) * W + x + a) * 4 : ((y + a) * W + x + b) * 4;
+          out.push(cur[i]!, cur[i + 1]!, cur[i + 2]!);
+        }
+      return Buffer.from(out);
+    };
+    // a one-pixel restart compresses to a few bytes: still decodable at once
+    const tiny = enc.encode(cur, W, H, Int32Array.of(5, 5, 1, 1), true);
+    expect(Buffer.compare(Buffer.from(browser.next(tiny, 3)), expectBgr(5, 5, 1, 1))).toBe(0);
+    for (let i = 0; i < 10; i++) {
+      glyph(cur, 200 + i * 8, 200, i % 3);
+      const data = enc.encode(cur, W, H, Int32Array.of(200 + i * 8, 200, 7, 14), false);
+      expect(Buffer.compare(Buffer.from(browser.next(data, 7 * 14 * 3)), expectBgr(200 + i * 8, 200, 7, 14))).toBe(0);
+    }
+    const tall = enc.encode(cur, W, H, Int32Array.of(0, 0, 100, 100), false);
+    expect(Buffer.compare(Buffer.from(browser.next(tall, 100 * 100 * 3)), expectBgr(0, 0, 100, 100))).toBe(0);
+    expect(() => new TileStream().next(tall, 100 * 100 * 3)).toThrow(/began before this terminal joined/);
   });
 
   it('refuses corrupt data and rectangles outside the picture', () => {
     const t = new TileCodec();
     const fb = Buffer.alloc(W * H * 4);
     const one = Int32Array.of(0, 0, 32, 32);
-    const good = t.encode(picture(1), null, W, H, one);
-    expect(t.decode(good, fb, W, H, Int32Array.of(0, 0, 16, 16))).toBe(false); // size mismatch
-    expect(t.decode(good.subarray(0, good.length - 3), fb, W, H, one)).toBe(false);
-    expect(t.decode(Buffer.from([7, 1, 2]), fb, W, H, one)).toBe(false);
-    expect(t.decode(good, fb, W, H, Int32Array.of(W - 8, 0, 32, 32))).toBe(false);
-    expect(t.decode(good, fb, W, H, new Int32Array(0))).toBe(false);
-    expect(() => t.encode(fb, null, W, H, Int32Array.of(-1, 0, 4, 4))).toThrow(/outside/);
+    const good = t.encode(picture(1), W, H, one, true);
+    expect(new TileCodec().decode(good, fb, W, H, Int32Array.of(0, 0, 16, 16))).toBe(false); // size mismatch
+    expect(new TileCodec().decode(good.subarray(0, good.length - 3), fb, W, H, one)).toBe(false);
+    expect(new TileCodec().decode(Buffer.from([7, 1, 2]), fb, W, H, one)).toBe(false);
+    expect(new TileCodec().decode(good, fb, W, H, Int32Array.of(W - 8, 0, 32, 32))).toBe(false);
+    expect(new TileCodec().decode(good, fb, W, H, new Int32Array(0))).toBe(false);
+    expect(new TileCodec().decode(good, fb, W, H, one)).toBe(true);
+    expect(() => t.encode(fb, W, H, Int32Array.of(-1, 0, 4, 4), false)).toThrow(/outside/);
   });
 });

@@ -21,7 +21,8 @@ function roundtripParent(m: ParentMessage): ParentMessage {
 describe('compositor link protocol', () => {
   it('round-trips every parent message', () => {
     const all: ParentMessage[] = [
-      { type: 'frame-ack', seq: 4000000000 },
+      { type: 'frame-ack', seq: 65535 },
+      { type: 'trace', on: true },
       { type: 'key', code: 30, pressed: true },
       { type: 'pointer-motion', x: 12.5, y: 1079 },
       { type: 'pointer-button', button: 0x110, pressed: false },
@@ -42,15 +43,13 @@ describe('compositor link protocol', () => {
       type: 'frame',
       body: {
         seq: 7,
-        firstDamageUs: 1.5,
-        captureUs: 2.5,
-        sentUs: 3.5,
         width: 100,
         height: 50,
         full: false,
         keyframe: true,
         codec: Codec.H264,
         rects: Int32Array.from([0, 0, 4, 2, 97, 49, 3, 1]),
+        trace: { inputUs: 1000, deliveredUs: 1200, commitUs: 1500, composeUs: 1600, captureUs: 2500, sentUs: 2600 },
         payload,
       },
     });
@@ -64,7 +63,8 @@ describe('compositor link protocol', () => {
     if (m.type !== 'frame') return;
     expect([...m.body.rects]).toEqual([0, 0, 4, 2, 97, 49, 3, 1]);
     expect(Buffer.compare(Buffer.from(m.body.payload), payload)).toBe(0);
-    expect(m.body).toMatchObject({ seq: 7, width: 100, height: 50, full: false, keyframe: true, codec: Codec.H264, captureUs: 2.5 });
+    expect(m.body).toMatchObject({ seq: 7, width: 100, height: 50, full: false, keyframe: true, codec: Codec.H264 });
+    expect(m.body.trace).toEqual({ inputUs: 1000, deliveredUs: 1200, commitUs: 1500, composeUs: 1600, captureUs: 2500, sentUs: 2600 });
   });
 
   it('rejects malformed input with a reason', () => {
@@ -95,7 +95,7 @@ describe('compositor link protocol', () => {
         encodeCompositorMessage({
           type: 'frame',
           body: {
-            seq: 1, firstDamageUs: 0, captureUs: 0, sentUs: 0, width: 10, height: 10, full: false, keyframe: false,
+            seq: 1, width: 10, height: 10, full: false, keyframe: false,
             codec: codec as CodecId, rects: Int32Array.from(rects), payload: Buffer.alloc(8),
           },
         }),

@@ -1,9 +1,9 @@
 // The browser terminal: the same wire protocol as every terminal, decoded with WebCodecs
 // (H.264) and fzstd (lossless tiles), drawn on a canvas; keyboard and mouse go back.
-import { decompress } from 'fzstd';
 import { Codec, type FrameMsg } from '@waydesk/protocol/frame-format';
 import { WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type CursorBody, type TerminalMessage } from '@waydesk/protocol/wire';
 import { BUTTONS, EVDEV } from './keycodes.js';
+import { COLUMN_MAX_H, TileStream } from './tile-stream.js';
 
 const canvas = document.getElementById('screen') as HTMLCanvasElement;
 const status = document.getElementById('status') as HTMLDivElement;
@@ -33,8 +33,7 @@ function send(m: TerminalMessage): void {
 
 // ---------- the picture ----------
 
-/** BGRX, as the server keeps it: the reference XOR tiles apply to. */
-let fb = new Uint8Array(0);
+let tiles = new TileStream();
 let decoder: VideoDecoder | null = null;
 let decodable = false;
 /** H.264 pictures in decode order, waiting for the decoder's output. */
@@ -46,7 +45,6 @@ function resize(width: number, height: number): void {
   state.height = height;
   canvas.width = width;
   canvas.height = height;
-  fb = new Uint8Array(width * height * 4);
   resetDecoder();
 }
 
@@ -90,34 +88,21 @@ function ensureDecoder(): VideoDecoder {
 }
 
 function drawTiles(f: FrameMsg): void {
-  const mode = f.payload[0];
-  if (mode !== 0 && mode !== 1) throw new Error(`tiles: unknown mode ${mode}`);
   let total = 0;
   for (let i = 0; i < f.rects.length; i += 4) total += f.rects[i + 2]! * f.rects[i + 3]! * 3;
-  const data = decompress(f.payload.subarray(1));
-  if (data.length !== total) throw new Error(`tiles: ${data.length} bytes for ${total}`);
-  const xor = mode === 1;
+  const data = tiles.next(f.payload, total);
   let s = 0;
   for (let i = 0; i < f.rects.length; i += 4) {
     const x = f.rects[i]!, y = f.rects[i + 1]!, w = f.rects[i + 2]!, h = f.rects[i + 3]!;
     const img = ctx.createImageData(w, h);
     const rgba = img.data;
-    let o = 0;
-    for (let row = 0; row < h; row++) {
-      let d = ((y + row) * state.width + x) * 4;
-      for (let col = 0; col < w; col++, d += 4, s += 3, o += 4) {
-        const b = xor ? fb[d]! ^ data[s]! : data[s]!;
-        const g = xor ? fb[d + 1]! ^ data[s + 1]! : data[s + 1]!;
-        const r = xor ? fb[d + 2]! ^ data[s + 2]! : data[s + 2]!;
-        fb[d] = b;
-        fb[d + 1] = g;
-        fb[d + 2] = r;
-        fb[d + 3] = 255;
-        rgba[o] = r;
-        rgba[o + 1] = g;
-        rgba[o + 2] = b;
-        rgba[o + 3] = 255;
-      }
+    const columns = h <= COLUMN_MAX_H;
+    for (let n = 0; n < w * h; n++, s += 3) {
+      const o = (columns ? (n % h) * w + Math.floor(n / h) : n) * 4;
+      rgba[o] = data[s + 2]!;
+      rgba[o + 1] = data[s + 1]!;
+      rgba[o + 2] = data[s]!;
+      rgba[o + 3] = 255;
     }
     ctx.putImageData(img, x, y);
   }
@@ -196,6 +181,7 @@ function connect(): void {
   ws = sock;
   sock.onopen = () => {
     backoff = 250;
+    tiles = new TileStream(); // a new connection starts a new stream
     state.connected = true;
     show('');
     const { width, height } = displaySize();

@@ -1,6 +1,7 @@
 // Thin N-API layer over codec.h. Only native/src/codec.ts imports this binding.
 #include <napi.h>
 
+#include <cstring>
 #include <string>
 
 #include "codec.h"
@@ -121,7 +122,7 @@ class Decoder : public Napi::ObjectWrap<Decoder> {
 class Tiler : public Napi::ObjectWrap<Tiler> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Tiler", {InstanceMethod("encode", &Tiler::Encode), InstanceMethod("decode", &Tiler::Decode)});
+    return DefineClass(env, "Tiler", {InstanceMethod("shrink", &Tiler::Shrink), InstanceMethod("encode", &Tiler::Encode), InstanceMethod("decode", &Tiler::Decode)});
   }
   explicit Tiler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tiler>(info) { t_ = wd_tiler_create(); }
   ~Tiler() override { wd_tiler_destroy(t_); }
@@ -138,22 +139,37 @@ class Tiler : public Napi::ObjectWrap<Tiler> {
     return true;
   }
 
-  // encode(cur, prev|null, fbWidth, fbHeight, rects) -> Buffer
+  // shrink(cur, prev, fbWidth, fbHeight, rects) -> Int32Array (the rectangles that still differ)
+  Napi::Value Shrink(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto cur = info[0].As<Napi::Buffer<uint8_t>>();
+    auto prev = info[1].As<Napi::Buffer<uint8_t>>();
+    int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
+    RectList r = Rects(info[4]);
+    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || cur.Length() < static_cast<size_t>(fw) * fh * 4 || prev.Length() < cur.Length()) {
+      throw Napi::RangeError::New(env, "rectangles outside the picture");
+    }
+    Napi::Int32Array out = Napi::Int32Array::New(env, static_cast<size_t>(r.count) * 4);
+    memcpy(out.Data(), r.data, static_cast<size_t>(r.count) * 16);
+    int n = wd_tiles_shrink(cur.Data(), prev.Data(), static_cast<size_t>(fw) * 4, out.Data(), r.count);
+    return Napi::Int32Array::New(env, static_cast<size_t>(n) * 4, out.ArrayBuffer(), 0);
+  }
+
+  // encode(cur, fbWidth, fbHeight, rects, restart) -> Buffer
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto cur = info[0].As<Napi::Buffer<uint8_t>>();
-    const uint8_t* prev = info[1].IsBuffer() ? info[1].As<Napi::Buffer<uint8_t>>().Data() : nullptr;
-    int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
-    RectList r = Rects(info[4]);
-    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || cur.Length() < static_cast<size_t>(fw) * fh * 4 ||
-        (info[1].IsBuffer() && info[1].As<Napi::Buffer<uint8_t>>().Length() < cur.Length())) {
+    int fw = info[1].ToNumber().Int32Value(), fh = info[2].ToNumber().Int32Value();
+    RectList r = Rects(info[3]);
+    bool restart = info[4].ToBoolean().Value();
+    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || cur.Length() < static_cast<size_t>(fw) * fh * 4) {
       throw Napi::RangeError::New(env, "rectangles outside the picture");
     }
     size_t px = 0;
     for (int i = 0; i < r.count; i++) px += static_cast<size_t>(r.data[i * 4 + 2]) * r.data[i * 4 + 3];
     size_t cap = wd_tiles_bound(px);
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
-    size_t n = wd_tiles_encode(t_, cur.Data(), prev, static_cast<size_t>(fw) * 4, r.data, r.count, out.Data(), cap);
+    size_t n = wd_tiles_encode(t_, cur.Data(), static_cast<size_t>(fw) * 4, r.data, r.count, restart, out.Data(), cap);
     if (n == 0) throw Napi::Error::New(env, "tile compression failed");
     return Napi::Buffer<uint8_t>::Copy(env, out.Data(), n);
   }

@@ -47,16 +47,21 @@ void wd_decoder_destroy(wd_decoder *d);
 bool wd_decoder_decode(wd_decoder *d, const uint8_t *pkt, size_t len, uint8_t *dst, int dst_w, int dst_h,
 	const int32_t *rects, int nrects, char *err, size_t errlen);
 
-/* Lossless updates: the BGR bytes of every rectangle (no X byte), concatenated, as one zstd-1
- * frame; either the pixels themselves or their XOR with what the receiver has, whichever
- * compresses smaller. Output: mode byte (0 raw, 1 xor) + the zstd frame. */
+/* Lossless updates: the BGR bytes of every rectangle (no X byte), concatenated, through one
+ * zstd stream per link that is flushed after each update. A rectangle at most 64 rows high
+ * goes column by column, a taller one row by row. Output: a byte (1 when the stream starts
+ * over with this update, 0 when it continues), then the stream's bytes for this update. */
 wd_tiler *wd_tiler_create(void);
 void wd_tiler_destroy(wd_tiler *t);
-/* prev may be NULL (no XOR). Returns bytes written, 0 on error. */
-size_t wd_tiles_encode(wd_tiler *t, const uint8_t *cur, const uint8_t *prev, size_t stride, const int32_t *rects, int nrects,
+/* Shrinks each rectangle to the pixels that differ between cur and prev and drops those
+ * with none; returns how many remain (rects is rewritten in place). */
+int wd_tiles_shrink(const uint8_t *cur, const uint8_t *prev, size_t stride, int32_t *rects, int nrects);
+/* restart: begin a new stream (the receiver has nothing). Returns bytes written, 0 on error. */
+size_t wd_tiles_encode(wd_tiler *t, const uint8_t *cur, size_t stride, const int32_t *rects, int nrects, bool restart,
 	uint8_t *out, size_t cap);
 size_t wd_tiles_bound(size_t pixels);
-/* Applies an update to fb (stride width*4); false if corrupt or not matching the rectangles. */
+/* Applies an update to fb (stride width*4); false if corrupt, not matching the rectangles, or
+ * continuing a stream this side never saw start. */
 bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, const int32_t *rects, int nrects);
 
 #ifdef __cplusplus

@@ -129,6 +129,9 @@ struct wd_server {
 	uint64_t seq, first_damage_ns, last_damage_ns;
 	wd_stats stats;
 	uint64_t capture_ns_this_commit;
+	/* Trace times (CLOCK_MONOTONIC): first client commit since the last compose, and the
+	 * compose and commit times that go with the oldest unsent damage. */
+	uint64_t commit_ns, compose_start_ns, compose_commit_ns, unsent_commit_ns, unsent_compose_ns;
 	bool captured_this_commit;
 
 	/* Client cursor, kept as an image so a terminal can draw the pointer itself. */
@@ -342,8 +345,12 @@ static void output_commit(struct wl_listener *l, void *data) {
 	s->stats.damage_px_reported += region_area(&s->pending_damage);
 	if (pixman_region32_not_empty(&changed)) {
 		uint64_t t = now_ns();
-		if (!pixman_region32_not_empty(&s->unsent)) s->first_damage_ns = t;
+		if (!pixman_region32_not_empty(&s->unsent)) {
+			s->first_damage_ns = t;
+			s->unsent_commit_ns = s->compose_commit_ns;
+		}
 		s->last_damage_ns = t;
+		s->unsent_compose_ns = s->compose_start_ns;
 		pixman_region32_union(&s->unsent, &s->unsent, &changed);
 		s->stats.frames_captured++;
 		s->stats.damage_px_refined += region_area(&changed);
@@ -361,6 +368,9 @@ static void output_frame(struct wl_listener *l, void *data) {
 	 * (grim) still gets its frame: it sets needs_frame. */
 	if (s->paused && !s->output->needs_frame) return;
 	s->captured_this_commit = false;
+	s->compose_start_ns = now_ns();
+	s->compose_commit_ns = s->commit_ns ? s->commit_ns : s->compose_start_ns;
+	s->commit_ns = 0;
 	uint64_t t0 = cpu_ns();
 	wlr_scene_output_commit(s->scene_output);
 	if (s->captured_this_commit) {
@@ -426,6 +436,7 @@ static void view_unmap(struct wl_listener *l, void *data) {
 
 static void view_commit(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, commit);
+	if (!v->s->commit_ns) v->s->commit_ns = now_ns();
 	if (!v->mapped) return;
 	struct wlr_box geo;
 	wlr_xdg_surface_get_geometry(v->xdg, &geo);
@@ -612,6 +623,7 @@ static void new_xdg_surface(struct wl_listener *l, void *data) {
 static void layer_commit(struct wl_listener *l, void *data) {
 	struct wd_layer *ly = wl_container_of(l, ly, commit);
 	struct wlr_layer_surface_v1 *ls = ly->ls;
+	if (!ly->s->commit_ns) ly->s->commit_ns = now_ns();
 	if (!ls->current.committed && ls->configured) return;
 	/* Move the node to the tree of its (possibly changed) layer. */
 	if (ls->current.layer <= ZWLR_LAYER_SHELL_V1_LAYER_OVERLAY)
@@ -1254,6 +1266,8 @@ bool wd_frame_take(wd_server *s, wd_rect *rects, size_t max_rects, uint8_t *pixe
 	meta->seq = ++s->seq;
 	meta->first_damage_ns = s->first_damage_ns;
 	meta->capture_ns = s->last_damage_ns;
+	meta->commit_ns = s->unsent_commit_ns;
+	meta->compose_ns = s->unsent_compose_ns;
 	meta->width = s->fb_w;
 	meta->height = s->fb_h;
 	pixman_region32_clear(&s->unsent);

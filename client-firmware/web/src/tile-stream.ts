@@ -1,0 +1,46 @@
+// The receiving end of a link's lossless tile stream (protocol/src/frame-format.ts): one zstd
+// stream, flushed after every update, decoded block by block as updates arrive.
+import { Decompress } from 'fzstd';
+
+/** Rectangles at most this high travel column by column (see frame-format.ts). */
+export const COLUMN_MAX_H = 64;
+
+export class TileStream {
+  #z: Decompress | null = null;
+  #out: Uint8Array[] = [];
+
+  /** The B, G, R bytes of one update. Throws when the stream is corrupt or started before we joined. */
+  next(payload: Uint8Array, expected: number): Uint8Array {
+    const mode = payload[0];
+    if (mode === 1) {
+      this.#z = new Decompress((chunk) => {
+        if (chunk.length) this.#out.push(chunk.slice());
+      });
+    } else if (mode !== 0) {
+      throw new Error(`tiles: unknown mode ${mode}`);
+    }
+    const z = this.#z;
+    if (!z) throw new Error('tiles: this update continues a stream that began before this terminal joined');
+    this.#out = [];
+    try {
+      z.push(payload.subarray(1));
+    } catch (err) {
+      this.#z = null;
+      throw new Error(`tiles: corrupt stream (${(err as Error).message})`);
+    }
+    let n = 0;
+    for (const c of this.#out) n += c.length;
+    if (n !== expected) {
+      this.#z = null;
+      throw new Error(`tiles: ${n} bytes for ${expected}`);
+    }
+    if (this.#out.length === 1) return this.#out[0]!;
+    const data = new Uint8Array(n);
+    let o = 0;
+    for (const c of this.#out) {
+      data.set(c, o);
+      o += c.length;
+    }
+    return data;
+  }
+}

@@ -56,7 +56,7 @@ export class FrameLink {
   #seq = 0;
   /** Frames carry their per-stage times (the parent asked for them). */
   #trace = false;
-  /** The newest input not yet seen in a frame: when it was read and when it reached the client. */
+  /** The oldest input not yet seen in a frame: when it was read and when it reached the client. */
   #input: { inputUs: number; deliveredUs: number } | null = null;
   #waitingDrain = false;
   #closed = false;
@@ -202,7 +202,8 @@ export class FrameLink {
         } else if (this.#trace && (m.type === 'key' || m.type === 'pointer-button')) {
           const inputUs = nowUs();
           this.onMessage(m);
-          this.#input = { inputUs, deliveredUs: nowUs() };
+          // the oldest input not yet seen in a frame: a key's press, not its release
+          this.#input ??= { inputUs, deliveredUs: nowUs() };
         } else {
           this.onMessage(m);
         }

@@ -23,7 +23,7 @@ export function isCodec(v: number): v is CodecId {
  * to a receiver that asked for it: it is a measuring aid, and costs 28 bytes a frame.
  */
 export interface FrameTrace {
-  /** The compositor read the newest input event before this frame from its link (0: no input since the last frame). */
+  /** The compositor read the oldest input event not yet seen in a frame from its link (0: none). */
   inputUs: number;
   /** That event had been written to the focused client's socket (0: no input). */
   deliveredUs: number;

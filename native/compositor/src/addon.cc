@@ -69,6 +69,9 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     uv_poll_init(loop, poll_, wd_server_fd(server_));
     poll_->data = this;
     uv_poll_start(poll_, UV_READABLE, &Compositor::OnReadable);
+    kick_ = new uv_timer_t;
+    uv_timer_init(loop, kick_);
+    kick_->data = this;
     Ref();  // alive while the poll handle is: closed only by close()
   }
 
@@ -77,9 +80,21 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
  private:
   wd_server* server_ = nullptr;
   uv_poll_t* poll_ = nullptr;
+  /* Resuming schedules the held frame as a wayland idle source, which does not make the
+   * event loop's fd readable: this timer runs the loop on the next turn instead of waiting
+   * for the next client request (a stopped video would never send one). */
+  uv_timer_t* kick_ = nullptr;
   Napi::FunctionReference onWake_;
   Napi::AsyncContext* asyncContext_ = nullptr;
   uint64_t framesSeen_ = 0;
+
+  static void OnKick(uv_timer_t* handle) {
+    auto* self = static_cast<Compositor*>(handle->data);
+    if (!self->server_) return;
+    wd_server_dispatch(self->server_);
+    self->Wake();
+    if (self->server_) wd_server_flush(self->server_);
+  }
 
   static void OnReadable(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<Compositor*>(handle->data);
@@ -112,6 +127,11 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
       uv_poll_stop(poll_);
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       poll_ = nullptr;
+    }
+    if (kick_) {
+      uv_timer_stop(kick_);
+      uv_close(reinterpret_cast<uv_handle_t*>(kick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      kick_ = nullptr;
     }
     if (server_) {
       wd_server_destroy(server_);
@@ -308,7 +328,8 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
   }
 
   Napi::Value SetPaused(const Napi::CallbackInfo& info) {
-    wd_frames_set_paused(Server(info), Bool(info, 0));
+    bool paused = Bool(info, 0);
+    if (wd_frames_set_paused(Server(info), paused) && !paused && kick_) uv_timer_start(kick_, &Compositor::OnKick, 0, 0);
     Flush();
     return info.Env().Undefined();
   }

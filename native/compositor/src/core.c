@@ -1333,11 +1333,12 @@ void wd_cursor_get(wd_server *s, wd_cursor *out) {
 
 /* ---------- frames ---------- */
 
-void wd_frames_set_paused(wd_server *s, bool paused) {
-	if (s->paused == paused) return;
+bool wd_frames_set_paused(wd_server *s, bool paused) {
+	if (s->paused == paused) return false;
 	s->paused = paused;
 	/* Resuming: compose what piled up and release the held frame callbacks now. */
 	if (!paused && s->output) wlr_output_schedule_frame(s->output);
+	return true;
 }
 
 size_t wd_frame_pending(wd_server *s, size_t *pixel_bytes) {

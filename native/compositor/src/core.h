@@ -139,7 +139,8 @@ void wd_cursor_get(wd_server *s, wd_cursor *out);
 
 /* Frames. While paused the core composes nothing and holds frame callbacks back,
  * so clients stop drawing; damage keeps accumulating and is delivered whole. */
-void wd_frames_set_paused(wd_server *s, bool paused);
+/* Returns true when the state changed. */
+bool wd_frames_set_paused(wd_server *s, bool paused);
 /* Number of rectangles in the damage not yet taken, 0 if none. */
 size_t wd_frame_pending(wd_server *s, size_t *pixel_bytes);
 /* Copies the pending rectangles and their pixels (BGRX, rows of each rect packed in

@@ -107,6 +107,7 @@ async function motion(sys: System, row: Row, prefix: string, clip: string, extra
       const self = process.cpuUsage(self0);
       row[`${prefix}_cpu_pct:bench client`] = ((self.user + self.system) / 1e6 / secs) * 100;
       summarize(row, `${prefix}_cpu_pct`);
+      if (r.psnr) row[`${prefix}_psnr_db`] = await r.psnr();
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -130,7 +131,7 @@ export async function benchPeers(report: Report): Promise<void> {
       report.note(`${sys.name}: ${(err as Error).message}`);
     }
     for (const [metric, value] of Object.entries(row)) {
-      const unit = metric.includes('kbit') ? 'kbit/s' : metric.includes('_ms') ? 'ms' : metric.includes('rss') ? 'MiB' : metric.includes('cpu') ? '% core' : metric.includes('fps') ? 'fps' : metric.includes('bytes_per_s') ? 'B/s' : metric.includes('bytes') ? 'B' : '';
+      const unit = metric.endsWith('_db') ? 'dB' : metric.includes('kbit') ? 'kbit/s' : metric.includes('_ms') ? 'ms' : metric.includes('rss') ? 'MiB' : metric.includes('cpu') ? '% core' : metric.includes('fps') ? 'fps' : metric.includes('bytes_per_s') ? 'B/s' : metric.includes('bytes') ? 'B' : '';
       report.add(`peers:${sys.name}`, metric, value, unit);
     }
   }
@@ -168,7 +169,7 @@ function markdown(rows: Map<string, Row>): string {
   const lines = [`| figure | ${names.join(' | ')} | waydesk / best peer |`, `| --- | ${names.map(() => '---').join(' | ')} | --- |`];
   for (const m of metrics) {
     const peers = names.filter((n) => n !== 'waydesk').map((n) => rows.get(n)![m]).filter((v): v is number => v !== undefined && Number.isFinite(v));
-    const higherBetter = m.endsWith('_fps');
+    const higherBetter = m.endsWith('_fps') || m.endsWith('_db');
     const best = peers.length ? (higherBetter ? Math.max(...peers) : Math.min(...peers)) : NaN;
     const ours = rows.get('waydesk')?.[m];
     const ratio = ours !== undefined && best > 0 ? (ours / best).toFixed(3) : best === 0 && ours === 0 ? '1 (both 0)' : '–';

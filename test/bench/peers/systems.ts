@@ -26,6 +26,8 @@ export interface Running {
    * the display-bound update completing.
    */
   typeText?(text: string, delayMs: number): Promise<number[]>;
+  /** PSNR (dB) of what the client shows against the compositor's own picture (lossy systems). */
+  psnr?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +60,31 @@ function updateWaiter(): { wait: (ms: number) => Promise<number | null>; fire: (
 
 // ---------- waydesk ----------
 
+function grim(env: NodeJS.ProcessEnv): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('grim', ['-t', 'ppm', '-'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`grim failed: ${err}`))));
+  });
+}
+
+/** PSNR over R, G and B of a BGRX picture against a binary PPM of the same size. */
+function psnrBgrxPpm(bgrx: Buffer, ppm: Buffer): number {
+  const h = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(ppm.subarray(0, 32).toString('latin1'));
+  if (!h || Number(h[1]) * Number(h[2]) * 4 !== bgrx.length) throw new Error('grim picture does not match the terminal picture');
+  const rgb = ppm.subarray(h[0].length);
+  let se = 0;
+  for (let i = 0, j = 0; i < bgrx.length; i += 4, j += 3) {
+    const dr = bgrx[i + 2]! - rgb[j]!, dg = bgrx[i + 1]! - rgb[j + 1]!, db = bgrx[i]! - rgb[j + 2]!;
+    se += dr * dr + dg * dg + db * db;
+  }
+  const mse = se / ((bgrx.length / 4) * 3);
+  return mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse);
+}
+
 export const waydesk: System = {
   name: 'waydesk',
   async start(app) {
@@ -82,6 +109,36 @@ export const waydesk: System = {
         for (const k of keystrokes(ch)) terminal.key(k.code, k.pressed);
       },
       nextUpdate: (ms) => u.wait(ms),
+      psnr: async () => {
+        // Freeze the application: the terminal keeps the last H.264 picture until the exact
+        // refinement 200 ms later, and the compositor's picture (grim) no longer moves.
+        const c = compositor();
+        // every process of the application (mpv runs helpers of its own)
+        const app = c ? descendants(c) : [];
+        if (!app.length) return NaN;
+        const signal = (sig: NodeJS.Signals): void => {
+          for (const p of app) {
+            try {
+              process.kill(p, sig);
+            } catch {
+              // already gone
+            }
+          }
+        };
+        const samples: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          signal('SIGSTOP');
+          await new Promise((r) => setTimeout(r, 100));
+          const shown = Buffer.from(terminal.painter.framebuffer);
+          try {
+            samples.push(psnrBgrxPpm(shown, await grim(s.env())));
+          } finally {
+            signal('SIGCONT');
+          }
+          await new Promise((r) => setTimeout(r, 700));
+        }
+        return samples.reduce((a, b) => a + b, 0) / samples.length;
+      },
       stop: async () => {
         terminal.stop();
         await s.stop();

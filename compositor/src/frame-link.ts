@@ -126,8 +126,7 @@ export class FrameLink {
     const f = this.#core.takeFrame();
     if (f) {
       const t0 = nowUs();
-      this.#encoder.apply(f);
-      const e = this.#encoder.encode(f.rects, t0 / 1000);
+      const e = this.#encoder.encode(this.#core.picture(), f.rects, t0 / 1000);
       if (e) {
         this.#sendEncoded(e, { commitUs: f.commitUs, composeUs: f.composeUs, captureUs: f.captureUs }, false, t0);
         if (e.codec === Codec.H264) this.#armRefine();
@@ -135,7 +134,7 @@ export class FrameLink {
     } else if (this.#refineDue) {
       this.#refineDue = false;
       const t0 = nowUs();
-      const e = this.#encoder.refinement();
+      const e = this.#encoder.refinement(this.#core.picture());
       if (e) this.#sendEncoded(e, { commitUs: t0, composeUs: t0, captureUs: t0 }, false, t0);
     }
     if (!this.#canSend()) this.#core.setPaused(true);
@@ -154,12 +153,10 @@ export class FrameLink {
   sendFull(): void {
     // A parent asking for the whole picture starts over: frames still in flight are superseded.
     this.#inFlight.clear();
-    const snap = this.#core.snapshot();
-    // Damage not yet sent is contained in the snapshot.
+    // Damage not yet sent is contained in the whole picture.
     this.#core.takeFrame();
     const t0 = nowUs();
-    this.#encoder.load(snap.width, snap.height, snap.pixels);
-    this.#sendEncoded(this.#encoder.full(), { commitUs: t0, composeUs: t0, captureUs: t0 }, true, t0);
+    this.#sendEncoded(this.#encoder.full(this.#core.picture()), { commitUs: t0, composeUs: t0, captureUs: t0 }, true, t0);
   }
 
   #sendEncoded(e: Encoded, at: { commitUs: number; composeUs: number; captureUs: number }, full: boolean, encodeStartUs: number): void {

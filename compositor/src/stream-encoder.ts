@@ -1,5 +1,5 @@
 import { chooseEncoder, H264Encoder, TileCodec } from '@waydesk/native/codec';
-import type { RawFrame } from '@waydesk/native/compositor';
+import type { Picture } from '@waydesk/native/compositor';
 import { Codec, type CodecId } from '@waydesk/protocol/frame-format';
 import type { Logger } from './log.js';
 
@@ -46,8 +46,8 @@ function area(rects: Int32Array): number {
 export class StreamEncoder {
   width = 0;
   height = 0;
-  /** The compositor's picture (BGRX), kept whole because H.264 encodes whole pictures. */
-  #cur = Buffer.alloc(0);
+  /** The compositor's picture (BGRX): the core's own copy, read in place during each call. */
+  #cur: Buffer = Buffer.alloc(0);
   /** What the receiver has, where it is exact: updates are cut down to where it differs. */
   #sent = Buffer.alloc(0);
   /** Tiles whose pixels at the receiver came from H.264. */
@@ -74,35 +74,21 @@ export class StreamEncoder {
     this.width = width;
     this.height = height;
     this.#tw = Math.ceil(width / TILE);
-    this.#cur = Buffer.alloc(width * height * 4);
     this.#sent = Buffer.alloc(width * height * 4);
     this.#lossy = new Uint8Array(this.#tw * Math.ceil(height / TILE));
     this.#lossyCount = 0;
     this.#needKey = true;
   }
 
-  /** Copies a captured frame's rectangles into the whole picture. */
-  apply(f: RawFrame): void {
-    if (f.width !== this.width || f.height !== this.height) this.#resize(f.width, f.height);
-    const stride = this.width * 4;
-    let off = 0;
-    for (let i = 0; i < f.rects.length; i += 4) {
-      const x = f.rects[i]!, y = f.rects[i + 1]!, w = f.rects[i + 2]!, h = f.rects[i + 3]!;
-      for (let row = 0; row < h; row++) {
-        f.pixels.copy(this.#cur, (y + row) * stride + x * 4, off, off + w * 4);
-        off += w * 4;
-      }
-    }
-  }
-
-  /** Loads a whole picture (attach after a restart of the link). */
-  load(width: number, height: number, pixels: Buffer): void {
-    if (width !== this.width || height !== this.height) this.#resize(width, height);
-    pixels.copy(this.#cur);
+  /** Takes the core's current picture (the one the rectangles of this call refer to). */
+  #use(p: Picture): void {
+    if (p.width !== this.width || p.height !== this.height) this.#resize(p.width, p.height);
+    this.#cur = p.pixels;
   }
 
   /** null when the receiver already has every pixel of the damage. */
-  encode(rects: Int32Array, nowMs: number): Encoded | null {
+  encode(picture: Picture, rects: Int32Array, nowMs: number): Encoded | null {
+    this.#use(picture);
     const px = area(rects);
     this.#recent.push({ t: nowMs, px });
     while (this.#recent.length && nowMs - this.#recent[0]!.t > MOTION_WINDOW_MS) this.#recent.shift();
@@ -112,7 +98,8 @@ export class StreamEncoder {
   }
 
   /** The whole picture, exact: for a receiver that starts from nothing. */
-  full(): Encoded {
+  full(picture: Picture): Encoded {
+    this.#use(picture);
     this.#needKey = true;
     this.#lossy.fill(0);
     this.#lossyCount = 0;
@@ -120,8 +107,9 @@ export class StreamEncoder {
   }
 
   /** Rectangles that went lossy, sent again exactly; null when everything is exact. */
-  refinement(): Encoded | null {
+  refinement(picture: Picture): Encoded | null {
     if (this.#lossyCount === 0) return null;
+    this.#use(picture);
     const rects: number[] = [];
     const th = Math.ceil(this.height / TILE);
     // Runs of lossy tiles per tile row, merged downwards when the same run repeats.

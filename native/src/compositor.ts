@@ -86,9 +86,14 @@ export interface RawFrame {
   composeUs: number;
   width: number;
   height: number;
-  /** x, y, width, height per rectangle. */
+  /** x, y, width, height per rectangle; their pixels are in picture(). */
   rects: Int32Array;
-  /** BGRX pixels of each rectangle in order, rows packed (stride = rect width * 4). */
+}
+
+/** The core's copy of the whole picture (BGRX, stride width*4), in place: read it, do not keep it. */
+export interface Picture {
+  width: number;
+  height: number;
   pixels: Buffer;
 }
 
@@ -157,7 +162,7 @@ interface Binding {
   cursor(): CursorState;
   setPaused(paused: boolean): void;
   takeFrame(): RawFrame | null;
-  snapshot(): { width: number; height: number; pixels: Buffer };
+  picture(): Picture | null;
   stats(): CoreStats;
 }
 
@@ -346,8 +351,15 @@ export class CompositorCore {
   takeFrame(): RawFrame | null {
     return this.#b.takeFrame();
   }
-  snapshot(): { width: number; height: number; pixels: Buffer } {
-    return this.#b.snapshot();
+  /**
+   * The core's copy of the whole picture, updated in place inside the damage of every captured
+   * frame: what takeFrame's rectangles refer to. After a resize it is a new Buffer (the old one
+   * stays valid memory but is no longer updated), so fetch it again rather than keeping it.
+   */
+  picture(): Picture {
+    const p = this.#b.picture();
+    if (!p) throw new Error('the compositor has no picture (closed, or out of memory at the last resize)');
+    return p;
   }
   stats(): CoreStats {
     return this.#b.stats();

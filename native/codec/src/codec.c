@@ -402,6 +402,17 @@ void wd_tiler_destroy(wd_tiler *t) {
 	free(t);
 }
 
+/* A whole picture needs megabytes once per attach; typing needs a few hundred bytes: do not
+ * keep the big buffer around between them. */
+#define WD_TILES_KEEP (256 * 1024)
+
+static void release_big(wd_tiler *t) {
+	if (t->cap <= WD_TILES_KEEP) return;
+	free(t->raw);
+	t->raw = NULL;
+	t->cap = 0;
+}
+
 static bool ensure(wd_tiler *t, size_t n) {
 	if (t->cap >= n) return true;
 	uint8_t *a = realloc(t->raw, n);
@@ -502,6 +513,7 @@ size_t wd_tiles_encode(wd_tiler *t, const uint8_t *cur, size_t stride, const int
 		memset(out + 1 + ob.pos, 0, 3);
 		ob.pos += 3;
 	}
+	release_big(t);
 	return ob.pos + 1;
 }
 
@@ -531,6 +543,7 @@ bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, si
 	size_t r = ZSTD_decompressStream(t->dctx, &more, &none);
 	if (ob.pos != total || ZSTD_isError(r) || more.pos != 0) {
 		t->dec_open = false;
+		release_big(t);
 		return false;
 	}
 	const uint8_t *s = t->raw;
@@ -558,5 +571,6 @@ bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, si
 			}
 		}
 	}
+	release_big(t);
 	return true;
 }

@@ -37,7 +37,7 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
       InstanceMethod("cursor", &Compositor::Cursor),
       InstanceMethod("setPaused", &Compositor::SetPaused),
       InstanceMethod("takeFrame", &Compositor::TakeFrame),
-      InstanceMethod("snapshot", &Compositor::Snapshot),
+      InstanceMethod("picture", &Compositor::Picture),
       InstanceMethod("stats", &Compositor::Stats),
     });
     exports.Set("Compositor", ctor);
@@ -58,6 +58,10 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     cfg.height = o.Get("height").ToNumber().Int32Value();
     cfg.refresh_mhz = o.Get("refreshMhz").ToNumber().Int32Value();
     cfg.pixman = o.Get("pixman").ToBoolean().Value();
+    cfg.fb_alloc = &Compositor::AllocPicture;
+    cfg.fb_release = &Compositor::ReleasePicture;
+    cfg.fb_ctx = this;
+    env_ = env;
     char err[256] = "";
     server_ = wd_server_create(&cfg, err, sizeof(err));
     if (!server_) throw Napi::Error::New(env, std::string("compositor start failed: ") + err);
@@ -80,6 +84,10 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
  private:
   wd_server* server_ = nullptr;
   uv_poll_t* poll_ = nullptr;
+  /* The core's CPU copy of the picture, in a Node Buffer: the encoder reads it in place. Only
+   * allocated inside calls from JS (creation, setOutputMode), when env_ is usable. */
+  napi_env env_ = nullptr;
+  Napi::Reference<Napi::Buffer<uint8_t>> picture_;
   /* Resuming schedules the held frame as a wayland idle source, which does not make the
    * event loop's fd readable: this timer runs the loop on the next turn instead of waiting
    * for the next client request (a stopped video would never send one). */
@@ -87,6 +95,21 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
   Napi::FunctionReference onWake_;
   Napi::AsyncContext* asyncContext_ = nullptr;
   uint64_t framesSeen_ = 0;
+
+  static void* AllocPicture(void* ctx, size_t bytes) {
+    auto* self = static_cast<Compositor*>(ctx);
+    Napi::Env env(self->env_);
+    Napi::HandleScope scope(env);
+    Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::New(env, bytes);
+    memset(b.Data(), 0, bytes);
+    self->picture_ = Napi::Persistent(b);
+    return b.Data();
+  }
+
+  static void ReleasePicture(void* ctx, void* fb) {
+    // JS may still hold the old Buffer (it stays valid memory); the core no longer writes it.
+    static_cast<Compositor*>(ctx)->picture_.Reset();
+  }
 
   static void OnKick(uv_timer_t* handle) {
     auto* self = static_cast<Compositor*>(handle->data);
@@ -337,14 +360,12 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
   Napi::Value TakeFrame(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     wd_server* s = Server(info);
-    size_t bytes = 0;
-    size_t n = wd_frame_pending(s, &bytes);
+    size_t n = wd_frame_pending(s);
     if (n == 0) return env.Null();
     Napi::Int32Array rects = Napi::Int32Array::New(env, n * 4);
-    Napi::Buffer<uint8_t> pixels = Napi::Buffer<uint8_t>::New(env, bytes);
     wd_frame_meta meta;
-    if (!wd_frame_take(s, reinterpret_cast<wd_rect*>(rects.Data()), n, pixels.Data(), bytes, &meta)) {
-      throw Napi::Error::New(env, "frame changed size while being taken");
+    if (!wd_frame_take(s, reinterpret_cast<wd_rect*>(rects.Data()), n, &meta)) {
+      throw Napi::Error::New(env, "frame changed while being taken");
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("seq", static_cast<double>(meta.seq));
@@ -355,22 +376,21 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     o.Set("width", meta.width);
     o.Set("height", meta.height);
     o.Set("rects", rects);
-    o.Set("pixels", pixels);
     return o;
   }
 
-  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+  Napi::Value Picture(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     wd_server* s = Server(info);
+    if (picture_.IsEmpty()) return env.Null();
     int w, h, r;
     wd_output_get(s, &w, &h, &r);
-    size_t len = static_cast<size_t>(w) * h * 4;
-    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, len);
-    if (!wd_frame_snapshot(s, buf.Data(), len)) throw Napi::Error::New(env, "snapshot size mismatch");
+    Napi::Buffer<uint8_t> b = picture_.Value();
+    if (b.Length() != static_cast<size_t>(w) * h * 4) return env.Null();
     Napi::Object o = Napi::Object::New(env);
     o.Set("width", w);
     o.Set("height", h);
-    o.Set("pixels", buf);
+    o.Set("pixels", b);
     return o;
   }
 

@@ -133,6 +133,9 @@ struct wd_server {
 	uint64_t capture_ns_this_commit;
 	/* Trace times (CLOCK_MONOTONIC): first client commit since the last compose, and the
 	 * compose and commit times that go with the oldest unsent damage. */
+	void *(*cfg_fb_alloc)(void *ctx, size_t bytes);
+	void (*cfg_fb_release)(void *ctx, void *fb);
+	void *cfg_fb_ctx;
 	/* pixman: compose ourselves (compose_pixman) instead of through wlroots' renderer. */
 	bool own_compose;
 	struct wlr_presentation *presentation;
@@ -232,11 +235,18 @@ static struct wd_layer *layer_by_id(wd_server *s, uint32_t id) {
 
 /* ---------- capture ---------- */
 
+static void fb_free(wd_server *s) {
+	if (!s->fb) return;
+	if (s->cfg_fb_release) s->cfg_fb_release(s->cfg_fb_ctx, s->fb);
+	else free(s->fb);
+	s->fb = NULL;
+}
+
 static bool fb_alloc(wd_server *s, int w, int h) {
-	free(s->fb);
+	fb_free(s);
 	free(s->scratch);
 	free(s->tile_seen);
-	s->fb = calloc((size_t)w * h, 4);
+	s->fb = s->cfg_fb_alloc ? s->cfg_fb_alloc(s->cfg_fb_ctx, (size_t)w * h * 4) : calloc((size_t)w * h, 4);
 	s->scratch = NULL;
 	s->tile_seen = calloc((size_t)((w + TILE - 1) / TILE) * ((h + TILE - 1) / TILE), 1);
 	bool ok = s->fb && s->tile_seen;
@@ -916,6 +926,9 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 		fail(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->cfg_fb_alloc = cfg->fb_alloc;
+	s->cfg_fb_release = cfg->fb_release;
+	s->cfg_fb_ctx = cfg->fb_ctx;
 	wl_list_init(&s->views);
 	wl_list_init(&s->layers);
 	pixman_region32_init(&s->pending_damage);
@@ -1072,7 +1085,7 @@ void wd_server_destroy(wd_server *s) {
 	if (s->renderer) wlr_renderer_destroy(s->renderer);
 	for (size_t i = s->events_head; i < s->nevents; i++) wd_event_free(&s->events[i]);
 	free(s->events);
-	free(s->fb);
+	fb_free(s);
 	free(s->scratch);
 	free(s->tile_seen);
 	pixman_region32_fini(&s->pending_damage);
@@ -1341,30 +1354,18 @@ bool wd_frames_set_paused(wd_server *s, bool paused) {
 	return true;
 }
 
-size_t wd_frame_pending(wd_server *s, size_t *pixel_bytes) {
+size_t wd_frame_pending(wd_server *s) {
 	int n = 0;
-	*pixel_bytes = 0;
 	if (!pixman_region32_not_empty(&s->unsent)) return 0;
 	pixman_region32_rectangles(&s->unsent, &n);
-	*pixel_bytes = (size_t)region_area(&s->unsent) * 4;
 	return (size_t)n;
 }
 
-bool wd_frame_take(wd_server *s, wd_rect *rects, size_t max_rects, uint8_t *pixels, size_t pixel_bytes,
-	wd_frame_meta *meta) {
+bool wd_frame_take(wd_server *s, wd_rect *rects, size_t max_rects, wd_frame_meta *meta) {
 	int n = 0;
 	pixman_box32_t *b = pixman_region32_rectangles(&s->unsent, &n);
-	if (n <= 0 || (size_t)n > max_rects || pixel_bytes < (size_t)region_area(&s->unsent) * 4) return false;
-	uint8_t *dst = pixels;
-	size_t fb_stride = (size_t)s->fb_w * 4;
-	for (int i = 0; i < n; i++) {
-		int w = b[i].x2 - b[i].x1, h = b[i].y2 - b[i].y1;
-		rects[i] = (wd_rect){b[i].x1, b[i].y1, w, h};
-		for (int y = 0; y < h; y++) {
-			memcpy(dst, s->fb + (size_t)(b[i].y1 + y) * fb_stride + (size_t)b[i].x1 * 4, (size_t)w * 4);
-			dst += (size_t)w * 4;
-		}
-	}
+	if (n <= 0 || (size_t)n > max_rects) return false;
+	for (int i = 0; i < n; i++) rects[i] = (wd_rect){b[i].x1, b[i].y1, b[i].x2 - b[i].x1, b[i].y2 - b[i].y1};
 	meta->seq = ++s->seq;
 	meta->first_damage_ns = s->first_damage_ns;
 	meta->capture_ns = s->last_damage_ns;
@@ -1373,13 +1374,6 @@ bool wd_frame_take(wd_server *s, wd_rect *rects, size_t max_rects, uint8_t *pixe
 	meta->width = s->fb_w;
 	meta->height = s->fb_h;
 	pixman_region32_clear(&s->unsent);
-	return true;
-}
-
-bool wd_frame_snapshot(wd_server *s, uint8_t *dst, size_t len) {
-	size_t need = (size_t)s->fb_w * s->fb_h * 4;
-	if (len < need) return false;
-	memcpy(dst, s->fb, need);
 	return true;
 }
 

@@ -24,6 +24,12 @@ typedef struct {
 	int width, height;
 	int refresh_mhz;
 	bool pixman; /* true: pixman renderer; false: wlroots' autocreate (gles2 on a render node) */
+	/* Where the CPU copy of the picture lives (zeroed memory of `bytes`), and its release:
+	 * the binding hands out memory its language owns, so the encoder reads the picture in
+	 * place and a stale reference after a resize is never a dangling pointer. NULL: calloc/free. */
+	void *(*fb_alloc)(void *ctx, size_t bytes);
+	void (*fb_release)(void *ctx, void *fb);
+	void *fb_ctx;
 } wd_config;
 
 enum wd_event_type {
@@ -142,13 +148,10 @@ void wd_cursor_get(wd_server *s, wd_cursor *out);
 /* Returns true when the state changed. */
 bool wd_frames_set_paused(wd_server *s, bool paused);
 /* Number of rectangles in the damage not yet taken, 0 if none. */
-size_t wd_frame_pending(wd_server *s, size_t *pixel_bytes);
-/* Copies the pending rectangles and their pixels (BGRX, rows of each rect packed in
- * order) and clears the pending damage. */
-bool wd_frame_take(wd_server *s, wd_rect *rects, size_t max_rects, uint8_t *pixels, size_t pixel_bytes,
-	wd_frame_meta *meta);
-/* The whole current frame, BGRX, stride width*4. */
-bool wd_frame_snapshot(wd_server *s, uint8_t *dst, size_t len);
+size_t wd_frame_pending(wd_server *s);
+/* Copies the pending rectangles and clears the pending damage; their pixels are in the
+ * picture (cfg.fb_alloc's memory, BGRX, stride width*4) until the next dispatch. */
+bool wd_frame_take(wd_server *s, wd_rect *rects, size_t max_rects, wd_frame_meta *meta);
 void wd_stats_get(wd_server *s, wd_stats *out);
 
 #ifdef __cplusplus

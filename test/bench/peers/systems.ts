@@ -25,7 +25,7 @@ export interface Running {
    * one run, like a person at 10 keys/s, and measure each key at the link: input entering it, then
    * the display-bound update completing.
    */
-  typeText?(text: string, delayMs: number): Promise<number[]>;
+  typeText?(text: string, delayMs: number): Promise<{ latencies: number[]; atLinkOnly: number[] }>;
   /** PSNR (dB) of what the client shows against the compositor's own picture (lossy systems). */
   psnr?(): Promise<number>;
   stop(): Promise<void>;
@@ -255,7 +255,15 @@ export const WAYVNC: System[] = [
 function relay(
   listenPath: string,
   targetPath: string,
-): Promise<{ down: () => number; up: () => number; latencies: () => number[]; onDownQuiet: (cb: () => void) => void; close: () => void }> {
+): Promise<{
+  down: () => number;
+  up: () => number;
+  latencies: () => number[];
+  /** When each display-bound update completed (ms since the epoch, µs precision). */
+  updates: () => number[];
+  onDownQuiet: (cb: () => void) => void;
+  close: () => void;
+}> {
   let down = 0;
   let up = 0;
   let quietTimer: NodeJS.Timeout | null = null;
@@ -263,6 +271,7 @@ function relay(
   let upSeenAt = 0;
   let answered = true;
   const latencies: number[] = [];
+  const updates: number[] = [];
   let quietCb: () => void = () => {};
   const conns: net.Socket[] = [];
   const server = net.createServer((a) => {
@@ -291,6 +300,7 @@ function relay(
           latencies.push(at - upSeenAt);
           answered = true;
         }
+        updates.push(performance.timeOrigin + at);
         quietCb();
       }, 3);
     });
@@ -310,6 +320,7 @@ function relay(
         down: () => down,
         up: () => up,
         latencies: () => latencies.splice(0),
+        updates: () => updates.splice(0),
         onDownQuiet: (cb) => (quietCb = cb),
         close: () => {
           for (const c of conns) c.destroy();
@@ -362,11 +373,37 @@ export function waypipe(compression: 'lz4' | 'zstd'): System {
         nextUpdate: (ms) => u.wait(ms),
         typeText: async (text, delayMs) => {
           r.latencies();
-          // one wtype for the whole text: one virtual keyboard, as a person's
-          const w = spawn('wtype', ['-d', String(delayMs), '--', text], { env: display.env, uid: display.user.uid, gid: display.user.gid, stdio: 'ignore' });
+          r.updates();
+          // One wtype for the whole text: one virtual keyboard, as a person's. libwayland's debug
+          // log stamps each request it sends (CLOCK_REALTIME): the key press leaving wtype starts
+          // the clock, as the key leaving the terminal does for waydesk and the KeyEvent for VNC.
+          const w = spawn('wtype', ['-d', String(delayMs), '--', text], {
+            env: { ...display.env, WAYLAND_DEBUG: '1' },
+            uid: display.user.uid,
+            gid: display.user.gid,
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let log = '';
+          w.stderr!.on('data', (d: Buffer) => (log += d.toString()));
           await new Promise((res) => w.once('exit', res));
           await new Promise((res) => setTimeout(res, 300));
-          return r.latencies();
+          const atLinkOnly = r.latencies();
+          const updates = r.updates();
+          // libwayland prints microseconds since the epoch modulo 2^32, as ms.µs (it wraps every 71 min)
+          const WRAP = 2 ** 32;
+          const nowUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
+          const base = nowUs - (nowUs % WRAP);
+          const presses = [...log.matchAll(/^\[\s*(\d+)\.(\d+)\]\s+-> zwp_virtual_keyboard_v1@\d+\.key\(\d+, \d+, 1\)/gm)].map((m) => {
+            let us = base + Number(m[1]) * 1000 + Number(m[2]);
+            if (us > nowUs) us -= WRAP;
+            return us / 1000;
+          });
+          const latencies: number[] = [];
+          for (const p of presses) {
+            const u = updates.find((x) => x > p);
+            if (u !== undefined && u - p < 400) latencies.push(u - p);
+          }
+          return { latencies, atLinkOnly };
         },
         stop: async () => {
           // waypipe server does not take its application down with it: end it ourselves, by PID

@@ -125,8 +125,9 @@ export const waydesk: System = {
             }
           }
         };
+        // ten samples 2 s apart: the clip is 20 s long and its deep zoom is far harder than its start
         const samples: number[] = [];
-        for (let i = 0; i < 5; i++) {
+        for (let i = 0; i < 10; i++) {
           signal('SIGSTOP');
           await new Promise((r) => setTimeout(r, 100));
           const shown = Buffer.from(terminal.painter.framebuffer);
@@ -135,7 +136,7 @@ export const waydesk: System = {
           } finally {
             signal('SIGCONT');
           }
-          await new Promise((r) => setTimeout(r, 700));
+          await new Promise((r) => setTimeout(r, 1800));
         }
         return samples.reduce((a, b) => a + b, 0) / samples.length;
       },

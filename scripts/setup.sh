@@ -14,7 +14,7 @@ PKGS=(
 
 # The side-by-side benchmark also runs the peers: VNC on headless sway, and waypipe.
 if [ "${1:-}" = "--peers" ]; then
-  PKGS+=(sway wayvnc waypipe wtype)
+  PKGS+=(sway wayvnc waypipe wtype iproute2)
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

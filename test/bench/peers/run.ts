@@ -45,6 +45,7 @@ async function idleAndTyping(sys: System, row: Row): Promise<void> {
     let latencies: number[] = [];
     const t0 = performance.now();
     const start = r.bytes();
+    const wire0 = r.wireBytes?.();
     if (r.typeText) {
       const typed = await r.typeText(TEXT, 100);
       latencies = typed.latencies;
@@ -65,10 +66,14 @@ async function idleAndTyping(sys: System, row: Row): Promise<void> {
     await sleep(500);
     const secs = (performance.now() - t0) / 1000;
     const end = r.bytes();
+    const wire1 = r.wireBytes?.();
     row.typing_kbit_per_s_down = ((end.down - start.down) * 8) / 1000 / secs;
     row.typing_kbit_per_s_up = ((end.up - start.up) * 8) / 1000 / secs;
     // both directions, as the link carries them (a key goes up, its picture comes down)
     row.typing_bytes_per_key = (end.down - start.down + end.up - start.up) / TEXT.length;
+    // On the TCP connection: framing (WebSocket, TLS for waydesk) included. waypipe's link is a
+    // Unix socket whose every byte the relay already counts.
+    row.typing_wire_bytes_per_key = wire0 && wire1 ? (wire1.down - wire0.down + wire1.up - wire0.up) / TEXT.length : row.typing_bytes_per_key;
     row.key_to_update_p50_ms = percentile(latencies, 50);
     row.key_to_update_p99_ms = percentile(latencies, 99);
     row.typing_updates_seen = latencies.length;

@@ -1,5 +1,5 @@
 // The systems compared: waydesk, wayvnc on headless sway (three encodings), waypipe (two compressors).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,6 +13,8 @@ import { Encoding, RfbClient } from './rfb.js';
 export interface Running {
   /** Bytes over the link so far: down = towards the user's screen. */
   bytes(): { down: number; up: number };
+  /** Bytes on the TCP connection (the kernel's count, framing and TLS included), where there is one. */
+  wireBytes?(): { down: number; up: number };
   /** Every process of the system by role, the application excluded. */
   pids(): Record<string, number>;
   appPid(): number | undefined;
@@ -58,6 +60,19 @@ function updateWaiter(): { wait: (ms: number) => Promise<number | null>; fire: (
   };
 }
 
+/**
+ * Payload bytes of the established loopback TCP connections to `port`, from the client's side
+ * (the kernel's tcp_info via `ss`, so nothing is added to the path being measured).
+ */
+export function tcpBytes(port: number): { down: number; up: number } {
+  const out = execFileSync('ss', ['-tinH', 'state', 'established', `( dport = :${port} )`]).toString();
+  let up = 0;
+  let down = 0;
+  for (const m of out.matchAll(/bytes_sent:(\d+)/g)) up += Number(m[1]);
+  for (const m of out.matchAll(/bytes_received:(\d+)/g)) down += Number(m[1]);
+  return { down, up };
+}
+
 // ---------- waydesk ----------
 
 function grim(env: NodeJS.ProcessEnv): Promise<Buffer> {
@@ -100,6 +115,7 @@ export const waydesk: System = {
     const compositor = (): number | undefined => descendants(s.proc.pid!).find((p) => comm(p) === 'node');
     return {
       bytes: () => ({ down: terminal.bytesReceived, up: terminal.bytesSent }),
+      wireBytes: () => tcpBytes(Number(new URL(s.url).port)),
       pids: () => ({ 'waydesk-server': s.proc.pid!, compositor: compositor() ?? 0 }),
       appPid: () => {
         const c = compositor();
@@ -226,6 +242,7 @@ export function wayvnc(label: string, encodings: number[]): System {
       rfb.onUpdate = () => u.fire();
       return {
         bytes: () => ({ down: rfb.bytesDown, up: rfb.bytesUp }),
+        wireBytes: () => tcpBytes(port),
         pids: () => ({ sway: sway.proc.pid!, wayvnc: vnc.pid! }),
         appPid: () => appOf(sway.proc.pid!),
         type: (ch) => {

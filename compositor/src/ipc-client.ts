@@ -27,6 +27,8 @@ export interface CompositorLinkEvents {
   windows: [WindowInfo[]];
   stats: [StatsMsg];
   'remote-error': [string];
+  /** The picture could not be updated from a frame; a whole one has been asked for. Not a link error. */
+  'frame-error': [FrameError];
   error: [Error];
   close: [];
 }
@@ -131,7 +133,7 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       // Lost track of the picture: say so and start again from a whole one.
-      this.emit('error', err);
+      this.emit('frame-error', err);
       if (err.needsKeyframe) this.send({ type: 'request-full' });
     }
   }

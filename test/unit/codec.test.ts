@@ -95,6 +95,22 @@ describe('H.264', () => {
     dec.close();
   });
 
+  it('decodes pictures whose width is not a multiple of the decoder alignment (800x600, 1366x768)', () => {
+    for (const [w, h] of [[800, 600], [1366, 768]] as const) {
+      const src = Buffer.alloc(w * h * 4);
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) src.set([(x * 255) / w, (y * 255) / h, 128, 255], (y * w + x) * 4);
+      const enc = new H264Encoder({ width: w, height: h, fps: 60, crf: 18, maxKbps: 0, intraRefresh: false, preset: 'ultrafast' });
+      const dec = new H264Decoder();
+      const fb = Buffer.alloc(w * h * 4);
+      dec.decode(enc.encode(src, null, true).data, fb, w, h, null);
+      let se = 0;
+      for (let i = 0; i < w * h * 4; i += 4) for (let c = 0; c < 3; c++) se += (src[i + c]! - fb[i + c]!) ** 2;
+      expect(10 * Math.log10((255 * 255) / (se / (w * h * 3)))).toBeGreaterThan(30);
+      enc.close();
+      dec.close();
+    }
+  });
+
   it('falls back to x264 when no VAAPI device works, and says why', () => {
     const none = chooseEncoder({ width: W, height: H, fps: 60, crf: 23, maxKbps: 0, intraRefresh: false, preset: 'ultrafast' }, []);
     expect(none.encoder.name).toBe('libx264');

@@ -308,8 +308,10 @@ bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *
 		fail(err, errlen, "packet of %zu bytes is not a plausible H.264 access unit", len);
 		return false;
 	}
-	/* A hostile stream may announce a huge picture: never decode more than the screen. */
-	d->ctx->max_pixels = (int64_t)dst_w * dst_h;
+	/* A hostile stream may announce a huge picture: never decode much more than the screen.
+	 * libavcodec counts the buffer's width rounded up to its stride alignment (800 -> 832),
+	 * so an exact bound refused pictures whose width is not a multiple of 64. */
+	d->ctx->max_pixels = (int64_t)((dst_w + 127) & ~127) * ((dst_h + 127) & ~127);
 	if (av_new_packet(d->pkt, (int)len) < 0) {
 		fail(err, errlen, "out of memory");
 		return false;

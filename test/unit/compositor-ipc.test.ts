@@ -10,7 +10,7 @@ import {
   encodeParentMessage,
   type ParentMessage,
 } from '@waydesk/protocol/compositor-ipc';
-import { Codec, type CodecId } from '@waydesk/protocol/frame-format';
+import { Codec, decodeFrameBody, encodeFrameBody, type CodecId } from '@waydesk/protocol/frame-format';
 
 function roundtripParent(m: ParentMessage): ParentMessage {
   const r = new MessageReader(MAX_CONTROL_BYTES);
@@ -104,4 +104,26 @@ describe('compositor link protocol', () => {
     expect(() => decodeCompositorMessage(MsgType.Frame, frame([0, 0, 2, 2], 9))).toThrow(/unknown codec 9/);
   });
 
+
+  it('answers every truncated or random frame header with a reason, never a throw or a huge allocation', () => {
+    const good = Buffer.concat(
+      encodeFrameBody({
+        seq: 65535, width: 1920, height: 1080, full: false, keyframe: false, codec: Codec.Tiles,
+        rects: Int32Array.from([1900, 1000, 20, 80, 0, 0, 300, 200]), payload: Buffer.alloc(4, 1),
+        trace: { inputUs: 1, deliveredUs: 2, commitUs: 3, composeUs: 4, captureUs: 10, sentUs: 11 },
+      }),
+    );
+    expect(decodeFrameBody(good)).toMatchObject({ seq: 65535, width: 1920, height: 1080 });
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+    let refused = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const b = i < good.length ? good.subarray(0, i) : Buffer.from(good);
+      if (i >= good.length) for (let k = 0; k < 3; k++) b[rnd() % b.length] = rnd();
+      const r = decodeFrameBody(i % 3 === 0 && i >= good.length ? Buffer.from(Array.from({ length: rnd() % 64 }, rnd)) : b);
+      if (typeof r === 'string') refused++;
+      else expect(r.rects.length).toBeLessThanOrEqual(b.length * 4);
+    }
+    expect(refused).toBeGreaterThan(5_000);
+  });
 });

@@ -128,14 +128,14 @@ export class FrameLink {
       const t0 = nowUs();
       const e = this.#encoder.encode(this.#core.picture(), f.rects, t0 / 1000);
       if (e) {
-        this.#sendEncoded(e, { commitUs: f.commitUs, composeUs: f.composeUs, captureUs: f.captureUs }, false, t0);
+        this.#sendEncoded(e, { commitUs: f.commitUs, commitLastUs: f.commitLastUs, composeUs: f.composeUs, captureUs: f.captureUs }, false, t0);
         if (e.codec === Codec.H264) this.#armRefine();
       }
     } else if (this.#refineDue) {
       this.#refineDue = false;
       const t0 = nowUs();
       const e = this.#encoder.refinement(this.#core.picture());
-      if (e) this.#sendEncoded(e, { commitUs: t0, composeUs: t0, captureUs: t0 }, false, t0);
+      if (e) this.#sendEncoded(e, { commitUs: t0, commitLastUs: t0, composeUs: t0, captureUs: t0 }, false, t0);
     }
     if (!this.#canSend()) this.#core.setPaused(true);
   }
@@ -156,10 +156,15 @@ export class FrameLink {
     // Damage not yet sent is contained in the whole picture.
     this.#core.takeFrame();
     const t0 = nowUs();
-    this.#sendEncoded(this.#encoder.full(this.#core.picture()), { commitUs: t0, composeUs: t0, captureUs: t0 }, true, t0);
+    this.#sendEncoded(this.#encoder.full(this.#core.picture()), { commitUs: t0, commitLastUs: t0, composeUs: t0, captureUs: t0 }, true, t0);
   }
 
-  #sendEncoded(e: Encoded, at: { commitUs: number; composeUs: number; captureUs: number }, full: boolean, encodeStartUs: number): void {
+  #sendEncoded(
+    e: Encoded,
+    at: { commitUs: number; commitLastUs: number; composeUs: number; captureUs: number },
+    full: boolean,
+    encodeStartUs: number,
+  ): void {
     const seq = (this.#seq = (this.#seq + 1) % SEQ_MODULO);
     this.#inFlight.add(seq);
     this.#framesSent++;
@@ -175,10 +180,12 @@ export class FrameLink {
     }
     let trace: FrameTrace | undefined;
     if (this.#trace) {
-      // An input belongs to the first frame a client committed after receiving it.
-      const input = this.#input && at.commitUs >= this.#input.deliveredUs ? this.#input : null;
+      // An input belongs to the first frame holding a client commit made after it was delivered:
+      // the frame's first commit if that is late enough, else (coalesced) its newest.
+      const input = this.#input && at.commitLastUs >= this.#input.deliveredUs ? this.#input : null;
       if (input) this.#input = null;
-      trace = { inputUs: input?.inputUs ?? 0, deliveredUs: input?.deliveredUs ?? 0, ...at, sentUs };
+      const commitUs = input && at.commitUs < input.deliveredUs ? at.commitLastUs : at.commitUs;
+      trace = { inputUs: input?.inputUs ?? 0, deliveredUs: input?.deliveredUs ?? 0, commitUs, composeUs: at.composeUs, captureUs: at.captureUs, sentUs };
     }
     this.send({
       type: 'frame',

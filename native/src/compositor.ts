@@ -82,6 +82,8 @@ export interface RawFrame {
   captureUs: number;
   /** The first toplevel or layer commit that went into this frame. */
   commitUs: number;
+  /** The newest one. */
+  commitLastUs: number;
   /** Composing of the newest picture in this frame began. */
   composeUs: number;
   width: number;

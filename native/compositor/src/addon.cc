@@ -372,6 +372,7 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     o.Set("firstDamageUs", static_cast<double>(meta.first_damage_ns) / 1000.0);
     o.Set("captureUs", static_cast<double>(meta.capture_ns) / 1000.0);
     o.Set("commitUs", static_cast<double>(meta.commit_ns) / 1000.0);
+    o.Set("commitLastUs", static_cast<double>(meta.commit_last_ns) / 1000.0);
     o.Set("composeUs", static_cast<double>(meta.compose_ns) / 1000.0);
     o.Set("width", meta.width);
     o.Set("height", meta.height);

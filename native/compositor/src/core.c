@@ -140,6 +140,8 @@ struct wd_server {
 	bool own_compose;
 	struct wlr_presentation *presentation;
 	uint64_t commit_ns, compose_start_ns, compose_commit_ns, unsent_commit_ns, unsent_compose_ns;
+	/* and the newest commit, for the newest picture in the unsent damage */
+	uint64_t commit_last_ns, compose_commit_last_ns, unsent_commit_last_ns;
 	bool captured_this_commit;
 
 	/* Client cursor, kept as an image so a terminal can draw the pointer itself. */
@@ -366,6 +368,7 @@ static void output_commit(struct wl_listener *l, void *data) {
 		}
 		s->last_damage_ns = t;
 		s->unsent_compose_ns = s->compose_start_ns;
+		s->unsent_commit_last_ns = s->compose_commit_last_ns;
 		pixman_region32_union(&s->unsent, &s->unsent, &changed);
 		s->stats.frames_captured++;
 		s->stats.damage_px_refined += region_area(&changed);
@@ -478,6 +481,7 @@ static void output_frame(struct wl_listener *l, void *data) {
 	s->captured_this_commit = false;
 	s->compose_start_ns = now_ns();
 	s->compose_commit_ns = s->commit_ns ? s->commit_ns : s->compose_start_ns;
+	s->compose_commit_last_ns = s->commit_ns ? s->commit_last_ns : s->compose_start_ns;
 	s->commit_ns = 0;
 	uint64_t t0 = cpu_ns();
 	if (s->own_compose) compose_pixman(s);
@@ -546,6 +550,7 @@ static void view_unmap(struct wl_listener *l, void *data) {
 static void view_commit(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, commit);
 	if (!v->s->commit_ns) v->s->commit_ns = now_ns();
+	v->s->commit_last_ns = now_ns();
 	if (!v->mapped) return;
 	struct wlr_box geo;
 	wlr_xdg_surface_get_geometry(v->xdg, &geo);
@@ -733,6 +738,7 @@ static void layer_commit(struct wl_listener *l, void *data) {
 	struct wd_layer *ly = wl_container_of(l, ly, commit);
 	struct wlr_layer_surface_v1 *ls = ly->ls;
 	if (!ly->s->commit_ns) ly->s->commit_ns = now_ns();
+	ly->s->commit_last_ns = now_ns();
 	if (!ls->current.committed && ls->configured) return;
 	/* Move the node to the tree of its (possibly changed) layer. */
 	if (ls->current.layer <= ZWLR_LAYER_SHELL_V1_LAYER_OVERLAY)
@@ -1370,6 +1376,7 @@ bool wd_frame_take(wd_server *s, wd_rect *rects, size_t max_rects, wd_frame_meta
 	meta->first_damage_ns = s->first_damage_ns;
 	meta->capture_ns = s->last_damage_ns;
 	meta->commit_ns = s->unsent_commit_ns;
+	meta->commit_last_ns = s->unsent_commit_last_ns;
 	meta->compose_ns = s->unsent_compose_ns;
 	meta->width = s->fb_w;
 	meta->height = s->fb_h;

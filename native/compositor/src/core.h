@@ -70,6 +70,7 @@ typedef struct {
 	uint64_t first_damage_ns; /* CLOCK_MONOTONIC when the oldest damage in this frame was captured */
 	uint64_t capture_ns;      /* CLOCK_MONOTONIC when the newest damage was captured */
 	uint64_t commit_ns;       /* the first toplevel or layer commit that went into this frame */
+	uint64_t commit_last_ns;  /* the newest one */
 	uint64_t compose_ns;      /* composing of the newest captured picture began */
 	int32_t width, height;
 } wd_frame_meta;

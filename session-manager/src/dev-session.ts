@@ -171,6 +171,8 @@ export class DevSession {
         link.ack(m.seq);
         break;
       case 'keyframe-request':
+        // What is in flight continues the stream the terminal just lost: only the whole picture helps.
+        this.#awaitFull = true;
         link.send({ type: 'request-full' });
         break;
       case 'resize':

@@ -68,6 +68,8 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   readonly #o: TerminalOptions;
   #ws: ServerChannel | null = null;
   #stopped = false;
+  /** A whole picture was asked for and has not come yet. */
+  #awaitingWhole = false;
   #backoff = BACKOFF_MIN_MS;
   #retry: NodeJS.Timeout | null = null;
 
@@ -185,13 +187,18 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     switch (m.type) {
       case 'frame': {
         const t0 = nowUs();
+        if (m.body.full) this.#awaitingWhole = false;
         try {
           this.painter.paint(m.body);
         } catch (err) {
           if (!(err instanceof FrameError)) throw err;
-          this.#o.log.warn({ err: err.message }, 'lost the picture; asking for a whole one');
           this.send({ type: 'frame-ack', seq: m.body.seq });
-          this.send({ type: 'keyframe-request' });
+          // Frames already on their way fail the same way: one request is enough.
+          if (!this.#awaitingWhole) {
+            this.#awaitingWhole = true;
+            this.#o.log.warn({ err: err.message }, 'lost the picture; asking for a whole one');
+            this.send({ type: 'keyframe-request' });
+          }
           return;
         }
         const paintedUs = nowUs();

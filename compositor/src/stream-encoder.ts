@@ -108,8 +108,9 @@ export class StreamEncoder {
 
   /** Rectangles that went lossy, sent again exactly; null when everything is exact. */
   refinement(picture: Picture): Encoded | null {
-    if (this.#lossyCount === 0) return null;
+    // A resize since the lossy frame clears the map: nothing left to refine.
     this.#use(picture);
+    if (this.#lossyCount === 0) return null;
     const rects: number[] = [];
     const th = Math.ceil(this.height / TILE);
     // Runs of lossy tiles per tile row, merged downwards when the same run repeats.

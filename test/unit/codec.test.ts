@@ -231,6 +231,8 @@ describe('lossless tiles', () => {
     expect(new TileCodec().decode(Buffer.from([7, 1, 2]), fb, W, H, one)).toBe(false);
     expect(new TileCodec().decode(good, fb, W, H, Int32Array.of(W - 8, 0, 32, 32))).toBe(false);
     expect(new TileCodec().decode(good, fb, W, H, new Int32Array(0))).toBe(false);
+    // bytes after the last whole block would be taken as the start of the next update
+    expect(new TileCodec().decode(Buffer.concat([good, Buffer.from([0x21, 0x00])]), fb, W, H, one)).toBe(false);
     expect(new TileCodec().decode(good, fb, W, H, one)).toBe(true);
     expect(() => t.encode(fb, W, H, Int32Array.of(-1, 0, 4, 4), false)).toThrow(/outside/);
   });

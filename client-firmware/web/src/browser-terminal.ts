@@ -34,6 +34,8 @@ function send(m: TerminalMessage): void {
 // ---------- the picture ----------
 
 let tiles = new TileStream();
+/** A whole picture was asked for and has not come yet. */
+let awaitingWhole = false;
 let decoder: VideoDecoder | null = null;
 let decodable = false;
 /** H.264 pictures in decode order, waiting for the decoder's output. */
@@ -120,6 +122,7 @@ function onFrame(f: FrameMsg): void {
           send({ type: 'frame-ack', seq: f.seq });
           resolve();
         };
+        if (f.full) awaitingWhole = false;
         try {
           resize(f.width, f.height);
           if (f.codec === Codec.Tiles) {
@@ -136,7 +139,9 @@ function onFrame(f: FrameMsg): void {
         } catch (err) {
           state.lastError = (err as Error).message;
           send({ type: 'frame-ack', seq: f.seq });
-          send({ type: 'keyframe-request' });
+          // Frames already on their way fail the same way: one request is enough.
+          if (!awaitingWhole) send({ type: 'keyframe-request' });
+          awaitingWhole = true;
           resolve();
         }
       }),

@@ -23,7 +23,14 @@ export class TileStream {
     if (!z) throw new Error('tiles: this update continues a stream that began before this terminal joined');
     this.#out = [];
     try {
-      z.push(payload.subarray(1));
+      // A copy: fzstd keeps a view of what follows the last whole block, and a view would keep
+      // the whole WebSocket message alive.
+      z.push(payload.slice(1));
+      // Every update ends on a block boundary, where fzstd 0.1.1 still queues an empty view
+      // (it clears its queue only when bytes are pending): drop it, or the queue grows a view
+      // per update for as long as the stream lasts.
+      const internals = z as unknown as { c: Uint8Array[]; l: number };
+      if (internals.l === 0) internals.c = [];
     } catch (err) {
       this.#z = null;
       throw new Error(`tiles: corrupt stream (${(err as Error).message})`);

@@ -181,7 +181,10 @@ class Tiler : public Napi::ObjectWrap<Tiler> {
     auto fb = info[1].As<Napi::Buffer<uint8_t>>();
     int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
     RectList r = Rects(info[4]);
-    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || fb.Length() < static_cast<size_t>(fw) * fh * 4) return Napi::Boolean::New(env, false);
+    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || fb.Length() < static_cast<size_t>(fw) * fh * 4) {
+      wd_tiles_lost(t_);
+      return Napi::Boolean::New(env, false);
+    }
     return Napi::Boolean::New(env, wd_tiles_decode(t_, in.Data(), in.ByteLength(), fb.Data(), static_cast<size_t>(fw) * 4, r.data, r.count));
   }
 };

@@ -369,6 +369,8 @@ bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *
 #define WD_TILES_COLUMN_MAX_H 64
 /* fzstd (the browser's decoder) parses a stream's header only once 18 bytes are there. */
 #define WD_TILES_MIN_START 18
+/* The size of a zstd block header (RFC 8878, 3.1.1.2). */
+#define WD_ZSTD_BLOCK_HEADER 3
 
 struct wd_tiler {
 	ZSTD_CCtx *cctx;
@@ -519,9 +521,17 @@ size_t wd_tiles_encode(wd_tiler *t, const uint8_t *cur, size_t stride, const int
 	return ob.pos + 1;
 }
 
+void wd_tiles_lost(wd_tiler *t) {
+	t->dec_open = false;
+}
+
 bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, const int32_t *rects, int n) {
 	size_t total = rects_pixels(rects, n) * 3;
-	if (len < 2 || in[0] > 1 || total == 0 || !ensure(t, total)) return false;
+	/* Any refused update leaves the stream behind the sender's: nothing after it decodes. */
+	if (len < 2 || in[0] > 1 || total == 0 || !ensure(t, total)) {
+		t->dec_open = false;
+		return false;
+	}
 	if (in[0] == 1) {
 		ZSTD_DCtx_reset(t->dctx, ZSTD_reset_session_only);
 		t->dec_open = true;
@@ -543,7 +553,9 @@ bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, si
 	ZSTD_outBuffer more = {&extra, 1, 0};
 	ZSTD_inBuffer none = {in, 0, 0};
 	size_t r = ZSTD_decompressStream(t->dctx, &more, &none);
-	if (ob.pos != total || ZSTD_isError(r) || more.pos != 0) {
+	/* An update ends on a block boundary: the decoder then wants a 3-byte block header and
+	 * holds nothing back. Anything else (a partial block) would garble the next update. */
+	if (ob.pos != total || ZSTD_isError(r) || more.pos != 0 || r != WD_ZSTD_BLOCK_HEADER) {
 		t->dec_open = false;
 		release_big(t);
 		return false;

@@ -63,6 +63,8 @@ size_t wd_tiles_bound(size_t pixels);
 /* Applies an update to fb (stride width*4); false if corrupt, not matching the rectangles, or
  * continuing a stream this side never saw start. */
 bool wd_tiles_decode(wd_tiler *t, const uint8_t *in, size_t len, uint8_t *fb, size_t stride, const int32_t *rects, int nrects);
+/* An update was refused before it reached the decoder: the stream can no longer continue. */
+void wd_tiles_lost(wd_tiler *t);
 
 #ifdef __cplusplus
 }

@@ -386,17 +386,66 @@ static void output_commit(struct wl_listener *l, void *data) {
  * solid mask, pixman's general path: about 65 ns a pixel, 1.7 ms for the damage of one typed
  * glyph. A surface shown 1:1 needs neither, and composited directly pixman takes its SIMD
  * paths (a plain copy where the client says it is opaque). Scaled, cropped or rotated
- * surfaces still go through the renderer. */
+ * surfaces, and buffers that are not shm in a common format, still go through the renderer. */
 struct compose_ctx {
 	wd_server *s;
 	pixman_image_t *dst;
 	pixman_region32_t *damage;
 };
 
+static pixman_format_code_t pixman_format_of(uint32_t drm) {
+	switch (drm) {
+	case DRM_FORMAT_XRGB8888: return PIXMAN_x8r8g8b8;
+	case DRM_FORMAT_ARGB8888: return PIXMAN_a8r8g8b8;
+	case DRM_FORMAT_XBGR8888: return PIXMAN_x8b8g8r8;
+	case DRM_FORMAT_ABGR8888: return PIXMAN_a8b8g8r8;
+	default: return 0;
+	}
+}
+
+/* Composites the clip (surface-local) of a client's shm buffer 1:1. Access goes through
+ * wlr_buffer_begin_data_ptr_access, as wlroots' own drawing does: it guards against a client
+ * that shrinks its pool (SIGBUS) and gives the current address if the pool was remapped. */
+static bool composite_plain(struct compose_ctx *c, struct wlr_surface *surface, const struct wlr_box *box, pixman_region32_t *clip) {
+	struct wlr_buffer *buf = surface->buffer ? surface->buffer->source : NULL;
+	if (!buf || buf->width != box->width || buf->height != box->height) return false;
+	void *ptr = NULL;
+	uint32_t fmt = 0;
+	size_t stride = 0;
+	if (!wlr_buffer_begin_data_ptr_access(buf, WLR_BUFFER_DATA_PTR_ACCESS_READ, &ptr, &fmt, &stride)) return false;
+	pixman_format_code_t pf = pixman_format_of(fmt);
+	pixman_image_t *src = pf ? pixman_image_create_bits_no_clear(pf, buf->width, buf->height, ptr, (int)stride) : NULL;
+	if (src) {
+		pixman_region32_t opaque;
+		pixman_region32_init(&opaque);
+		pixman_region32_intersect(&opaque, clip, &surface->opaque_region);
+		pixman_region32_t rest;
+		pixman_region32_init(&rest);
+		pixman_region32_subtract(&rest, clip, &opaque);
+		pixman_region32_t *parts[2] = {&opaque, &rest};
+		pixman_op_t ops[2] = {PIXMAN_OP_SRC, PIXMAN_OP_OVER};
+		for (int i = 0; i < 2; i++) {
+			int n = 0;
+			pixman_box32_t *b = pixman_region32_rectangles(parts[i], &n);
+			for (int k = 0; k < n; k++) {
+				pixman_image_composite32(ops[i], src, NULL, c->dst, b[k].x1, b[k].y1, 0, 0, box->x + b[k].x1, box->y + b[k].y1,
+					b[k].x2 - b[k].x1, b[k].y2 - b[k].y1);
+			}
+		}
+		pixman_region32_fini(&rest);
+		pixman_region32_fini(&opaque);
+		pixman_image_unref(src);
+	}
+	wlr_buffer_end_data_ptr_access(buf);
+	return src != NULL;
+}
+
 static void compose_surface(struct wlr_surface *surface, int x, int y, void *data) {
 	struct compose_ctx *c = data;
 	struct wlr_texture *tex = wlr_surface_get_texture(surface);
 	if (!tex) return;
+	/* Like wlr_scene: every surface shown on the output was sampled, damaged or not. */
+	if (c->s->presentation) wlr_presentation_surface_sampled_on_output(c->s->presentation, surface, c->s->output);
 	struct wlr_box box = {x, y, surface->current.width, surface->current.height};
 	pixman_region32_t clip;
 	pixman_region32_init_rect(&clip, box.x, box.y, (unsigned)box.width, (unsigned)box.height);
@@ -405,27 +454,14 @@ static void compose_surface(struct wlr_surface *surface, int x, int y, void *dat
 		pixman_region32_fini(&clip);
 		return;
 	}
-	bool plain = wlr_texture_is_pixman(tex) && surface->current.transform == WL_OUTPUT_TRANSFORM_NORMAL &&
-		!surface->current.viewport.has_src && (int)tex->width == box.width && (int)tex->height == box.height;
+	bool plain = surface->current.transform == WL_OUTPUT_TRANSFORM_NORMAL && !surface->current.viewport.has_src &&
+		(int)tex->width == box.width && (int)tex->height == box.height;
 	if (plain) {
-		pixman_region32_t opaque;
-		pixman_region32_init(&opaque);
 		pixman_region32_translate(&clip, -box.x, -box.y);
-		pixman_region32_intersect(&opaque, &clip, &surface->opaque_region);
-		pixman_region32_subtract(&clip, &clip, &opaque);
-		pixman_image_t *src = wlr_pixman_texture_get_image(tex);
-		pixman_region32_t *parts[2] = {&opaque, &clip};
-		pixman_op_t ops[2] = {PIXMAN_OP_SRC, PIXMAN_OP_OVER};
-		for (int i = 0; i < 2; i++) {
-			int n = 0;
-			pixman_box32_t *b = pixman_region32_rectangles(parts[i], &n);
-			for (int k = 0; k < n; k++) {
-				pixman_image_composite32(ops[i], src, NULL, c->dst, b[k].x1, b[k].y1, 0, 0, box.x + b[k].x1, box.y + b[k].y1,
-					b[k].x2 - b[k].x1, b[k].y2 - b[k].y1);
-			}
-		}
-		pixman_region32_fini(&opaque);
-	} else {
+		plain = composite_plain(c, surface, &box, &clip);
+		pixman_region32_translate(&clip, box.x, box.y);
+	}
+	if (!plain) {
 		float matrix[9];
 		struct wlr_fbox src_box;
 		wlr_matrix_project_box(matrix, &box, wlr_output_transform_invert(surface->current.transform), 0,
@@ -440,7 +476,6 @@ static void compose_surface(struct wlr_surface *surface, int x, int y, void *dat
 		wlr_renderer_scissor(c->s->renderer, NULL);
 	}
 	pixman_region32_fini(&clip);
-	if (c->s->presentation) wlr_presentation_surface_sampled_on_output(c->s->presentation, surface, c->s->output);
 }
 
 /* The same steps as wlr_scene_output_commit (damage with buffer age, draw, commit the frame's

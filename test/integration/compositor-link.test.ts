@@ -2,6 +2,7 @@
 // every held key, re-attach that shows the same picture, and window policy bindings.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
+import { FrameError, FramePainter } from '@waydesk/native/frame-painter';
 import { CompositorLink } from '../../compositor/src/ipc-client.js';
 import { KEY, keystrokes } from '../../compositor/src/keys.js';
 import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
@@ -124,5 +125,35 @@ describe('window policy', () => {
     alt(KEY.F4);
     await waitFor('one to close', () => link.windows.length === 1);
     expect(link.windows[0]).toMatchObject({ appId: 'two', focused: true });
+  });
+
+});
+
+describe('tile stream', () => {
+  it('a receiver that joins mid-stream is refused, asks once for a whole picture, and is then exact', async () => {
+    c = await footSession();
+    const link = c.link;
+    // A second receiver of the same frames, starting late: it never saw the tile stream begin.
+    const late = new FramePainter();
+    let refused = 0;
+    let asked = 0;
+    link.on('frame', (f) => {
+      try {
+        late.paint(f);
+      } catch (err) {
+        if (!(err instanceof FrameError)) throw err;
+        refused++;
+        if (!asked++) link.send({ type: 'request-full' });
+      }
+    });
+    sendKeys(link, keystrokes('echo late'));
+    await waitFor('the late receiver to refuse', () => refused > 0);
+    sendKeys(link, keystrokes(' joiner'));
+    await settle(link, 600);
+    expect(asked).toBe(1);
+    const rgb = (b: Buffer): Buffer => Buffer.from(b.filter((_, i) => i % 4 !== 3));
+    expect(late.width).toBe(W);
+    expect(Buffer.compare(rgb(late.framebuffer), rgb(link.framebuffer))).toBe(0);
+    late.close();
   });
 });

@@ -32,6 +32,18 @@ export interface EncodeStats {
   totalEncodeUs: number;
 }
 
+interface FrameTimes {
+  commitUs: number;
+  commitLastUs: number;
+  composeUs: number;
+  captureUs: number;
+}
+
+/** Times for a frame made from the picture as it is (refinement, whole picture), not from a client's commit. */
+function unstamped(t: number): FrameTimes {
+  return { commitUs: t, commitLastUs: t, composeUs: t, captureUs: t };
+}
+
 /** CLOCK_MONOTONIC in microseconds: the clock the core stamps frames with, shared by all processes. */
 export function nowUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
@@ -135,7 +147,7 @@ export class FrameLink {
       this.#refineDue = false;
       const t0 = nowUs();
       const e = this.#encoder.refinement(this.#core.picture());
-      if (e) this.#sendEncoded(e, { commitUs: t0, commitLastUs: t0, composeUs: t0, captureUs: t0 }, false, t0);
+      if (e) this.#sendEncoded(e, unstamped(t0), false, t0);
     }
     if (!this.#canSend()) this.#core.setPaused(true);
   }
@@ -156,12 +168,12 @@ export class FrameLink {
     // Damage not yet sent is contained in the whole picture.
     this.#core.takeFrame();
     const t0 = nowUs();
-    this.#sendEncoded(this.#encoder.full(this.#core.picture()), { commitUs: t0, commitLastUs: t0, composeUs: t0, captureUs: t0 }, true, t0);
+    this.#sendEncoded(this.#encoder.full(this.#core.picture()), unstamped(t0), true, t0);
   }
 
   #sendEncoded(
     e: Encoded,
-    at: { commitUs: number; commitLastUs: number; composeUs: number; captureUs: number },
+    at: FrameTimes,
     full: boolean,
     encodeStartUs: number,
   ): void {

@@ -19,33 +19,20 @@ export interface LayerArrangement {
   usable: Rect;
 }
 
+/** Position and size along one axis: stretched when anchored to both edges with no size, else against the anchored edge, else centred. */
+function axis(anchor: number, lo: number, hi: number, start: number, extent: number, size: number, marginLo: number, marginHi: number): [number, number] {
+  const toLo = (anchor & lo) !== 0;
+  const toHi = (anchor & hi) !== 0;
+  if (toLo && toHi && size === 0) return [start + marginLo, extent - marginLo - marginHi];
+  if (toLo) return [start + marginLo, size];
+  if (toHi) return [start + extent - size - marginHi, size];
+  return [start + Math.floor((extent - size) / 2), size];
+}
+
 function place(spec: LayerSpec, bounds: Rect): Rect {
   const { anchor, margin } = spec;
-  const both = (a: number, b: number): boolean => (anchor & a) !== 0 && (anchor & b) !== 0;
-  let width = spec.desiredWidth;
-  let height = spec.desiredHeight;
-  let x: number;
-  let y: number;
-  if (both(Anchor.Left, Anchor.Right) && width === 0) {
-    x = bounds.x + margin.left;
-    width = bounds.width - margin.left - margin.right;
-  } else if (anchor & Anchor.Left) {
-    x = bounds.x + margin.left;
-  } else if (anchor & Anchor.Right) {
-    x = bounds.x + bounds.width - width - margin.right;
-  } else {
-    x = bounds.x + Math.floor((bounds.width - width) / 2);
-  }
-  if (both(Anchor.Top, Anchor.Bottom) && height === 0) {
-    y = bounds.y + margin.top;
-    height = bounds.height - margin.top - margin.bottom;
-  } else if (anchor & Anchor.Top) {
-    y = bounds.y + margin.top;
-  } else if (anchor & Anchor.Bottom) {
-    y = bounds.y + bounds.height - height - margin.bottom;
-  } else {
-    y = bounds.y + Math.floor((bounds.height - height) / 2);
-  }
+  const [x, width] = axis(anchor, Anchor.Left, Anchor.Right, bounds.x, bounds.width, spec.desiredWidth, margin.left, margin.right);
+  const [y, height] = axis(anchor, Anchor.Top, Anchor.Bottom, bounds.y, bounds.height, spec.desiredHeight, margin.top, margin.bottom);
   return { x, y, width: Math.max(1, width), height: Math.max(1, height) };
 }
 

@@ -7,6 +7,13 @@ import type { Report } from './report.js';
 const W = 1920;
 const H = 1080;
 
+/** PSNR over R, G and B of two BGRX pictures of the same size. */
+function psnr(a: Buffer, b: Buffer): number {
+  let se = 0;
+  for (let i = 0; i < a.length; i += 4) for (let c = 0; c < 3; c++) se += (a[i + c]! - b[i + c]!) ** 2;
+  return se === 0 ? 99 : 10 * Math.log10((255 * 255) / (se / ((a.length / 4) * 3)));
+}
+
 export async function benchCodec(r: Report): Promise<void> {
   r.note('codec (1920x1080, one thread each, in-process libavcodec/libx264, libyuv, zstd)');
   const n = 60;
@@ -21,6 +28,7 @@ export async function benchCodec(r: Report): Promise<void> {
     let encUs = 0;
     let decUs = 0;
     let bytes = 0;
+    let psnrSum = 0;
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
       const { data } = enc.encode(frames[i]!, null, i === 0);
@@ -31,11 +39,13 @@ export async function benchCodec(r: Report): Promise<void> {
         encUs += (t1 - t0) * 1000;
         decUs += (t2 - t1) * 1000;
         bytes += data.length;
+        psnrSum += psnr(fb, frames[i]!);
       }
     }
     r.add(`h264_${preset}_motion`, 'encode_ms_per_frame', encUs / 1000 / (n - 1), 'ms');
     r.add(`h264_${preset}_motion`, 'decode_ms_per_frame', decUs / 1000 / (n - 1), 'ms');
     r.add(`h264_${preset}_motion`, 'kbit_per_s_at_30fps', (bytes * 8 * 30) / 1000 / (n - 1), 'kbit/s');
+    r.add(`h264_${preset}_motion`, 'psnr_rgb_db', psnrSum / (n - 1), 'dB');
     // a still desktop with a small change: what a P-frame costs when little moves
     const still = frames[0]!;
     enc.encode(still, null, true);

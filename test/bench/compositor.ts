@@ -1,21 +1,9 @@
 // Compositor benchmarks: compose + capture cost, damage per keystroke, idle cost.
-import fs from 'node:fs';
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
 import { keystrokes } from '../../compositor/src/keys.js';
 import { settle, sleep, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
+import { CLK_TCK, cpuTicks, pssBytes } from './procs.js';
 import { percentile, type Report } from './report.js';
-
-const CLK_TCK = 100;
-
-function cpuTicks(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime
-}
-
-function pssBytes(pid: number): number {
-  const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-  return Number(m?.[1] ?? 0) * 1024;
-}
 
 async function composeCost(r: Report, name: string, command: string[], seconds: number): Promise<void> {
   const c = await startCompositor({ command });

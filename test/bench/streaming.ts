@@ -1,25 +1,12 @@
 // Streaming benchmarks: the real server, compositor and headless terminal on loopback, 1920x1080.
-import fs from 'node:fs';
 import type { FrameMsg } from '@waydesk/protocol/frame-format';
 import type { FrameInfo, Terminal } from '../../client-firmware/src/terminal.js';
 import { keystrokes } from '../../compositor/src/keys.js';
 import { sleep, waitFor } from '../helpers/compositor.js';
 import { startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { motionClip } from './clip.js';
+import { childrenOf, cpuTicks } from './procs.js';
 import { percentile, type Report } from './report.js';
-
-function cpuTicks(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-function children(pid: number): number[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 async function quiet(t: Terminal, ms: number): Promise<void> {
   let last = Date.now();
@@ -33,8 +20,8 @@ async function session(command: string[], env: NodeJS.ProcessEnv = {}, trace = f
   const s = await startDevServer(command, env);
   const t = startTerminal(s, undefined, undefined, trace).terminal;
   await waitFor('first picture', () => t.painter.width === 1920, 20_000);
-  const compositor = await waitFor('compositor pid', () => children(s.proc.pid!)[0], 10_000);
-  return { s, t, compositor, app: () => children(compositor) };
+  const compositor = await waitFor('compositor pid', () => childrenOf(s.proc.pid!)[0], 10_000);
+  return { s, t, compositor, app: () => childrenOf(compositor) };
 }
 
 const TEXT = 'the quick brown fox jumps over the lazy dog 0123456789';

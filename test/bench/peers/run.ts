@@ -6,7 +6,7 @@ import path from 'node:path';
 import { motionClip, smallClip } from '../clip.js';
 import { percentile, type Report } from '../report.js';
 import { mpvShown } from './mpv.js';
-import { CLK_TCK, childrenOf, cpuTicks, rssBytes } from './procs.js';
+import { CLK_TCK, childrenOf, cpuTicks, rssBytes } from '../procs.js';
 
 /** CPU of a role: its process and the helpers it forked, not the app or another role's processes. */
 function roleTicks(pid: number, exclude: Set<number>): number {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Terminal } from '../../../client-firmware/src/terminal.js';
 import { keystrokes } from '../../../compositor/src/keys.js';
 import { startDevServer, startTerminal, type DevServer } from '../../helpers/server.js';
-import { benchUser, comm, descendants, stopProc, waitForPath, waitForPort } from './procs.js';
+import { benchUser, comm, descendants, stopProc, waitForPath, waitForPort } from '../procs.js';
 import { Encoding, RfbClient } from './rfb.js';
 
 export interface Running {

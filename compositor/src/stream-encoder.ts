@@ -94,7 +94,7 @@ export class StreamEncoder {
     while (this.#recent.length && nowMs - this.#recent[0]!.t > MOTION_WINDOW_MS) this.#recent.shift();
     const busy = this.#recent.filter((r) => r.px > SMALL_DAMAGE_PX).length >= MOTION_FRAMES;
     const lossy = px > this.width * this.height * LARGE_DAMAGE || (px > SMALL_DAMAGE_PX && busy);
-    return lossy ? this.#encodeH264(rects) : this.#encodeTiles(rects, { shrink: true, restart: false });
+    return lossy ? this.#encodeH264(rects, nowMs) : this.#encodeTiles(rects, { shrink: true, restart: false });
   }
 
   /** The whole picture, exact: for a receiver that starts from nothing. */
@@ -195,7 +195,7 @@ export class StreamEncoder {
     return { codec: Codec.Tiles, keyframe: false, rects, payload, width: this.width, height: this.height };
   }
 
-  #encodeH264(damage: Int32Array): Encoded {
+  #encodeH264(damage: Int32Array, nowMs: number): Encoded {
     // 4:2:0 chroma covers 2x2 pixels: the receiver copies (and we mark lossy) whole pairs.
     const rects = new Int32Array(damage.length);
     for (let i = 0; i < damage.length; i += 4) {
@@ -213,7 +213,7 @@ export class StreamEncoder {
     }
     const key = this.#needKey;
     // A keyframe must carry the whole picture: a new decoder has no reference to fill gaps.
-    const { data, keyframe } = this.#h264.encode(this.#cur, key ? null : rects, key);
+    const { data, keyframe } = this.#h264.encode(this.#cur, key ? null : rects, key, nowMs);
     this.#needKey = false;
     for (let i = 0; i < rects.length; i += 4) this.#setLossy(rects[i]!, rects[i + 1]!, rects[i + 2]!, rects[i + 3]!);
     return { codec: Codec.H264, keyframe, rects, payload: data, width: this.width, height: this.height };

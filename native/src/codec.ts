@@ -19,7 +19,7 @@ export interface EncoderOptions {
 }
 
 interface RawEncoder {
-  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean): { data: Buffer; keyframe: boolean };
+  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean, atUs?: number): { data: Buffer; keyframe: boolean };
   name(): string;
   close(): void;
 }
@@ -69,8 +69,12 @@ export class H264Encoder {
   get name(): string {
     return this.#e.name();
   }
-  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean): { data: Buffer; keyframe: boolean } {
-    return this.#e.encode(frame, rects, keyframe);
+  /**
+   * `atMs`: when the picture was made (a monotonic clock), so the rate cap holds at the real
+   * frame rate; without it, pictures are taken to come one frame period apart.
+   */
+  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean, atMs?: number): { data: Buffer; keyframe: boolean } {
+    return this.#e.encode(frame, rects, keyframe, atMs === undefined ? undefined : Math.round(atMs * 1000));
   }
   close(): void {
     this.#e.close();

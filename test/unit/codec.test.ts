@@ -82,6 +82,28 @@ describe('H.264', () => {
     enc.close();
   });
 
+  it('spends the rate cap over real time, whatever the frame rate (video at 30 fps on a 60 Hz output)', () => {
+    // A cap well under what CRF 23 wants for this moving picture, so the cap sets the rate.
+    const capKbps = 300;
+    const rate = (fps: number): number => {
+      const enc = new H264Encoder({ width: W, height: H, fps: 60, crf: 23, maxKbps: capKbps, intraRefresh: false, preset: 'ultrafast' });
+      let bytes = 0;
+      const n = 60;
+      for (let i = 0; i < n; i++) {
+        const { data } = enc.encode(picture(i % 30), null, i === 0, (i * 1000) / fps);
+        if (i > 0) bytes += data.length; // the keyframe is allowed its burst
+      }
+      enc.close();
+      return (bytes * 8) / ((n - 1) / fps) / 1000;
+    };
+    for (const fps of [30, 60]) {
+      const kbps = rate(fps);
+      expect(kbps, `${fps} fps`).toBeLessThanOrEqual(capKbps * 1.1);
+      // Before pictures carried their time, 30 fps video got half the cap.
+      expect(kbps, `${fps} fps`).toBeGreaterThanOrEqual(capKbps * 0.75);
+    }
+  });
+
   it('decodes only the rectangles it is told to, leaving lossless pixels alone', () => {
     const enc = new H264Encoder({ width: W, height: H, fps: 60, crf: 23, maxKbps: 0, intraRefresh: false, preset: 'ultrafast' });
     const dec = new H264Decoder();

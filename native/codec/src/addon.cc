@@ -54,7 +54,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   wd_encoder* enc_ = nullptr;
   int width_ = 0, height_ = 0;
 
-  // encode(frame: Buffer (whole BGRX picture), rects: Int32Array, keyframe) -> {data: Buffer, keyframe}
+  // encode(frame: Buffer (whole BGRX picture), rects: Int32Array, keyframe, atUs?: number) -> {data: Buffer, keyframe}
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!enc_) throw Napi::Error::New(env, "encoder is closed");
@@ -65,7 +65,8 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     size_t len = 0;
     bool key = false;
     char err[256] = "";
-    if (!wd_encoder_encode(enc_, frame.Data(), static_cast<size_t>(width_) * 4, r.data, r.count, info[2].ToBoolean().Value(), &out, &len,
+    int64_t at = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : -1;
+    if (!wd_encoder_encode(enc_, frame.Data(), static_cast<size_t>(width_) * 4, r.data, r.count, info[2].ToBoolean().Value(), at, &out, &len,
                            &key, err, sizeof(err))) {
       throw Napi::Error::New(env, std::string("encode: ") + err);
     }

@@ -48,6 +48,12 @@ struct wd_encoder {
 	AVPacket *pkt;
 	int width, height; /* the picture's size; the coded size is rounded up to even */
 	int64_t pts;
+	/* The rate cap and the rate it is spread over (see spread_cap). */
+	int64_t cap_bps;
+	int fps;
+	int64_t last_at_us;
+	double interval_us; /* smoothed time between pictures */
+	double applied_us;  /* the interval the current VBV settings assume */
 	char name[32];
 };
 
@@ -60,12 +66,42 @@ static AVCodecContext *alloc_ctx(wd_encoder *e, const AVCodec *codec, const wd_e
 	c->height = (e->height + 1) & ~1;
 	c->time_base = (AVRational){1, fps};
 	c->framerate = (AVRational){fps, 1};
+	e->fps = fps;
+	e->interval_us = e->applied_us = 1e6 / fps;
+	e->last_at_us = -1;
 	c->pix_fmt = fmt;
 	c->max_b_frames = 0;
 	c->gop_size = cfg->intra_refresh ? fps : 100000; /* keyframes on request only */
 	c->flags |= AV_CODEC_FLAG_LOW_DELAY;
 	e->ctx = c;
 	return c;
+}
+
+/* The VBV cap for pictures that come `interval_us` apart, with two pictures' worth of buffer: a
+ * burst is spread, never queued. */
+static void set_vbv(wd_encoder *e, AVCodecContext *c, double interval_us) {
+	double per_frame = (double)e->cap_bps * interval_us / 1e6;
+	double rate = per_frame * e->fps, buf = per_frame * 2;
+	c->rc_max_rate = (int64_t)(rate < (double)INT32_MAX * 1000 ? rate : (double)INT32_MAX * 1000);
+	c->rc_buffer_size = buf < INT32_MAX ? (int)buf : INT32_MAX;
+	e->applied_us = interval_us;
+}
+
+/* zerolatency makes x264 take every picture as 1/fps after the previous one, so its cap is a cap
+ * per picture: video at 30 fps on a 60 Hz output got half the rate. Its variable-frame-rate mode
+ * would take real timestamps but holds a picture back to learn its duration. So the cap is
+ * rescaled to the rate pictures really come at (libavcodec hands the change to
+ * x264_encoder_reconfig on the next picture). */
+static void spread_cap(wd_encoder *e, int64_t at_us) {
+	if (e->last_at_us >= 0 && at_us > e->last_at_us) {
+		double d = (double)(at_us - e->last_at_us);
+		double lo = 1e6 / e->fps, hi = 200000; /* a pause is not a frame rate */
+		d = d < lo ? lo : d > hi ? hi : d;
+		e->interval_us += (d - e->interval_us) / 8;
+		double r = e->interval_us / e->applied_us;
+		if (r > 1.1 || r < 0.9) set_vbv(e, e->ctx, e->interval_us);
+	}
+	e->last_at_us = at_us;
 }
 
 static bool open_x264(wd_encoder *e, const wd_enc_config *cfg, char *err, size_t errlen) {
@@ -87,10 +123,8 @@ static bool open_x264(wd_encoder *e, const wd_enc_config *cfg, char *err, size_t
 	av_opt_set_int(c->priv_data, "forced-idr", 1, 0);
 	av_opt_set_double(c->priv_data, "crf", cfg->crf > 0 ? cfg->crf : 23, 0);
 	if (cfg->max_kbps > 0) {
-		c->rc_max_rate = (int64_t)cfg->max_kbps * 1000;
-		/* One frame's worth of buffer at the cap: a burst is spread, never queued. */
-		int64_t buf = c->rc_max_rate / (cfg->fps > 0 ? cfg->fps : 60) * 2;
-		c->rc_buffer_size = buf > INT32_MAX ? INT32_MAX : (int)buf;
+		e->cap_bps = (int64_t)cfg->max_kbps * 1000;
+		set_vbv(e, c, e->applied_us);
 	}
 	if (cfg->intra_refresh) av_opt_set_int(c->priv_data, "intra-refresh", 1, 0);
 	int r = avcodec_open2(c, codec, NULL);
@@ -201,7 +235,7 @@ const char *wd_encoder_name(wd_encoder *e) {
 }
 
 bool wd_encoder_encode(wd_encoder *e, const uint8_t *src, size_t stride, const int32_t *rects, int nrects, bool keyframe,
-	const uint8_t **out, size_t *out_len, bool *is_keyframe, char *err, size_t errlen) {
+	int64_t at_us, const uint8_t **out, size_t *out_len, bool *is_keyframe, char *err, size_t errlen) {
 	AVFrame *f = e->frame;
 	int r = av_frame_make_writable(f);
 	if (r < 0) {
@@ -230,6 +264,7 @@ bool wd_encoder_encode(wd_encoder *e, const uint8_t *src, size_t stride, const i
 				f->data[2] + (size_t)(y / 2) * f->linesize[2] + x / 2, f->linesize[2], w, h);
 		}
 	}
+	if (e->cap_bps > 0 && at_us >= 0) spread_cap(e, at_us);
 	f->pts = e->pts++;
 	f->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
 	f->key_frame = keyframe;

@@ -1,4 +1,5 @@
-// npm run bench [-- --json] [group...]: every benchmark, one JSON object per line with --json.
+// npm run bench [-- --json] [--only SYSTEM] [group...]: every benchmark, one JSON object per line with --json.
+// --only (peers): measure the systems whose name contains SYSTEM, e.g. --only waydesk.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../helpers/compositor.js';
@@ -10,8 +11,19 @@ import { benchPeers } from './peers/run.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? args.splice(onlyAt, 2)[1] : undefined;
+if (onlyAt >= 0 && !only) {
+  process.stderr.write('--only needs a system name (waydesk, wayvnc, waypipe, or a part of one)\n');
+  process.exit(2);
+}
 const groups = args.filter((a) => !a.startsWith('--'));
-const all: Record<string, (r: Report) => Promise<void>> = { compositor: benchCompositor, codec: benchCodec, streaming: benchStreaming, peers: benchPeers };
+const all: Record<string, (r: Report) => Promise<void>> = {
+  compositor: benchCompositor,
+  codec: benchCodec,
+  streaming: benchStreaming,
+  peers: (r) => benchPeers(r, only),
+};
 // The side-by-side run takes about ten minutes: only with --peers, or named.
 const chosen = groups.length ? groups : args.includes('--peers') ? Object.keys(all) : Object.keys(all).filter((g) => g !== 'peers');
 if (chosen.includes('peers')) {

@@ -123,9 +123,10 @@ async function motion(sys: System, row: Row, prefix: string, clip: string, extra
   }
 }
 
-export async function benchPeers(report: Report): Promise<void> {
+export async function benchPeers(report: Report, only?: string): Promise<void> {
   report.note('peers: waydesk vs wayvnc 0.5 (headless sway 1.7) vs waypipe 0.8.4, 1920x1080, loopback');
-  const systems: System[] = [waydesk, ...WAYVNC, ...WAYPIPE];
+  const systems: System[] = [waydesk, ...WAYVNC, ...WAYPIPE].filter((s) => !only || s.name.includes(only));
+  if (systems.length === 0) throw new Error(`--only ${only}: no such system (waydesk, wayvnc tight, wayvnc zrle, wayvnc tight+jpeg, waypipe lz4, waypipe zstd)`);
   const big = motionClip();
   const small = smallClip();
   const rows = new Map<string, Row>();

@@ -31,6 +31,8 @@ const MOTION_WINDOW_MS = 300;
 const MOTION_FRAMES = 3;
 /** Above this fraction of the picture, H.264 at once (a scroll, a new window). */
 const LARGE_DAMAGE = 0.2;
+/** Without video for this long, the video encoder's memory goes back (reopening costs ~5 ms and a keyframe). */
+export const RELEASE_VIDEO_AFTER_MS = 10_000;
 
 function area(rects: Int32Array): number {
   let a = 0;
@@ -56,6 +58,7 @@ export class StreamEncoder {
   #tw = 0;
   readonly #tiles = new TileCodec();
   #h264: H264Encoder | null = null;
+  #releaseTimer: NodeJS.Timeout | null = null;
   #needKey = true;
   readonly #recent: Array<{ t: number; px: number }> = [];
   readonly #settings: EncoderSettings;
@@ -215,11 +218,25 @@ export class StreamEncoder {
     // A keyframe must carry the whole picture: a new decoder has no reference to fill gaps.
     const { data, keyframe } = this.#h264.encode(this.#cur, key ? null : rects, key, nowMs);
     this.#needKey = false;
+    if (this.#releaseTimer) this.#releaseTimer.refresh();
+    else (this.#releaseTimer = setTimeout(() => this.#releaseVideo(), RELEASE_VIDEO_AFTER_MS)).unref();
     for (let i = 0; i < rects.length; i += 4) this.#setLossy(rects[i]!, rects[i + 1]!, rects[i + 2]!, rects[i + 3]!);
     return { codec: Codec.H264, keyframe, rects, payload: data, width: this.width, height: this.height };
   }
 
+  /** Gives back the video encoder's memory (tens of MB at 1080p); the next video starts with a keyframe. */
+  #releaseVideo(): void {
+    this.#releaseTimer = null;
+    if (!this.#h264) return;
+    this.#h264.close();
+    this.#h264 = null;
+    this.encoderName = 'none';
+    this.#log.info('video encoder released after a quiet spell');
+  }
+
   close(): void {
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = null;
     this.#h264?.close();
     this.#h264 = null;
   }

@@ -4,6 +4,7 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libyuv.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,11 @@ void wd_encoder_destroy(wd_encoder *e) {
 	av_packet_free(&e->pkt);
 	av_buffer_unref(&e->hwdev);
 	free(e);
+	/* x264 frees tens of MB that glibc would keep in the heap (its mmap threshold rises after
+	 * the first big free): an idle session should not hold its last video's memory. */
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 wd_encoder *wd_encoder_create(const wd_enc_config *cfg, char *err, size_t errlen) {

@@ -33,14 +33,15 @@ async function withSystem<T>(sys: System, app: string[], fn: (r: Running) => Pro
 async function idleAndTyping(sys: System, row: Row): Promise<void> {
   await withSystem(sys, ['foot', '-o', 'cursor.blink=no', 'sh'], async (r) => {
     await sleep(3000);
-    for (const [role, pid] of Object.entries(r.pids())) row[`idle_rss_mib:${role}`] = rssBytes(pid) / 1048576;
-    const app = r.appPid();
-    if (app) row['idle_rss_mib:app'] = rssBytes(app) / 1048576;
-    summarize(row, 'idle_rss_mib');
     const b0 = r.bytes();
     await sleep(10_000);
     const b1 = r.bytes();
     row.idle_bytes_per_s = (b1.down - b0.down + b1.up - b0.up) / 10;
+    // Memory after those 10 quiet seconds, as a desktop nobody touches holds it.
+    for (const [role, pid] of Object.entries(r.pids())) row[`idle_rss_mib:${role}`] = rssBytes(pid) / 1048576;
+    const app = r.appPid();
+    if (app) row['idle_rss_mib:app'] = rssBytes(app) / 1048576;
+    summarize(row, 'idle_rss_mib');
 
     let latencies: number[] = [];
     const t0 = performance.now();

@@ -440,6 +440,25 @@ static bool composite_plain(struct compose_ctx *c, struct wlr_surface *surface, 
 	return src != NULL;
 }
 
+/* Drawn 1:1: composite_plain can take it (other surfaces go through wlroots' renderer). */
+static bool shown_plain(struct wlr_surface *surface, struct wlr_texture *tex) {
+	return surface->current.transform == WL_OUTPUT_TRANSFORM_NORMAL && !surface->current.viewport.has_src &&
+		(int)tex->width == surface->current.width && (int)tex->height == surface->current.height;
+}
+
+/* Takes the opaque part of a surface shown 1:1 out of the region that needs the background. */
+static void subtract_opaque(struct wlr_surface *surface, int x, int y, void *data) {
+	pixman_region32_t *bare = data;
+	struct wlr_texture *tex = wlr_surface_get_texture(surface);
+	if (!tex || !shown_plain(surface, tex) || !pixman_region32_not_empty(&surface->opaque_region)) return;
+	pixman_region32_t opaque;
+	pixman_region32_init(&opaque);
+	pixman_region32_copy(&opaque, &surface->opaque_region);
+	pixman_region32_translate(&opaque, x, y);
+	pixman_region32_subtract(bare, bare, &opaque);
+	pixman_region32_fini(&opaque);
+}
+
 static void compose_surface(struct wlr_surface *surface, int x, int y, void *data) {
 	struct compose_ctx *c = data;
 	struct wlr_texture *tex = wlr_surface_get_texture(surface);
@@ -454,8 +473,7 @@ static void compose_surface(struct wlr_surface *surface, int x, int y, void *dat
 		pixman_region32_fini(&clip);
 		return;
 	}
-	bool plain = surface->current.transform == WL_OUTPUT_TRANSFORM_NORMAL && !surface->current.viewport.has_src &&
-		(int)tex->width == box.width && (int)tex->height == box.height;
+	bool plain = shown_plain(surface, tex);
 	if (plain) {
 		pixman_region32_translate(&clip, -box.x, -box.y);
 		plain = composite_plain(c, surface, &box, &clip);
@@ -496,9 +514,16 @@ static void compose_pixman(wd_server *s) {
 	/* Under everything, the background rectangle's colour (premultiplied, 16 bits a channel). */
 	const float *bg = s->background->color;
 	pixman_color_t colour = {(uint16_t)(bg[0] * 0xffff), (uint16_t)(bg[1] * 0xffff), (uint16_t)(bg[2] * 0xffff), (uint16_t)(bg[3] * 0xffff)};
+	/* Where an opaque surface is copied over it, the background would be written for nothing:
+	 * a full-screen video or terminal is a whole picture of writes a frame. */
+	pixman_region32_t bare;
+	pixman_region32_init(&bare);
+	pixman_region32_copy(&bare, &damage);
+	wlr_scene_node_for_each_surface(&s->scene->node, subtract_opaque, &bare);
 	int n = 0;
-	pixman_box32_t *boxes = pixman_region32_rectangles(&damage, &n);
+	pixman_box32_t *boxes = pixman_region32_rectangles(&bare, &n);
 	pixman_image_fill_boxes(PIXMAN_OP_SRC, dst, &colour, n, boxes);
+	pixman_region32_fini(&bare);
 	struct compose_ctx c = {s, dst, &damage};
 	wlr_scene_node_for_each_surface(&s->scene->node, compose_surface, &c);
 	wlr_renderer_end(s->renderer);

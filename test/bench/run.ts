@@ -8,6 +8,7 @@ import { Report } from './report.js';
 import { benchStreaming } from './streaming.js';
 import { benchCodec } from './codec.js';
 import { benchPeers } from './peers/run.js';
+import { benchHost } from './host.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -22,6 +23,7 @@ const all: Record<string, (r: Report) => Promise<void>> = {
   compositor: benchCompositor,
   codec: benchCodec,
   streaming: benchStreaming,
+  host: benchHost,
   peers: (r) => benchPeers(r, only),
 };
 // The side-by-side run takes about ten minutes: only with --peers, or named.

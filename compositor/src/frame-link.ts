@@ -62,6 +62,8 @@ export class FrameLink {
   readonly #log: Logger;
   #refineTimer: NodeJS.Timeout | null = null;
   #refineDue = false;
+  /** The parent was out of credits since the last frame: that frame waited for the network. */
+  #held = false;
   readonly encodeStats: EncodeStats = { framesTiles: 0, framesH264: 0, bytesTiles: 0, bytesH264: 0, totalEncodeUs: 0 };
   readonly #reader = new MessageReader(MAX_CONTROL_BYTES);
   readonly #inFlight = new Set<number>();
@@ -132,13 +134,15 @@ export class FrameLink {
     if (this.#closed) return;
     if (!this.#canSend()) {
       this.#core.setPaused(true);
+      this.#held = true;
       return;
     }
     this.#core.setPaused(false);
     const f = this.#core.takeFrame();
     if (f) {
       const t0 = nowUs();
-      const e = this.#encoder.encode(this.#core.picture(), f.rects, t0 / 1000);
+      const e = this.#encoder.encode(this.#core.picture(), f.rects, t0 / 1000, this.#held);
+      this.#held = false;
       if (e) {
         this.#sendEncoded(e, { commitUs: f.commitUs, commitLastUs: f.commitLastUs, composeUs: f.composeUs, captureUs: f.captureUs }, false, t0);
         if (e.codec === Codec.H264) this.#armRefine();

@@ -63,7 +63,12 @@ export class StreamEncoder {
   readonly #recent: Array<{ t: number; px: number }> = [];
   readonly #settings: EncoderSettings;
   readonly #log: Logger;
+  /** The video encoder in use, or last used (it is closed when video stops for a while). */
   encoderName = 'none';
+
+  get videoOpen(): boolean {
+    return this.#h264 !== null;
+  }
 
   constructor(width: number, height: number, settings: EncoderSettings, log: Logger) {
     this.#settings = settings;
@@ -89,15 +94,18 @@ export class StreamEncoder {
     this.#cur = p.pixels;
   }
 
-  /** null when the receiver already has every pixel of the damage. */
-  encode(picture: Picture, rects: Int32Array, nowMs: number): Encoded | null {
+  /**
+   * null when the receiver already has every pixel of the damage. `held`: the frame waited for
+   * the receiver's credits, so the time since the last one says nothing about the picture rate.
+   */
+  encode(picture: Picture, rects: Int32Array, nowMs: number, held = false): Encoded | null {
     this.#use(picture);
     const px = area(rects);
     this.#recent.push({ t: nowMs, px });
     while (this.#recent.length && nowMs - this.#recent[0]!.t > MOTION_WINDOW_MS) this.#recent.shift();
     const busy = this.#recent.filter((r) => r.px > SMALL_DAMAGE_PX).length >= MOTION_FRAMES;
     const lossy = px > this.width * this.height * LARGE_DAMAGE || (px > SMALL_DAMAGE_PX && busy);
-    return lossy ? this.#encodeH264(rects, nowMs) : this.#encodeTiles(rects, { shrink: true, restart: false });
+    return lossy ? this.#encodeH264(rects, held ? undefined : nowMs) : this.#encodeTiles(rects, { shrink: true, restart: false });
   }
 
   /** The whole picture, exact: for a receiver that starts from nothing. */
@@ -198,7 +206,7 @@ export class StreamEncoder {
     return { codec: Codec.Tiles, keyframe: false, rects, payload, width: this.width, height: this.height };
   }
 
-  #encodeH264(damage: Int32Array, nowMs: number): Encoded {
+  #encodeH264(damage: Int32Array, atMs: number | undefined): Encoded {
     // 4:2:0 chroma covers 2x2 pixels: the receiver copies (and we mark lossy) whole pairs.
     const rects = new Int32Array(damage.length);
     for (let i = 0; i < damage.length; i += 4) {
@@ -216,7 +224,7 @@ export class StreamEncoder {
     }
     const key = this.#needKey;
     // A keyframe must carry the whole picture: a new decoder has no reference to fill gaps.
-    const { data, keyframe } = this.#h264.encode(this.#cur, key ? null : rects, key, nowMs);
+    const { data, keyframe } = this.#h264.encode(this.#cur, key ? null : rects, key, atMs);
     this.#needKey = false;
     if (this.#releaseTimer) this.#releaseTimer.refresh();
     else (this.#releaseTimer = setTimeout(() => this.#releaseVideo(), RELEASE_VIDEO_AFTER_MS)).unref();
@@ -230,7 +238,6 @@ export class StreamEncoder {
     if (!this.#h264) return;
     this.#h264.close();
     this.#h264 = null;
-    this.encoderName = 'none';
     this.#log.info('video encoder released after a quiet spell');
   }
 

@@ -71,7 +71,8 @@ export class H264Encoder {
   }
   /**
    * `atMs`: when the picture was made (a monotonic clock), so the rate cap holds at the real
-   * frame rate; without it, pictures are taken to come one frame period apart.
+   * frame rate. Leave it out for a picture the network held back: that gap is the network's
+   * pace, not the picture rate, and counting it would let frames grow as the link slows.
    */
   encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean, atMs?: number): { data: Buffer; keyframe: boolean } {
     return this.#e.encode(frame, rects, keyframe, atMs === undefined ? undefined : Math.round(atMs * 1000));

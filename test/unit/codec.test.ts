@@ -102,6 +102,16 @@ describe('H.264', () => {
       // Before pictures carried their time, 30 fps video got half the cap.
       expect(kbps, `${fps} fps`).toBeGreaterThanOrEqual(capKbps * 0.75);
     }
+    // Pictures 2 frames apart, then 0.5 s apart (pauses, or a slow link holding them back):
+    // the pauses must not make frames bigger, or a slow link would get ever bigger frames.
+    const enc = new H264Encoder({ width: W, height: H, fps: 60, crf: 23, maxKbps: capKbps, intraRefresh: false, preset: 'ultrafast' });
+    let t = 0;
+    for (let i = 0; i < 30; i++) enc.encode(picture(i % 30), null, i === 0, (t += 1000 / 30));
+    let bytes = 0;
+    for (let i = 0; i < 30; i++) bytes += enc.encode(picture(i % 30), null, false, (t += 500)).data.length;
+    enc.close();
+    const perFrame30fps = (capKbps * 1000) / 30 / 8;
+    expect(bytes / 30).toBeLessThanOrEqual(perFrame30fps * 1.2);
   });
 
   it('decodes only the rectangles it is told to, leaving lossless pixels alone', () => {

@@ -92,13 +92,19 @@ static void set_vbv(wd_encoder *e, AVCodecContext *c, double interval_us) {
  * per picture: video at 30 fps on a 60 Hz output got half the rate. Its variable-frame-rate mode
  * would take real timestamps but holds a picture back to learn its duration. So the cap is
  * rescaled to the rate pictures really come at (libavcodec hands the change to
- * x264_encoder_reconfig on the next picture). */
+ * x264_encoder_reconfig on the next picture). Only gaps of up to three frame periods count (24
+ * and 30 fps video on a 60 Hz output): a longer one is a pause, and the first frames after it
+ * must not be bigger for it. Pictures held back by the network come with at_us < 0: their gaps
+ * are the network's pace, and counting them would let frames grow as the link slows. */
 static void spread_cap(wd_encoder *e, int64_t at_us) {
-	if (e->last_at_us >= 0 && at_us > e->last_at_us) {
+	if (at_us < 0) {
+		e->last_at_us = -1;
+		return;
+	}
+	double lo = 1e6 / e->fps;
+	if (e->last_at_us >= 0 && at_us > e->last_at_us && (double)(at_us - e->last_at_us) <= 3 * lo) {
 		double d = (double)(at_us - e->last_at_us);
-		double lo = 1e6 / e->fps, hi = 200000; /* a pause is not a frame rate */
-		d = d < lo ? lo : d > hi ? hi : d;
-		e->interval_us += (d - e->interval_us) / 8;
+		e->interval_us += ((d < lo ? lo : d) - e->interval_us) / 8;
 		double r = e->interval_us / e->applied_us;
 		if (r > 1.1 || r < 0.9) set_vbv(e, e->ctx, e->interval_us);
 	}
@@ -270,7 +276,7 @@ bool wd_encoder_encode(wd_encoder *e, const uint8_t *src, size_t stride, const i
 				f->data[2] + (size_t)(y / 2) * f->linesize[2] + x / 2, f->linesize[2], w, h);
 		}
 	}
-	if (e->cap_bps > 0 && at_us >= 0) spread_cap(e, at_us);
+	if (e->cap_bps > 0) spread_cap(e, at_us);
 	f->pts = e->pts++;
 	f->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
 	f->key_frame = keyframe;

@@ -37,8 +37,8 @@ const char *wd_encoder_name(wd_encoder *e);
 /* Converts the rectangles of `frame` (a whole BGRX picture) into the encoder's I420 picture,
  * then encodes one frame. On success *out points to an Annex B access unit owned by the
  * encoder until the next call. `at_us` is when the picture was made (any monotonic clock, µs), so
- * that the rate cap holds at whatever rate pictures come; below 0, pictures are taken to come at
- * the configured frame rate. */
+ * that the rate cap holds at whatever rate pictures come; below 0 (unknown, or the picture was
+ * held back by the network) the gap before it is not counted. */
 bool wd_encoder_encode(wd_encoder *e, const uint8_t *frame, size_t stride, const int32_t *rects, int nrects,
 	bool keyframe, int64_t at_us, const uint8_t **out, size_t *out_len, bool *is_keyframe, char *err, size_t errlen);
 

@@ -391,6 +391,7 @@ struct compose_ctx {
 	wd_server *s;
 	pixman_image_t *dst;
 	pixman_region32_t *damage;
+	pixman_color_t background;
 };
 
 static pixman_format_code_t pixman_format_of(uint32_t drm) {
@@ -474,10 +475,24 @@ static void compose_surface(struct wlr_surface *surface, int x, int y, void *dat
 		return;
 	}
 	bool plain = shown_plain(surface, tex);
+	/* subtract_opaque left the background out under this surface's opaque part. */
+	bool bare_under = plain && pixman_region32_not_empty(&surface->opaque_region);
 	if (plain) {
 		pixman_region32_translate(&clip, -box.x, -box.y);
 		plain = composite_plain(c, surface, &box, &clip);
 		pixman_region32_translate(&clip, box.x, box.y);
+	}
+	if (!plain && bare_under) {
+		/* The direct copy failed after all: wlroots blends, so the background must be there. */
+		pixman_region32_t under;
+		pixman_region32_init(&under);
+		pixman_region32_copy(&under, &surface->opaque_region);
+		pixman_region32_translate(&under, box.x, box.y);
+		pixman_region32_intersect(&under, &under, &clip);
+		int n = 0;
+		pixman_box32_t *b = pixman_region32_rectangles(&under, &n);
+		pixman_image_fill_boxes(PIXMAN_OP_SRC, c->dst, &c->background, n, b);
+		pixman_region32_fini(&under);
 	}
 	if (!plain) {
 		float matrix[9];
@@ -524,7 +539,7 @@ static void compose_pixman(wd_server *s) {
 	pixman_box32_t *boxes = pixman_region32_rectangles(&bare, &n);
 	pixman_image_fill_boxes(PIXMAN_OP_SRC, dst, &colour, n, boxes);
 	pixman_region32_fini(&bare);
-	struct compose_ctx c = {s, dst, &damage};
+	struct compose_ctx c = {s, dst, &damage, colour};
 	wlr_scene_node_for_each_surface(&s->scene->node, compose_surface, &c);
 	wlr_renderer_end(s->renderer);
 	pixman_region32_fini(&damage);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { motionClip, smallClip } from '../clip.js';
 import { percentile, type Report } from '../report.js';
 import { mpvShown } from './mpv.js';
+import { RELEASE_VIDEO_AFTER_MS } from '../../../compositor/src/stream-encoder.js';
 import { CLK_TCK, childrenOf, cpuTicks, rssBytes } from '../procs.js';
 
 /** CPU of a role: its process and the helpers it forked, not the app or another role's processes. */
@@ -32,12 +33,15 @@ async function withSystem<T>(sys: System, app: string[], fn: (r: Running) => Pro
 
 async function idleAndTyping(sys: System, row: Row): Promise<void> {
   await withSystem(sys, ['foot', '-o', 'cursor.blink=no', 'sh'], async (r) => {
+    const started = performance.now();
     await sleep(3000);
     const b0 = r.bytes();
     await sleep(10_000);
     const b1 = r.bytes();
     row.idle_bytes_per_s = (b1.down - b0.down + b1.up - b0.up) / 10;
-    // Memory after those 10 quiet seconds, as a desktop nobody touches holds it.
+    // Memory as a desktop nobody touches holds it: after the quiet seconds, and after waydesk has
+    // given back the video encoder that the window's first appearance opened.
+    await sleep(Math.max(0, RELEASE_VIDEO_AFTER_MS + 5000 - (performance.now() - started)));
     for (const [role, pid] of Object.entries(r.pids())) row[`idle_rss_mib:${role}`] = rssBytes(pid) / 1048576;
     const app = r.appPid();
     if (app) row['idle_rss_mib:app'] = rssBytes(app) / 1048576;

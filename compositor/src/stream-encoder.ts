@@ -33,6 +33,8 @@ const MOTION_FRAMES = 3;
 const LARGE_DAMAGE = 0.2;
 /** Without video for this long, the video encoder's memory goes back (reopening costs ~5 ms and a keyframe). */
 export const RELEASE_VIDEO_AFTER_MS = 10_000;
+/** After the video encoder fails, exact updates only for this long before it is tried again. */
+const VIDEO_RETRY_MS = 10_000;
 
 function area(rects: Int32Array): number {
   let a = 0;
@@ -58,6 +60,8 @@ export class StreamEncoder {
   #tw = 0;
   readonly #tiles = new TileCodec();
   #h264: H264Encoder | null = null;
+  /** When the video encoder last failed to open or encode (performance.now()). */
+  #videoFailedAt = -Infinity;
   #releaseTimer: NodeJS.Timeout | null = null;
   #needKey = true;
   readonly #recent: Array<{ t: number; px: number }> = [];
@@ -206,7 +210,7 @@ export class StreamEncoder {
     return { codec: Codec.Tiles, keyframe: false, rects, payload, width: this.width, height: this.height };
   }
 
-  #encodeH264(damage: Int32Array, atMs: number | undefined): Encoded {
+  #encodeH264(damage: Int32Array, atMs: number | undefined): Encoded | null {
     // 4:2:0 chroma covers 2x2 pixels: the receiver copies (and we mark lossy) whole pairs.
     const rects = new Int32Array(damage.length);
     for (let i = 0; i < damage.length; i += 4) {
@@ -215,16 +219,29 @@ export class StreamEncoder {
       const y2 = Math.min((damage[i + 1]! + damage[i + 3]! + 1) & ~1, this.height);
       rects.set([x, y, x2 - x, y2 - y], i);
     }
-    if (!this.#h264) {
-      const choice = chooseEncoder({ width: this.width, height: this.height, ...this.#settings });
-      this.#h264 = choice.encoder;
-      this.encoderName = choice.encoder.name;
-      this.#log.info({ encoder: choice.encoder.name, why: choice.reason, width: this.width, height: this.height }, 'video encoder ready');
+    // Without a working video encoder the desktop still goes out, exact and bigger.
+    if (performance.now() - this.#videoFailedAt < VIDEO_RETRY_MS) return this.#encodeTiles(damage, { shrink: true, restart: false });
+    let out: { data: Buffer; keyframe: boolean };
+    let key = this.#needKey;
+    try {
+      if (!this.#h264) {
+        const choice = chooseEncoder({ width: this.width, height: this.height, ...this.#settings });
+        this.#h264 = choice.encoder;
+        this.encoderName = choice.encoder.name;
+        this.#log.info({ encoder: choice.encoder.name, why: choice.reason, width: this.width, height: this.height }, 'video encoder ready');
+        key = this.#needKey = true;
+      }
+      // A keyframe must carry the whole picture: a new decoder has no reference to fill gaps.
+      out = this.#h264.encode(this.#cur, key ? null : rects, key, atMs);
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message, retryInMs: VIDEO_RETRY_MS }, 'video encoder failed; sending exact updates instead');
+      this.#videoFailedAt = performance.now();
+      this.#h264?.close();
+      this.#h264 = null;
       this.#needKey = true;
+      return this.#encodeTiles(damage, { shrink: true, restart: false });
     }
-    const key = this.#needKey;
-    // A keyframe must carry the whole picture: a new decoder has no reference to fill gaps.
-    const { data, keyframe } = this.#h264.encode(this.#cur, key ? null : rects, key, atMs);
+    const { data, keyframe } = out;
     this.#needKey = false;
     if (this.#releaseTimer) this.#releaseTimer.refresh();
     else (this.#releaseTimer = setTimeout(() => this.#releaseVideo(), RELEASE_VIDEO_AFTER_MS)).unref();

@@ -1,7 +1,7 @@
 // The per-frame choice between lossless tiles and video, and the video encoder's lifetime.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
-import { H264Decoder } from '@waydesk/native/codec';
+import { H264Decoder, TileCodec } from '@waydesk/native/codec';
 import { Codec } from '@waydesk/protocol/frame-format';
 import { DEFAULT_ENCODER, RELEASE_VIDEO_AFTER_MS, StreamEncoder } from '../../compositor/src/stream-encoder.js';
 
@@ -57,6 +57,23 @@ describe('StreamEncoder', () => {
     for (let i = 0; i < fb.length; i += 4) for (let c = 0; c < 3; c++) se += (fb[i + c]! - want[i + c]!) ** 2;
     expect(10 * Math.log10((255 * 255) / (se / ((fb.length / 4) * 3)))).toBeGreaterThan(25);
     dec.close();
+    enc.close();
+  });
+
+  it('sends exact updates when the video encoder cannot be opened, and the picture stays right', () => {
+    // x264 here takes at most 8192 pixels a side: a wider desktop makes opening it fail for real.
+    const w = 8200, h = 32;
+    const log: string[] = [];
+    const enc = new StreamEncoder(w, h, DEFAULT_ENCODER, pino({ level: 'error' }, { write: (l: string) => log.push(l) }));
+    const pixels = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < pixels.length; i += 4) pixels.writeUInt32LE((0xff000000 | (i * 40503)) >>> 0, i);
+    const e = enc.encode({ width: w, height: h, pixels }, Int32Array.of(0, 0, w, h), 0)!;
+    expect(e.codec).toBe(Codec.Tiles);
+    expect(log.join('')).toMatch(/video encoder failed; sending exact updates instead/);
+    const tiles = new TileCodec();
+    const fb = Buffer.alloc(w * h * 4);
+    expect(tiles.decode(Buffer.from(e.payload), fb, w, h, e.rects)).toBe(true);
+    for (let i = 0; i < fb.length; i += 4) if ((fb.readUInt32LE(i) & 0xffffff) !== (pixels.readUInt32LE(i) & 0xffffff)) throw new Error(`pixel ${i / 4} differs`);
     enc.close();
   });
 });

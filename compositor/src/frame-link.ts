@@ -205,7 +205,18 @@ export class FrameLink {
     }
     this.send({
       type: 'frame',
-      body: { seq, width: e.width, height: e.height, full, keyframe: e.keyframe, codec: e.codec, rects: e.rects, payload: e.payload, ...(trace ? { trace } : {}) },
+      body: {
+        seq,
+        width: e.width,
+        height: e.height,
+        full,
+        keyframe: e.keyframe,
+        codec: e.codec,
+        rects: e.rects,
+        payload: e.payload,
+        ...(e.video ? { video: e.video } : {}),
+        ...(trace ? { trace } : {}),
+      },
     });
   }
 

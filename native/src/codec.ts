@@ -19,12 +19,20 @@ export interface EncoderOptions {
 }
 
 interface RawEncoder {
-  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean, atUs?: number): { data: Buffer; keyframe: boolean };
+  encode(
+    frame: Buffer,
+    rects: Int32Array | null,
+    keyframe: boolean,
+    atUs: number | undefined,
+    x: number,
+    y: number,
+    frameWidth: number,
+  ): { data: Buffer; keyframe: boolean };
   name(): string;
   close(): void;
 }
 interface RawDecoder {
-  decode(packet: Uint8Array, dst: Buffer, width: number, height: number, rects: Int32Array | null): void;
+  decode(packet: Uint8Array, dst: Buffer, width: number, height: number, rects: Int32Array | null, box?: Int32Array): void;
   close(): void;
 }
 interface RawTiler {
@@ -55,7 +63,17 @@ export function preloadCodecBinding(): void {
   load();
 }
 
-/** H.264 encoder over a whole BGRX picture; only the given rectangles are converted to YUV. */
+/** Where an encoder's picture sits in a bigger BGRX frame (a window's video on the desktop). */
+export interface Placement {
+  x: number;
+  y: number;
+  frameWidth: number;
+}
+
+/**
+ * H.264 encoder over a BGRX picture of its size, or over its part of a bigger frame; only the
+ * given rectangles are converted to YUV.
+ */
 export class H264Encoder {
   readonly #e: RawEncoder;
   readonly width: number;
@@ -74,8 +92,18 @@ export class H264Encoder {
    * frame rate. Leave it out for a picture the network held back: that gap is the network's
    * pace, not the picture rate, and counting it would let frames grow as the link slows.
    */
-  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean, atMs?: number): { data: Buffer; keyframe: boolean } {
-    return this.#e.encode(frame, rects, keyframe, atMs === undefined ? undefined : Math.round(atMs * 1000));
+  encode(frame: Buffer, rects: Int32Array | null, keyframe: boolean, atMs?: number, at?: Placement): { data: Buffer; keyframe: boolean } {
+    // rects are in the frame's coordinates; the binding wants the encoder's
+    let r = rects;
+    if (r && at && (at.x || at.y)) {
+      r = Int32Array.from(r);
+      for (let i = 0; i < r.length; i += 4) {
+        r[i]! -= at.x;
+        r[i + 1]! -= at.y;
+      }
+    }
+    const atUs = atMs === undefined ? undefined : Math.round(atMs * 1000);
+    return this.#e.encode(frame, r, keyframe, atUs, at?.x ?? 0, at?.y ?? 0, at?.frameWidth ?? this.width);
   }
   close(): void {
     this.#e.close();
@@ -88,8 +116,12 @@ export class H264Decoder {
   constructor() {
     this.#d = new (load().Decoder)();
   }
-  decode(packet: Uint8Array, dst: Buffer, width: number, height: number, rects: Int32Array | null): void {
-    this.#d.decode(packet, dst, width, height, rects);
+  /**
+   * `box`: the part of dst the picture covers (x, y, width, height; default all of it); the
+   * rectangles are in dst's coordinates and must lie inside it.
+   */
+  decode(packet: Uint8Array, dst: Buffer, width: number, height: number, rects: Int32Array | null, box?: { x: number; y: number; width: number; height: number }): void {
+    this.#d.decode(packet, dst, width, height, rects, box ? Int32Array.of(box.x, box.y, box.width, box.height) : undefined);
   }
   close(): void {
     this.#d.close();

@@ -1,6 +1,6 @@
 // Applies encoded frames (protocol/src/frame-format.ts) to a BGRX picture: what a terminal
 // shows, and what tests compare with the compositor's own picture.
-import { Codec, type CodecId } from '@waydesk/protocol/frame-format';
+import { Codec, type CodecId, type VideoBox } from '@waydesk/protocol/frame-format';
 import { H264Decoder, TileCodec } from './codec.js';
 
 export interface EncodedFrame {
@@ -9,6 +9,8 @@ export interface EncodedFrame {
   codec: CodecId;
   keyframe: boolean;
   rects: Int32Array;
+  /** H.264: the part of the picture the decoded one covers (default: all of it). */
+  video?: VideoBox;
   payload: Uint8Array;
 }
 
@@ -46,7 +48,7 @@ export class FramePainter {
     if (!f.keyframe && !this.#decodable) throw new FrameError('H.264 frame before any keyframe', true);
     this.#h264 ??= new H264Decoder();
     try {
-      this.#h264.decode(f.payload, this.framebuffer, this.width, this.height, f.rects);
+      this.#h264.decode(f.payload, this.framebuffer, this.width, this.height, f.rects, f.video);
       this.#decodable = true;
     } catch (err) {
       this.#resetDecoder();

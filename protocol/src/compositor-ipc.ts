@@ -11,7 +11,7 @@ import { decodeCursorBody, decodeFrameBody, encodeCursorBody, encodeFrameBody, S
 
 export type { CursorMsg, FrameMsg };
 
-export const IPC_VERSION = 2;
+export const IPC_VERSION = 3;
 
 /** Largest output the compositor accepts: 8K UHD. */
 export const MAX_OUTPUT = { width: 7680, height: 4320 } as const;

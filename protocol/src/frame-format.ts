@@ -8,8 +8,10 @@
  * stream's bytes for this update (flushed at its end), which decompress to the B, G, R bytes of
  * every pixel of every rectangle, rectangle after rectangle: column by column for a rectangle
  * at most 64 rows high, row by row otherwise. One stream per link: decode in order.
- * H.264: one Annex B access unit; the rectangles say which parts of the decoded picture
- * to copy into the receiver's picture (everything else there stays exact).
+ * H.264: one Annex B access unit whose picture covers the frame's `video` box of the output
+ * (the whole output for full-screen motion, a window's video for a small animation); the
+ * rectangles, in output coordinates and inside that box, say which parts to copy into the
+ * receiver's picture (everything else there stays exact).
  */
 export const Codec = { Tiles: 1, H264: 2 } as const;
 export type CodecId = (typeof Codec)[keyof typeof Codec];
@@ -37,6 +39,14 @@ export interface FrameTrace {
   sentUs: number;
 }
 
+/** Where an H.264 picture sits in the output: x, y even, width and height even and at least 16. */
+export interface VideoBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
 /** One encoded picture update, as the compositor sends it and a terminal receives it. */
 export interface FrameMsg {
   /** Sequence on this link, modulo 2^16; the receiver acknowledges it to return a credit. */
@@ -49,6 +59,8 @@ export interface FrameMsg {
   keyframe: boolean;
   codec: CodecId;
   rects: Int32Array;
+  /** H.264 only (and always there): the part of the output its picture covers. */
+  video?: VideoBox;
   trace?: FrameTrace;
   /** Encoded as this file says for `codec`. */
   payload: Uint8Array;
@@ -61,8 +73,8 @@ export const SEQ_MODULO = 0x10000;
 
 // A typed character is a few dozen bytes of pixels: the header is a handful of bytes.
 // flags u8 (1 full, 2 keyframe, 4 trace; codec in the high nibble), seq u16, then LEB128
-// varints: width, height, number of rectangles, and x, y, width, height of each; then the
-// trace if flagged (captureUs f64, then input, delivered, commit, compose as µs before the
+// varints: width, height, number of rectangles, and x, y, width, height of each; for H.264
+// the video box (x, y, width, height); then the trace if flagged (captureUs f64, then input, delivered, commit, compose as µs before the
 // capture and sent as µs after it, each i32; -1 for "no input"); then the payload.
 const TRACE_BYTES = 8 + 5 * 4;
 
@@ -113,6 +125,14 @@ export function encodeFrameBody(f: FrameMsg): Uint8Array[] {
   w.varint(f.height);
   w.varint(f.rects.length / 4);
   for (let i = 0; i < f.rects.length; i++) w.varint(f.rects[i]!);
+  if (f.codec === Codec.H264) {
+    const v = f.video;
+    if (!v) throw new Error('an H.264 frame needs its video box');
+    w.varint(v.x);
+    w.varint(v.y);
+    w.varint(v.width);
+    w.varint(v.height);
+  }
   const head = new Uint8Array(w.bytes.length + (f.trace ? TRACE_BYTES : 0));
   head.set(w.bytes);
   const t = f.trace;
@@ -154,6 +174,19 @@ export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
     const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
     if (!(w > 0 && h > 0 && x + w <= width && y + h <= height)) return 'rectangle outside the output';
   }
+  let video: VideoBox | undefined;
+  if (codec === Codec.H264) {
+    const vx = r.varint(), vy = r.varint(), vw = r.varint(), vh = r.varint();
+    if (vx === null || vy === null || vw === null || vh === null) return 'truncated video box';
+    if (vx % 2 || vy % 2 || vw % 2 || vh % 2 || vw < 16 || vh < 16 || vx + vw > width + 1 || vy + vh > height + 1) {
+      return `video box ${vw}x${vh} at ${vx},${vy} does not fit the ${width}x${height} output`;
+    }
+    for (let i = 0; i < nrects; i++) {
+      const x = rects[i * 4]!, y = rects[i * 4 + 1]!;
+      if (x < vx || y < vy || x + rects[i * 4 + 2]! > vx + vw || y + rects[i * 4 + 3]! > vy + vh) return 'rectangle outside the video box';
+    }
+    video = { x: vx, y: vy, width: vw, height: vh };
+  }
   let trace: FrameTrace | undefined;
   if (flags & 4) {
     if (p.length < r.pos + TRACE_BYTES) return 'truncated trace';
@@ -180,6 +213,7 @@ export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
     rects,
     payload: p.subarray(r.pos),
   };
+  if (video) f.video = video;
   if (trace) f.trace = trace;
   return f;
 }

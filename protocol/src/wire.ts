@@ -10,7 +10,8 @@
 import { decodeCursorBody, decodeFrameBody, encodeCursorBody, encodeFrameBody, type CursorMsg, type FrameMsg } from './frame-format.js';
 
 // 2: compact frame header, 16-bit sequence numbers, 2-byte keys, stream-compressed tiles.
-export const WIRE_VERSION = 2;
+// 3: an H.264 frame says which part of the output its picture covers (its video box).
+export const WIRE_VERSION = 3;
 /** A terminal sends small messages; anything bigger is refused before it is parsed. */
 export const MAX_TERMINAL_MESSAGE = 64 * 1024;
 export const MAX_SERVER_MESSAGE = 7680 * 4320 * 4 + 1024 * 1024;

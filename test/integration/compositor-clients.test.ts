@@ -2,6 +2,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FrameMsg } from '@waydesk/protocol/frame-format';
 import { settle, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
 
 const run = promisify(execFile);
@@ -86,6 +87,11 @@ describe('compositor with real clients', () => {
   });
 
   it('streams animation as H.264 and makes the picture exact again once it stops', async () => {
+    const boxes: Array<{ x: number; y: number; width: number; height: number }> = [];
+    const onFrame = (f: FrameMsg): void => {
+      if (f.video) boxes.push(f.video);
+    };
+    c.link.on('frame', onFrame);
     const shm = spawn('weston-simple-shm', [], { env: c.env, stdio: 'ignore' });
     try {
       await waitFor('simple-shm to map', () => c.link.windows.some((w) => w.title === 'simple-shm'));
@@ -93,6 +99,14 @@ describe('compositor with real clients', () => {
       const stats = await c.link.stats();
       expect(stats.encoder).toBe('libx264');
       expect(stats.framesH264).toBeGreaterThan(10);
+      // Within a couple of seconds (the desktop's own damage from before ages out) the video
+      // covers the animated window, not the desktop: x264's work is the window's size.
+      const win = c.link.windows.find((w) => w.title === 'simple-shm')!;
+      const small = (b: { width: number; height: number } | undefined): boolean => !!b && b.width * b.height < (win.width + 32) * (win.height + 32);
+      await waitFor('the video to cover the window only', () => small(boxes.at(-1)), 5000);
+      const last = boxes.at(-1)!;
+      // inside the window, give or take the macroblock it was rounded out to
+      expect(last.x >= win.x - 16 && last.y >= win.y - 16 && last.x + last.width <= win.x + win.width + 16 && last.y + last.height <= win.y + win.height + 16).toBe(true);
       // freeze it mid-animation: the last lossy frame must be followed by an exact one
       shm.kill('SIGSTOP');
       await settle(c.link, 600);
@@ -106,6 +120,7 @@ describe('compositor with real clients', () => {
       }
       expect(mismatches).toBe(0);
     } finally {
+      c.link.off('frame', onFrame);
       shm.kill('SIGKILL');
     }
     await waitFor('simple-shm to go', () => !c.link.windows.some((w) => w.title === 'simple-shm'));

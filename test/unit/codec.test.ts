@@ -114,6 +114,40 @@ describe('H.264', () => {
     expect(bytes / 30).toBeLessThanOrEqual(perFrame30fps * 1.2);
   });
 
+  it('encodes a part of the picture (a video window) and puts it back in its place', () => {
+    const box = { x: 160, y: 96, width: 240, height: 160 };
+    const enc = new H264Encoder({ width: box.width, height: box.height, fps: 30, crf: 23, maxKbps: 0, intraRefresh: false, preset: 'ultrafast' });
+    const dec = new H264Decoder();
+    const fb = Buffer.alloc(W * H * 4, 0x7f);
+    const src = picture(5);
+    const inBox = Int32Array.of(170, 100, 200, 150);
+    const key = enc.encode(src, null, true, 0, { x: box.x, y: box.y, frameWidth: W });
+    dec.decode(key.data, fb, W, H, inBox, box);
+    // a delta frame with rectangles in the desktop's coordinates
+    const p = enc.encode(src, inBox, false, 33, { x: box.x, y: box.y, frameWidth: W });
+    dec.decode(p.data, fb, W, H, inBox, box);
+    let se = 0, n = 0, untouched = 0, outside = 0;
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const i = (y * W + x) * 4;
+        if (x >= 170 && x < 370 && y >= 100 && y < 250) {
+          for (let c = 0; c < 3; c++) se += (fb[i + c]! - src[i + c]!) ** 2;
+          n += 3;
+        } else {
+          outside++;
+          if (fb.readUInt32LE(i) === 0x7f7f7f7f) untouched++;
+        }
+      }
+    expect(10 * Math.log10((255 * 255) / (se / n))).toBeGreaterThan(35);
+    expect(untouched).toBe(outside);
+    // the picture covers its box only: a rectangle beyond it, or a box that does not match, is refused
+    expect(() => dec.decode(p.data, fb, W, H, Int32Array.of(100, 100, 20, 20), box)).toThrow(/outside the decoded/);
+    expect(() => dec.decode(enc.encode(src, null, true, 66, { x: box.x, y: box.y, frameWidth: W }).data, fb, W, H, null, { ...box, width: 320 })).toThrow(/does not match its/);
+    expect(() => enc.encode(src, null, false, 99, { x: W - 100, y: 0, frameWidth: W })).toThrow(/frame smaller/);
+    enc.close();
+    dec.close();
+  });
+
   it('decodes only the rectangles it is told to, leaving lossless pixels alone', () => {
     const enc = new H264Encoder({ width: W, height: H, fps: 60, crf: 23, maxKbps: 0, intraRefresh: false, preset: 'ultrafast' });
     const dec = new H264Decoder();

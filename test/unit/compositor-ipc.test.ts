@@ -49,6 +49,7 @@ describe('compositor link protocol', () => {
         keyframe: true,
         codec: Codec.H264,
         rects: Int32Array.from([0, 0, 4, 2, 97, 49, 3, 1]),
+        video: { x: 0, y: 0, width: 100, height: 50 },
         trace: { inputUs: 1000, deliveredUs: 1200, commitUs: 1500, composeUs: 1600, captureUs: 2500, sentUs: 2600 },
         payload,
       },
@@ -65,6 +66,21 @@ describe('compositor link protocol', () => {
     expect(Buffer.compare(Buffer.from(m.body.payload), payload)).toBe(0);
     expect(m.body).toMatchObject({ seq: 7, width: 100, height: 50, full: false, keyframe: true, codec: Codec.H264 });
     expect(m.body.trace).toEqual({ inputUs: 1000, deliveredUs: 1200, commitUs: 1500, composeUs: 1600, captureUs: 2500, sentUs: 2600 });
+    expect(m.body.video).toEqual({ x: 0, y: 0, width: 100, height: 50 });
+  });
+
+  it("refuses an H.264 frame whose video box is missing, misplaced, or does not hold its rectangles", () => {
+    const frame = (video: { x: number; y: number; width: number; height: number }, rects: number[]): Uint8Array =>
+      Buffer.concat(encodeFrameBody({ seq: 1, width: 640, height: 360, full: false, keyframe: false, codec: Codec.H264, rects: Int32Array.from(rects), video, payload: Buffer.alloc(4) }));
+    const ok = decodeFrameBody(frame({ x: 160, y: 96, width: 320, height: 176 }, [170, 100, 50, 40]));
+    expect(typeof ok === 'string' ? ok : ok.video).toEqual({ x: 160, y: 96, width: 320, height: 176 });
+    expect(decodeFrameBody(frame({ x: 160, y: 96, width: 320, height: 176 }, [10, 100, 50, 40]))).toMatch(/outside the video box/);
+    expect(decodeFrameBody(frame({ x: 400, y: 0, width: 320, height: 176 }, [410, 10, 5, 5]))).toMatch(/does not fit/);
+    expect(decodeFrameBody(frame({ x: 1, y: 0, width: 320, height: 176 }, [10, 10, 5, 5]))).toMatch(/does not fit/);
+    // an H.264 frame cut short where its box should be
+    const whole = frame({ x: 0, y: 0, width: 640, height: 360 }, [0, 0, 640, 360]);
+    expect(decodeFrameBody(whole.subarray(0, whole.length - 4 - 4))).toMatch(/truncated video box/);
+    expect(() => encodeFrameBody({ seq: 1, width: 64, height: 64, full: false, keyframe: false, codec: Codec.H264, rects: Int32Array.of(0, 0, 8, 8), payload: Buffer.alloc(1) })).toThrow(/video box/);
   });
 
   it('rejects malformed input with a reason', () => {

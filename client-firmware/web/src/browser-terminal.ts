@@ -1,6 +1,6 @@
 // The browser terminal: the same wire protocol as every terminal, decoded with WebCodecs
 // (H.264) and fzstd (lossless tiles), drawn on a canvas; keyboard and mouse go back.
-import { Codec, type FrameMsg } from '@waydesk/protocol/frame-format';
+import { Codec, type FrameMsg, type VideoBox } from '@waydesk/protocol/frame-format';
 import { WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type CursorBody, type TerminalMessage } from '@waydesk/protocol/wire';
 import { BUTTONS, EVDEV } from './keycodes.js';
 import { COLUMN_MAX_H, TileStream } from './tile-stream.js';
@@ -39,7 +39,7 @@ let awaitingWhole = false;
 let decoder: VideoDecoder | null = null;
 let decodable = false;
 /** H.264 pictures in decode order, waiting for the decoder's output. */
-const pending: Array<{ rects: Int32Array; seq: number; done: () => void }> = [];
+const pending: Array<{ rects: Int32Array; box: VideoBox; done: () => void }> = [];
 
 function resize(width: number, height: number): void {
   if (width === state.width && height === state.height) return;
@@ -63,7 +63,8 @@ function resetDecoder(): void {
   for (const p of pending.splice(0)) p.done();
 }
 
-function ensureDecoder(): VideoDecoder {
+/** The decoder's picture covers `box` of the canvas (a window's video, or the whole desktop). */
+function ensureDecoder(box: VideoBox): VideoDecoder {
   if (decoder) return decoder;
   const d = new VideoDecoder({
     output: (frame) => {
@@ -72,7 +73,7 @@ function ensureDecoder(): VideoDecoder {
       if (p) {
         for (let i = 0; i < p.rects.length; i += 4) {
           const x = p.rects[i]!, y = p.rects[i + 1]!, w = p.rects[i + 2]!, h = p.rects[i + 3]!;
-          ctx.drawImage(frame, x, y, w, h, x, y, w, h);
+          ctx.drawImage(frame, x - p.box.x, y - p.box.y, w, h, x, y, w, h);
         }
         p.done();
       }
@@ -84,7 +85,7 @@ function ensureDecoder(): VideoDecoder {
       send({ type: 'keyframe-request' });
     },
   });
-  d.configure({ codec: avcCodec(state.width, state.height), codedWidth: state.width, codedHeight: state.height, optimizeForLatency: true, hardwareAcceleration: 'no-preference' });
+  d.configure({ codec: avcCodec(box.width, box.height), codedWidth: box.width, codedHeight: box.height, optimizeForLatency: true, hardwareAcceleration: 'no-preference' });
   decoder = d;
   return d;
 }
@@ -132,9 +133,10 @@ function onFrame(f: FrameMsg): void {
           }
           if (f.keyframe) resetDecoder();
           if (!decodable && !f.keyframe) throw new Error('H.264 frame before a keyframe');
-          const d = ensureDecoder();
+          const box = f.video ?? { x: 0, y: 0, width: f.width, height: f.height };
+          const d = ensureDecoder(box);
           decodable = true;
-          pending.push({ rects: f.rects, seq: f.seq, done: finish });
+          pending.push({ rects: f.rects, box, done: finish });
           d.decode(new EncodedVideoChunk({ type: f.keyframe ? 'key' : 'delta', timestamp: f.seq, data: f.payload }));
         } catch (err) {
           state.lastError = (err as Error).message;

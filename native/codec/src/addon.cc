@@ -54,19 +54,26 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
   wd_encoder* enc_ = nullptr;
   int width_ = 0, height_ = 0;
 
-  // encode(frame: Buffer (whole BGRX picture), rects: Int32Array, keyframe, atUs?: number) -> {data: Buffer, keyframe}
+  // encode(frame: Buffer (BGRX), rects: Int32Array (encoder coordinates), keyframe, atUs?: number,
+  //        x?, y?, frameWidth?: where the encoder's picture sits in a wider frame) -> {data, keyframe}
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!enc_) throw Napi::Error::New(env, "encoder is closed");
     auto frame = info[0].As<Napi::Buffer<uint8_t>>();
-    if (frame.Length() < static_cast<size_t>(width_) * height_ * 4) throw Napi::RangeError::New(env, "frame smaller than the encoder's picture");
+    auto num = [&](size_t i, int64_t def) { return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Int64Value() : def; };
+    int64_t ox = num(4, 0), oy = num(5, 0), fw = num(6, width_);
+    if (ox < 0 || oy < 0 || fw < ox + width_ || fw > 65536 ||
+        frame.Length() < static_cast<size_t>(((oy + height_ - 1) * fw + ox + width_) * 4)) {
+      throw Napi::RangeError::New(env, "frame smaller than the encoder's picture at its place");
+    }
     RectList r = Rects(info[1]);
     const uint8_t* out = nullptr;
     size_t len = 0;
     bool key = false;
     char err[256] = "";
     int64_t at = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : -1;
-    if (!wd_encoder_encode(enc_, frame.Data(), static_cast<size_t>(width_) * 4, r.data, r.count, info[2].ToBoolean().Value(), at, &out, &len,
+    const uint8_t* src = frame.Data() + static_cast<size_t>(oy * fw + ox) * 4;
+    if (!wd_encoder_encode(enc_, src, static_cast<size_t>(fw) * 4, r.data, r.count, info[2].ToBoolean().Value(), at, &out, &len,
                            &key, err, sizeof(err))) {
       throw Napi::Error::New(env, std::string("encode: ") + err);
     }
@@ -98,7 +105,7 @@ class Decoder : public Napi::ObjectWrap<Decoder> {
  private:
   wd_decoder* dec_ = nullptr;
 
-  // decode(packet, dst: Buffer, width, height, rects) -> undefined; throws on a bad packet
+  // decode(packet, dst: Buffer, width, height, rects, box?: Int32Array [x, y, w, h]) -> undefined; throws on a bad packet
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!dec_) throw Napi::Error::New(env, "decoder is closed");
@@ -107,8 +114,14 @@ class Decoder : public Napi::ObjectWrap<Decoder> {
     int w = info[2].ToNumber().Int32Value(), h = info[3].ToNumber().Int32Value();
     if (w <= 0 || h <= 0 || dst.Length() < static_cast<size_t>(w) * h * 4) throw Napi::RangeError::New(env, "destination too small");
     RectList r = Rects(info[4]);
+    const int32_t* box = nullptr;
+    if (info.Length() > 5 && info[5].IsTypedArray()) {
+      auto b = info[5].As<Napi::Int32Array>();
+      if (b.ElementLength() != 4) throw Napi::TypeError::New(env, "box wants [x, y, width, height]");
+      box = b.Data();
+    }
     char err[256] = "";
-    if (!wd_decoder_decode(dec_, pkt.Data(), pkt.ByteLength(), dst.Data(), w, h, r.data, r.count, err, sizeof(err))) {
+    if (!wd_decoder_decode(dec_, pkt.Data(), pkt.ByteLength(), dst.Data(), w, h, box, r.data, r.count, err, sizeof(err))) {
       throw Napi::Error::New(env, std::string("decode: ") + err);
     }
     return env.Undefined();

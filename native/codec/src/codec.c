@@ -349,7 +349,16 @@ void wd_decoder_destroy(wd_decoder *d) {
 }
 
 bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *dst, int dst_w, int dst_h,
-	const int32_t *rects, int nrects, char *err, size_t errlen) {
+	const int32_t *box, const int32_t *rects, int nrects, char *err, size_t errlen) {
+	/* The decoded picture covers `box` of dst (x, y, width, height; NULL: all of dst). */
+	int32_t whole[4] = {0, 0, dst_w, dst_h};
+	if (!box) box = whole;
+	int bx = box[0], by = box[1], bw = box[2], bh = box[3];
+	if (bx < 0 || by < 0 || bw < 2 || bh < 2 || (bx & 1) || (by & 1) || bx >= dst_w || by >= dst_h ||
+		(int64_t)bx + bw > (int64_t)dst_w + 1 || (int64_t)by + bh > (int64_t)dst_h + 1) {
+		fail(err, errlen, "video box %dx%d at %d,%d does not fit the %dx%d screen", bw, bh, bx, by, dst_w, dst_h);
+		return false;
+	}
 	av_packet_unref(d->pkt);
 	if (len == 0 || len > 64 * 1024 * 1024) {
 		fail(err, errlen, "packet of %zu bytes is not a plausible H.264 access unit", len);
@@ -358,7 +367,7 @@ bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *
 	/* A hostile stream may announce a huge picture: never decode much more than the screen.
 	 * libavcodec counts the buffer's width rounded up to its stride alignment (800 -> 832),
 	 * so an exact bound refused pictures whose width is not a multiple of 64. */
-	d->ctx->max_pixels = (int64_t)((dst_w + 127) & ~127) * ((dst_h + 127) & ~127);
+	d->ctx->max_pixels = (int64_t)((bw + 127) & ~127) * ((bh + 127) & ~127);
 	if (av_new_packet(d->pkt, (int)len) < 0) {
 		fail(err, errlen, "out of memory");
 		return false;
@@ -376,33 +385,35 @@ bool wd_decoder_decode(wd_decoder *d, const uint8_t *data, size_t len, uint8_t *
 		return false;
 	}
 	AVFrame *f = d->frame;
-	if (f->width > dst_w || f->height > dst_h || f->width < dst_w - 1 || f->height < dst_h - 1) {
-		fail(err, errlen, "decoded picture %dx%d does not match the %dx%d screen", f->width, f->height, dst_w, dst_h);
+	if (f->width > bw || f->height > bh || f->width < bw - 1 || f->height < bh - 1) {
+		fail(err, errlen, "decoded picture %dx%d does not match its %dx%d box", f->width, f->height, bw, bh);
 		return false;
 	}
 	if (f->format != AV_PIX_FMT_YUV420P && f->format != AV_PIX_FMT_YUVJ420P) {
 		fail(err, errlen, "unexpected decoded pixel format %d", f->format);
 		return false;
 	}
-	int w = f->width < dst_w ? f->width : dst_w;
-	int h = f->height < dst_h ? f->height : dst_h;
-	int32_t all[4] = {0, 0, w, h};
+	/* What of the picture lies on the screen (a box may end one pixel past an odd edge). */
+	int w = f->width < dst_w - bx ? f->width : dst_w - bx;
+	int h = f->height < dst_h - by ? f->height : dst_h - by;
+	int32_t all[4] = {bx, by, w, h};
 	if (nrects == 0) {
 		rects = all;
 		nrects = 1;
 	}
 	size_t stride = (size_t)dst_w * 4;
 	for (int i = 0; i < nrects; i++) {
-		int32_t x = rects[i * 4], y = rects[i * 4 + 1], rw = rects[i * 4 + 2], rh = rects[i * 4 + 3];
+		/* Rectangles are in screen coordinates; the picture's own start at the box. */
+		int32_t x = rects[i * 4] - bx, y = rects[i * 4 + 1] - by, rw = rects[i * 4 + 2], rh = rects[i * 4 + 3];
 		if (x < 0 || y < 0 || rw <= 0 || rh <= 0 || (int64_t)x + rw > w || (int64_t)y + rh > h) {
-			fail(err, errlen, "rectangle %d,%d %dx%d outside the decoded %dx%d picture", x, y, rw, rh, w, h);
+			fail(err, errlen, "rectangle %d,%d %dx%d outside the decoded %dx%d picture at %d,%d", rects[i * 4], rects[i * 4 + 1], rw, rh, w, h, bx, by);
 			return false;
 		}
 		align_even(&x, &y, &rw, &rh, w, h);
 		I420ToARGB(f->data[0] + (size_t)y * f->linesize[0] + x, f->linesize[0],
 			f->data[1] + (size_t)(y / 2) * f->linesize[1] + x / 2, f->linesize[1],
 			f->data[2] + (size_t)(y / 2) * f->linesize[2] + x / 2, f->linesize[2],
-			dst + (size_t)y * stride + (size_t)x * 4, (int)stride, rw, rh);
+			dst + (size_t)(y + by) * stride + (size_t)(x + bx) * 4, (int)stride, rw, rh);
 	}
 	return true;
 }

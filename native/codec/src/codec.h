@@ -47,7 +47,7 @@ void wd_decoder_destroy(wd_decoder *d);
 /* Decodes one access unit and writes the rectangles (all of the picture if nrects is 0)
  * into dst (BGRX, dst_w x dst_h). */
 bool wd_decoder_decode(wd_decoder *d, const uint8_t *pkt, size_t len, uint8_t *dst, int dst_w, int dst_h,
-	const int32_t *rects, int nrects, char *err, size_t errlen);
+	const int32_t *box, const int32_t *rects, int nrects, char *err, size_t errlen);
 
 /* Lossless updates: the BGR bytes of every rectangle (no X byte), concatenated, through one
  * zstd stream per link that is flushed after each update. A rectangle at most 64 rows high

@@ -50,6 +50,19 @@ function join(a: Box, b: Box): Box {
   return { x0: Math.min(a.x0, b.x0), y0: Math.min(a.y0, b.y0), x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1) };
 }
 
+/** The box rounded out to 16-pixel macroblocks, inside the picture, at least one macroblock, at even x, y. */
+function macroblocks(b: Box, width: number, height: number): Box {
+  const span = (a: number, e: number, size: number): [number, number] => {
+    let lo = Math.max(0, Math.floor(a / 16) * 16);
+    const hi = Math.min(Math.ceil(e / 16) * 16, size);
+    if (hi - lo < 16) lo = Math.max(0, (hi - 16) & ~1);
+    return [lo, hi];
+  };
+  const [x0, x1] = span(b.x0, b.x1, width);
+  const [y0, y1] = span(b.y0, b.y1, height);
+  return { x0, y0, x1, y1 };
+}
+
 function area(b: Box): number {
   return (b.x1 - b.x0) * (b.y1 - b.y0);
 }
@@ -84,7 +97,8 @@ export class StreamEncoder {
   #recent2: Box | null = null;
   #recentBefore: Box | null = null;
   #recentSince = -Infinity;
-  /** When the video encoder last failed to open or encode (performance.now()). */
+  #regionSince = -Infinity;
+  /** When the video encoder last failed to open or encode (ms, the clock encode() is given). */
   #videoFailedAt = -Infinity;
   #releaseTimer: NodeJS.Timeout | null = null;
   #needKey = true;
@@ -114,6 +128,7 @@ export class StreamEncoder {
     this.#lossy = new Uint8Array(this.#tw * Math.ceil(height / TILE));
     this.#lossyCount = 0;
     this.#needKey = true;
+    this.#recent2 = this.#recentBefore = null;
   }
 
   /** Takes the core's current picture (the one the rectangles of this call refer to). */
@@ -133,7 +148,7 @@ export class StreamEncoder {
     while (this.#recent.length && nowMs - this.#recent[0]!.t > MOTION_WINDOW_MS) this.#recent.shift();
     const busy = this.#recent.filter((r) => r.px > SMALL_DAMAGE_PX).length >= MOTION_FRAMES;
     const lossy = px > this.width * this.height * LARGE_DAMAGE || (px > SMALL_DAMAGE_PX && busy);
-    return lossy ? this.#encodeH264(rects, held ? undefined : nowMs) : this.#encodeTiles(rects, { shrink: true, restart: false });
+    return lossy ? this.#encodeH264(rects, nowMs, held) : this.#encodeTiles(rects, { shrink: true, restart: false });
   }
 
   /** The whole picture, exact: for a receiver that starts from nothing. */
@@ -234,7 +249,7 @@ export class StreamEncoder {
     return { codec: Codec.Tiles, keyframe: false, rects, payload, width: this.width, height: this.height };
   }
 
-  #encodeH264(damage: Int32Array, atMs: number | undefined): Encoded | null {
+  #encodeH264(damage: Int32Array, nowMs: number, held: boolean): Encoded | null {
     // 4:2:0 chroma covers 2x2 pixels: the receiver copies (and we mark lossy) whole pairs.
     const rects = new Int32Array(damage.length);
     for (let i = 0; i < damage.length; i += 4) {
@@ -244,11 +259,11 @@ export class StreamEncoder {
       rects.set([x, y, x2 - x, y2 - y], i);
     }
     // Without a working video encoder the desktop still goes out, exact and bigger.
-    if (performance.now() - this.#videoFailedAt < VIDEO_RETRY_MS) return this.#encodeTiles(damage, { shrink: true, restart: false });
+    if (nowMs - this.#videoFailedAt < VIDEO_RETRY_MS) return this.#encodeTiles(damage, { shrink: true, restart: false });
     let out: { data: Buffer; keyframe: boolean };
     let key = this.#needKey;
     try {
-      const want = this.#videoRegion(rects);
+      const want = this.#videoRegion(rects, nowMs);
       const r = this.#region;
       if (this.#h264 && (want.x0 !== r.x0 || want.y0 !== r.y0 || want.x1 !== r.x1 || want.y1 !== r.y1)) {
         this.#h264.close();
@@ -258,15 +273,16 @@ export class StreamEncoder {
         const choice = chooseEncoder({ ...this.#settings, width: want.x1 - want.x0, height: want.y1 - want.y0 });
         this.#h264 = choice.encoder;
         this.#region = want;
+        this.#regionSince = nowMs;
         this.encoderName = choice.encoder.name;
         this.#log.info({ encoder: choice.encoder.name, why: choice.reason, ...want }, 'video encoder ready');
         key = this.#needKey = true;
       }
       // A keyframe must carry the whole picture: a new decoder has no reference to fill gaps.
-      out = this.#h264.encode(this.#cur, key ? null : rects, key, atMs, { x: want.x0, y: want.y0, frameWidth: this.width });
+      out = this.#h264.encode(this.#cur, key ? null : rects, key, held ? undefined : nowMs, { x: want.x0, y: want.y0, frameWidth: this.width });
     } catch (err) {
       this.#log.error({ err: (err as Error).message, retryInMs: VIDEO_RETRY_MS }, 'video encoder failed; sending exact updates instead');
-      this.#videoFailedAt = performance.now();
+      this.#videoFailedAt = nowMs;
       this.#h264?.close();
       this.#h264 = null;
       this.#needKey = true;
@@ -283,38 +299,34 @@ export class StreamEncoder {
   }
 
   /**
-   * The part of the picture to encode as video: where video damage fell in the last second or
-   * two, in whole macroblocks. A video window costs its own size, not the desktop's (x264
-   * spends about 4 ms on a 1080p picture even when all but a window is still). The part grows
-   * at once when damage falls outside it, and shrinks (a keyframe) only once the recent damage
-   * fills less than half of it, so a video that shares frames with other damage does not flip
-   * between sizes.
+   * The part of the picture to encode as video: where video damage fell in the last one to two
+   * seconds, in whole macroblocks. A video window costs its own size, not the desktop's (x264
+   * spends about 4 ms on a 1080p picture even when all but a window is still). Every change of
+   * part is a new encoder and a keyframe, so: the part shrinks only once the recent damage fills
+   * less than half of it; it grows with a margin, for damage that moves (a window dragged); and
+   * when it would change again within half a second, or cover most of the screen anyway, it
+   * becomes the whole screen.
    */
-  #videoRegion(rects: Int32Array): Box {
+  #videoRegion(rects: Int32Array, nowMs: number): Box {
     let b: Box = { x0: Infinity, y0: Infinity, x1: 0, y1: 0 };
     for (let i = 0; i < rects.length; i += 4) b = join(b, { x0: rects[i]!, y0: rects[i + 1]!, x1: rects[i]! + rects[i + 2]!, y1: rects[i + 1]! + rects[i + 3]! });
-    const now = performance.now();
-    if (now - this.#recentSince > 1000) {
-      this.#recentBefore = now - this.#recentSince > 2000 ? null : this.#recent2;
+    if (nowMs - this.#recentSince > 1000) {
+      this.#recentBefore = nowMs - this.#recentSince > 2000 ? null : this.#recent2;
       this.#recent2 = null;
-      this.#recentSince = now;
+      this.#recentSince = nowMs;
     }
     this.#recent2 = this.#recent2 ? join(this.#recent2, b) : b;
     const recent = this.#recentBefore ? join(this.#recentBefore, this.#recent2) : this.#recent2;
-    const span = (a: number, e: number, size: number): [number, number] => {
-      let lo = Math.floor(a / TILE) * TILE;
-      const hi = Math.min(Math.ceil(e / TILE) * TILE, size);
-      if (hi - lo < TILE) lo = Math.max(0, hi - TILE);
-      return [lo, hi];
-    };
-    const [x0, x1] = span(recent.x0, recent.x1, this.width);
-    const [y0, y1] = span(recent.y0, recent.y1, this.height);
-    const want: Box = { x0, y0, x1, y1 };
     const r = this.#region;
     const open = this.#h264 !== null;
     const holds = open && r.x0 <= b.x0 && r.y0 <= b.y0 && r.x1 >= b.x1 && r.y1 >= b.y1;
-    if (holds && area(want) * 2 > area(r)) return r;
-    return want;
+    const whole: Box = { x0: 0, y0: 0, x1: this.width, y1: this.height };
+    // Growing: a quarter of the size again on every side, for damage that keeps moving.
+    const mx = holds ? 0 : (recent.x1 - recent.x0) / 4, my = holds ? 0 : (recent.y1 - recent.y0) / 4;
+    const want = macroblocks({ x0: recent.x0 - mx, y0: recent.y0 - my, x1: recent.x1 + mx, y1: recent.y1 + my }, this.width, this.height);
+    const settled = nowMs - this.#regionSince >= 500;
+    if (holds) return area(want) * 2 > area(r) || !settled ? r : want;
+    return area(want) * 2 > area(whole) || (open && !settled) ? whole : want;
   }
 
   /** Gives back the video encoder's memory (tens of MB at 1080p); the next video starts with a keyframe. */

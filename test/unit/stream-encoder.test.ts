@@ -76,4 +76,33 @@ describe('StreamEncoder', () => {
     for (let i = 0; i < fb.length; i += 4) if ((fb.readUInt32LE(i) & 0xffffff) !== (pixels.readUInt32LE(i) & 0xffffff)) throw new Error(`pixel ${i / 4} differs`);
     enc.close();
   });
+
+  it('encodes only where video is, follows it when it moves, without a keyframe every few pixels', () => {
+    const enc = new StreamEncoder(W, H, DEFAULT_ENCODER, pino({ level: 'silent' }));
+    const pic = picture(0);
+    let t = 0;
+    let keyframes = 0;
+    const boxes: Array<{ x: number; y: number; width: number; height: number }> = [];
+    const frame = (x: number, y: number): void => {
+      // a 100x100 animation: more than 8,000 pixels a frame, so video once it keeps changing
+      for (let row = y; row < y + 100; row++) pic.pixels.fill(t & 0xff, (row * W + x) * 4, (row * W + x + 100) * 4);
+      const e = enc.encode(pic, Int32Array.of(x, y, 100, 100), (t += 33));
+      if (!e || e.codec !== Codec.H264) return;
+      const v = e.video!;
+      boxes.push(v);
+      if (e.keyframe) keyframes++;
+      // every rectangle lies inside the picture's box: the terminal refuses anything else
+      for (let i = 0; i < e.rects.length; i += 4) {
+        expect(e.rects[i]! >= v.x && e.rects[i + 1]! >= v.y && e.rects[i]! + e.rects[i + 2]! <= v.x + v.width && e.rects[i + 1]! + e.rects[i + 3]! <= v.y + v.height).toBe(true);
+      }
+    };
+    for (let i = 0; i < 90; i++) frame(200, 100); // 3 s in place
+    const still = boxes.at(-1)!;
+    expect(still.width * still.height).toBeLessThanOrEqual(144 * 144); // the square in whole macroblocks
+    expect(keyframes).toBeLessThanOrEqual(2);
+    keyframes = 0;
+    for (let i = 0; i < 60; i++) frame(200 + i * 4, 100); // dragged right, 4 px a frame, for 2 s
+    expect(keyframes).toBeLessThanOrEqual(6);
+    enc.close();
+  });
 });

@@ -62,7 +62,7 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     auto frame = info[0].As<Napi::Buffer<uint8_t>>();
     auto num = [&](size_t i, int64_t def) { return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Int64Value() : def; };
     int64_t ox = num(4, 0), oy = num(5, 0), fw = num(6, width_);
-    if (ox < 0 || oy < 0 || fw < ox + width_ || fw > 65536 ||
+    if (ox < 0 || oy < 0 || ox > 65536 || oy > 65536 || fw < ox + width_ || fw > 65536 ||
         frame.Length() < static_cast<size_t>(((oy + height_ - 1) * fw + ox + width_) * 4)) {
       throw Napi::RangeError::New(env, "frame smaller than the encoder's picture at its place");
     }
@@ -117,7 +117,7 @@ class Decoder : public Napi::ObjectWrap<Decoder> {
     const int32_t* box = nullptr;
     if (info.Length() > 5 && info[5].IsTypedArray()) {
       auto b = info[5].As<Napi::Int32Array>();
-      if (b.ElementLength() != 4) throw Napi::TypeError::New(env, "box wants [x, y, width, height]");
+      if (b.TypedArrayType() != napi_int32_array || b.ElementLength() != 4) throw Napi::TypeError::New(env, "box wants an Int32Array [x, y, width, height]");
       box = b.Data();
     }
     char err[256] = "";

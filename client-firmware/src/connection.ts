@@ -34,7 +34,7 @@ export async function connectWebSocket(url: string, fingerprint: string, timeout
     },
     send: (data) => {
       if (ws.readyState !== ws.OPEN) return;
-      // Messages of one turn of the event loop (a key's press and release read together, an
+      // Messages sent in one callback of the event loop (a key's press and release read together, an
       // acknowledgement and a ping) leave as one TLS record: 22 bytes of record each saved,
       // and no wait, since the socket is uncorked before the loop polls again.
       if (!corked) {

@@ -93,9 +93,9 @@ export class StreamEncoder {
   #h264: H264Encoder | null = null;
   /** The part of the picture the open video encoder covers. */
   #region: Box = { x0: 0, y0: 0, x1: 0, y1: 0 };
-  /** Where video damage fell this second and the one before (see #videoRegion). */
-  #recent2: Box | null = null;
-  #recentBefore: Box | null = null;
+  /** Where video damage fell in this second and in the one before (see #videoRegion). */
+  #videoDamageNow: Box | null = null;
+  #videoDamageBefore: Box | null = null;
   #recentSince = -Infinity;
   #regionSince = -Infinity;
   /** When the video encoder last failed to open or encode (ms, the clock encode() is given). */
@@ -128,7 +128,7 @@ export class StreamEncoder {
     this.#lossy = new Uint8Array(this.#tw * Math.ceil(height / TILE));
     this.#lossyCount = 0;
     this.#needKey = true;
-    this.#recent2 = this.#recentBefore = null;
+    this.#videoDamageNow = this.#videoDamageBefore = null;
   }
 
   /** Takes the core's current picture (the one the rectangles of this call refer to). */
@@ -311,12 +311,12 @@ export class StreamEncoder {
     let b: Box = { x0: Infinity, y0: Infinity, x1: 0, y1: 0 };
     for (let i = 0; i < rects.length; i += 4) b = join(b, { x0: rects[i]!, y0: rects[i + 1]!, x1: rects[i]! + rects[i + 2]!, y1: rects[i + 1]! + rects[i + 3]! });
     if (nowMs - this.#recentSince > 1000) {
-      this.#recentBefore = nowMs - this.#recentSince > 2000 ? null : this.#recent2;
-      this.#recent2 = null;
+      this.#videoDamageBefore = nowMs - this.#recentSince > 2000 ? null : this.#videoDamageNow;
+      this.#videoDamageNow = null;
       this.#recentSince = nowMs;
     }
-    this.#recent2 = this.#recent2 ? join(this.#recent2, b) : b;
-    const recent = this.#recentBefore ? join(this.#recentBefore, this.#recent2) : this.#recent2;
+    this.#videoDamageNow = this.#videoDamageNow ? join(this.#videoDamageNow, b) : b;
+    const recent = this.#videoDamageBefore ? join(this.#videoDamageBefore, this.#videoDamageNow) : this.#videoDamageNow;
     const r = this.#region;
     const open = this.#h264 !== null;
     const holds = open && r.x0 <= b.x0 && r.y0 <= b.y0 && r.x1 >= b.x1 && r.y1 >= b.y1;

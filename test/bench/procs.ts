@@ -13,23 +13,23 @@ export function cpuTicks(pid: number): number {
   }
 }
 
-export function rssBytes(pid: number): number {
+/** A `NAME: n kB` line of a /proc file, in bytes (0 when the process is gone). */
+function procKb(file: string, name: string): number {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(file, 'utf8'));
     return Number(m?.[1] ?? 0) * 1024;
   } catch {
     return 0;
   }
 }
 
+export function rssBytes(pid: number): number {
+  return procKb(`/proc/${pid}/status`, 'VmRSS');
+}
+
 /** Proportional set size: shared pages split among the processes that map them. */
 export function pssBytes(pid: number): number {
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return Number(m?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
+  return procKb(`/proc/${pid}/smaps_rollup`, 'Pss');
 }
 
 export function childrenOf(pid: number): number[] {

@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Integration suites start real compositors and clients; on 2 cores they run one file at a time
     // so timing assertions see a quiet machine.
     fileParallelism: false,

@@ -20,7 +20,7 @@ export interface ServerChannel {
   /** Drops the connection at once, as a pulled cable would. */
   terminate(): void;
   onMessage(cb: (data: Uint8Array) => void): void;
-  onClose(cb: (reason: string) => void): void;
+  onClose(cb: (code: number, reason: string) => void): void;
 }
 
 /** WebSocket over TLS with the server's certificate pinned. */
@@ -50,7 +50,7 @@ export async function connectWebSocket(url: string, fingerprint: string, timeout
     close: (code, reason) => ws.close(code, reason),
     terminate: () => ws.terminate(),
     onMessage: (cb) => ws.on('message', (data: Buffer) => cb(data)),
-    onClose: (cb) => ws.on('close', (_code, reason) => cb(reason.toString())),
+    onClose: (cb) => ws.on('close', (code, reason) => cb(code, reason.toString())),
   };
 }
 

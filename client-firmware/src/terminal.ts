@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { FrameError, FramePainter } from '@waydesk/native/frame-painter';
 import type { FrameMsg } from '@waydesk/protocol/frame-format';
 import {
+  CloseCode,
   WIRE_VERSION,
   WireError,
   decodeServerMessage,
@@ -16,6 +17,8 @@ import type { Logger } from './log.js';
 export interface TerminalOptions {
   url: string;
   fingerprint: string;
+  /** The server's secret, as its printed address carries it (`#token=…`). */
+  token: string;
   terminalId: string;
   display: Display;
   kind: 'headless' | 'drm';
@@ -25,7 +28,8 @@ export interface TerminalOptions {
 }
 
 export interface TerminalEvents {
-  status: [{ connected: boolean; message: string }];
+  /** `retrying` false: the terminal waits for its user (`reconnect()`), as after a takeover. */
+  status: [{ connected: boolean; retrying: boolean; message: string }];
   frame: [FrameMsg, FrameInfo];
   cursor: [CursorBody];
   'server-error': [string];
@@ -44,6 +48,8 @@ function nowUs(): number {
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
+/** A connection that lasted this long was not a refusal loop: the back-off starts over. */
+const STABLE_MS = 10_000;
 
 /**
  * The terminal: connects (pinning the server's certificate), says hello, decodes frames into
@@ -72,6 +78,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   #awaitingWhole = false;
   #backoff = BACKOFF_MIN_MS;
   #retry: NodeJS.Timeout | null = null;
+  #stable: NodeJS.Timeout | null = null;
 
   constructor(o: TerminalOptions) {
     super();
@@ -95,7 +102,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     } catch (err) {
       const message = (err as Error).message;
       const pin = err instanceof PinError;
-      this.emit('status', { connected: false, message: pin ? message : `server unreachable (${message}); retrying` });
+      this.emit('status', { connected: false, retrying: true, message: pin ? message : `server unreachable (${message}); retrying` });
       this.#o.log.warn({ err: message, retryMs: this.#backoff }, pin ? 'certificate pin mismatch' : 'cannot reach the server');
       this.#scheduleRetry();
       return;
@@ -105,12 +112,22 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       return;
     }
     this.#ws = ws;
-    this.#backoff = BACKOFF_MIN_MS;
+    // The back-off starts over only once this connection has proved itself: a server that
+    // accepts and then refuses at once is not hammered every 250 ms.
+    this.#stable = setTimeout(() => (this.#backoff = BACKOFF_MIN_MS), STABLE_MS);
+    this.#stable.unref();
     ws.onMessage((data) => this.#onMessage(data));
-    ws.onClose((reason) => {
+    ws.onClose((code, reason) => {
       if (this.#ws !== ws) return;
       this.#ws = null;
-      this.emit('status', { connected: false, message: `disconnected${reason ? `: ${reason}` : ''}; retrying` });
+      if (this.#stable) clearTimeout(this.#stable);
+      // Reconnecting would take the desktop back from the terminal its user just moved to, or
+      // present the same wrong token again: wait for the user instead.
+      if (code === CloseCode.TakenOver || code === CloseCode.Unauthorized) {
+        this.emit('status', { connected: false, retrying: false, message: reason || (code === CloseCode.TakenOver ? 'taken over by another terminal' : 'the server refused this terminal') });
+        return;
+      }
+      this.emit('status', { connected: false, retrying: true, message: `disconnected${reason ? `: ${reason}` : ''}; retrying` });
       this.#scheduleRetry();
     });
     this.send({
@@ -125,7 +142,8 @@ export class Terminal extends EventEmitter<TerminalEvents> {
         ...(this.#o.trace ? { trace: true } : {}),
       },
     });
-    this.emit('status', { connected: true, message: 'connected' });
+    this.send({ type: 'auth', body: { token: this.#o.token } });
+    this.emit('status', { connected: true, retrying: false, message: 'connected' });
     this.#ping();
   }
 
@@ -246,6 +264,13 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     this.send({ type: 'pointer-button', button, pressed });
   }
 
+  /** Connects again after the terminal stopped retrying (its user wants the desktop back here). */
+  reconnect(): void {
+    if (this.#ws || this.#retry || this.#stopped) return;
+    this.#backoff = BACKOFF_MIN_MS;
+    void this.#connect();
+  }
+
   /** Drops the connection as a pulled cable would (tests, and a terminal going to sleep). */
   dropConnection(): void {
     this.#ws?.terminate();
@@ -259,6 +284,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     this.#stopped = true;
     if (this.#pingTimer) clearTimeout(this.#pingTimer);
     if (this.#retry) clearTimeout(this.#retry);
+    if (this.#stable) clearTimeout(this.#stable);
     this.#retry = null;
     const ws = this.#ws;
     this.#ws = null;

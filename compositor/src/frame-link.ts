@@ -73,6 +73,8 @@ export class FrameLink {
   /** The oldest input not yet seen in a frame: when it was read and when it reached the client. */
   #input: { inputUs: number; deliveredUs: number } | null = null;
   #waitingDrain = false;
+  /** A whole picture was asked for and waits for the socket to drain. */
+  #fullDue = false;
   #closed = false;
   #framesSent = 0;
   #bytesSent = 0;
@@ -129,9 +131,23 @@ export class FrameLink {
     return !this.#closed && !this.#waitingDrain && this.#inFlight.size < MAX_IN_FLIGHT;
   }
 
+  /**
+   * The parent lost track and wants the whole picture. It waits for the socket to drain, and
+   * requests made meanwhile are one: a parent that asks and does not read gets one picture
+   * queued, not one per request.
+   */
+  requestFull(): void {
+    this.#fullDue = true;
+    this.pump();
+  }
+
   /** Sends what the core has, or pauses the core when the parent is behind. */
   pump(): void {
     if (this.#closed) return;
+    if (this.#fullDue && !this.#waitingDrain) {
+      this.#fullDue = false;
+      this.sendFull();
+    }
     if (!this.#canSend()) {
       this.#core.setPaused(true);
       this.#held = true;
@@ -228,6 +244,10 @@ export class FrameLink {
         if (m.type === 'frame-ack') {
           this.#inFlight.delete(m.seq);
           this.pump();
+        } else if (m.type === 'ping') {
+          this.send({ type: 'pong', id: m.id });
+        } else if (m.type === 'request-full') {
+          this.requestFull();
         } else if (m.type === 'trace') {
           this.#trace = m.on;
         } else if (this.#trace && (m.type === 'key' || m.type === 'pointer-button')) {

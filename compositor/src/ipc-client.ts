@@ -26,6 +26,7 @@ export interface CompositorLinkEvents {
   cursor: [CursorMsg];
   windows: [WindowInfo[]];
   stats: [StatsMsg];
+  pong: [number];
   'remote-error': [string];
   /** The picture could not be updated from a frame; a whole one has been asked for. Not a link error. */
   'frame-error': [FrameError];
@@ -167,6 +168,9 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
             break;
           case 'error':
             this.emit('remote-error', m.body.message);
+            break;
+          case 'pong':
+            this.emit('pong', m.id);
             break;
         }
       }

@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { MAX_OUTPUT } from '@waydesk/protocol/compositor-ipc';
-import { preloadCompositorBinding } from '@waydesk/native/compositor';
+import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/compositor-ipc';
+import { exitWithParent, peerCredentials, preloadCompositorBinding } from '@waydesk/native/compositor';
 import { preloadCodecBinding } from '@waydesk/native/codec';
 import { createLogger } from './log.js';
 import { CompositorSession } from './session.js';
@@ -21,7 +21,9 @@ COMMAND (default: foot) is the session: when it exits, the desktop closes.
   --socket NAME         socket name (default: wayland-N, the first free one)
   --user NAME           run as this user (needs root): fresh XDG_RUNTIME_DIR, then setuid
   --ipc stdio|PATH      frame link to a parent: over stdin/stdout, or a Unix socket
-                        this process listens on at PATH (a parent may re-attach)
+                        this process listens on at PATH (a parent may re-attach). Only a
+                        process of the uid that started this one may attach (SO_PEERCRED)
+  --exit-with-parent    end the desktop when the process that started it ends
   --keymap LAYOUT[:VARIANT]  xkb layout (default us)
   --renderer auto|pixman|gles2  (default auto: gles2 only where a render node exists)
   --demo                types a greeting into the session and prints how to look at it
@@ -38,13 +40,14 @@ interface Args {
   keymap: { layout: string; variant?: string };
   renderer: 'auto' | 'pixman' | 'gles2';
   demo: boolean;
+  exitWithParent: boolean;
   command: string[];
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { width: 1920, height: 1080, refreshHz: 60, keymap: { layout: 'us' }, renderer: 'auto', demo: false, command: ['foot'] };
+  const a: Args = { width: 1920, height: 1080, refreshHz: 60, keymap: { layout: 'us' }, renderer: 'auto', demo: false, exitWithParent: false, command: ['foot'] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -57,8 +60,8 @@ function parseArgs(argv: string[]): Args {
         const m = /^(\d+)x(\d+)$/.exec(value());
         const w = Number(m?.[1]);
         const h = Number(m?.[2]);
-        if (!m || w < 64 || h < 64 || w > MAX_OUTPUT.width || h > MAX_OUTPUT.height) {
-          throw new UsageError(`--size wants WIDTHxHEIGHT between 64x64 and ${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`);
+        if (!m || w < MIN_OUTPUT.width || h < MIN_OUTPUT.height || w > MAX_OUTPUT.width || h > MAX_OUTPUT.height) {
+          throw new UsageError(`--size wants WIDTHxHEIGHT between ${MIN_OUTPUT.width}x${MIN_OUTPUT.height} and ${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`);
         }
         a.width = w;
         a.height = h;
@@ -97,6 +100,9 @@ function parseArgs(argv: string[]): Args {
       case '--demo':
         a.demo = true;
         break;
+      case '--exit-with-parent':
+        a.exitWithParent = true;
+        break;
       case '-h':
       case '--help':
         process.stdout.write(USAGE);
@@ -127,6 +133,9 @@ async function main(): Promise<void> {
 
   let user: UserEntry | null = null;
   if (args.user) user = lookupUser(args.user);
+  // Whoever started us is the only parent we take: root for the session-manager, else this uid.
+  const parentUid = process.getuid?.() ?? -1;
+  const parentPid = process.ppid;
   const runtimeDir = makeRuntimeDir(user);
   const ownRuntimeDir = runtimeDir !== process.env.XDG_RUNTIME_DIR;
   // Load native code while we may still read it, then give up root for good.
@@ -134,11 +143,16 @@ async function main(): Promise<void> {
   preloadCodecBinding();
   let ipcServer: net.Server | null = null;
   if (args.ipc && args.ipc !== 'stdio') {
-    // Listen before dropping root, then hand the socket file to the user's session.
+    // Listen before dropping root: the socket stays root's, in the parent's private directory,
+    // and the listening descriptor keeps working after the drop.
     ipcServer = await listenIpc(args.ipc);
-    if (user) fs.chownSync(args.ipc, user.uid, user.gid);
   }
   if (user) dropPrivileges(user);
+  // After the drop: changing credentials clears the kernel's parent-death signal.
+  if (args.exitWithParent && !exitWithParent(parentPid)) {
+    log.error({ parentPid }, 'the process that started this desktop is gone; not starting');
+    process.exit(1);
+  }
 
   const renderer = chooseRenderer(args.renderer);
   const session = new CompositorSession({
@@ -166,7 +180,13 @@ async function main(): Promise<void> {
     ipcServer?.close();
     await session.close();
     if (ownRuntimeDir) fs.rmSync(runtimeDir, { recursive: true, force: true });
-    if (args.ipc && args.ipc !== 'stdio') fs.rmSync(args.ipc, { force: true });
+    if (args.ipc && args.ipc !== 'stdio') {
+      try {
+        fs.rmSync(args.ipc, { force: true });
+      } catch {
+        // root's socket in root's directory: the parent removes it
+      }
+    }
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
@@ -178,7 +198,23 @@ async function main(): Promise<void> {
     // The parent closing our stdin means it is gone for good: end the session with it.
     process.stdin.on('end', () => void shutdown(0));
   } else if (ipcServer) {
-    ipcServer.on('connection', (sock) => session.attach(sock));
+    ipcServer.on('connection', (sock) => {
+      let peer;
+      try {
+        peer = peerCredentials(sock);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'refused a link connection: cannot tell who it is');
+        sock.destroy();
+        return;
+      }
+      if (peer.uid !== parentUid) {
+        // One of the user's own apps (or anyone else) may not take the stream or type into it.
+        log.warn({ peerPid: peer.pid, peerUid: peer.uid, parentUid }, 'refused a link connection from a process that did not start this desktop');
+        sock.destroy();
+        return;
+      }
+      session.attach(sock);
+    });
   }
 
   session.spawnCommand();

@@ -166,9 +166,6 @@ export class CompositorSession extends EventEmitter {
       case 'keymap':
         if (!this.setKeymap(m.keymap)) link.send({ type: 'error', body: { message: `unknown keyboard layout ${JSON.stringify(m.keymap)}` } });
         break;
-      case 'request-full':
-        link.sendFull();
-        break;
       case 'request-stats': {
         const s = this.core.stats();
         const cpu = process.cpuUsage();
@@ -192,6 +189,8 @@ export class CompositorSession extends EventEmitter {
         break;
       case 'frame-ack':
       case 'trace':
+      case 'ping':
+      case 'request-full':
         break; // the frame link handles these
     }
   }

@@ -25,26 +25,31 @@ export function lookupUser(name: string): UserEntry {
   return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '/', shell: f[6] || '/bin/sh' };
 }
 
-/** Sticky like /tmp: every user may remove only their own runtime directory. */
+/** Root's: only root makes directories in it, so no user can swap a path under us. */
 const RUNTIME_BASE = '/run/waydesk';
+
+/** RUNTIME_BASE if it is root's own directory (made if missing), not a link; else null. */
+function runtimeBase(): string | null {
+  try {
+    fs.mkdirSync(RUNTIME_BASE, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
+  }
+  const st = fs.lstatSync(RUNTIME_BASE);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) return null;
+  return RUNTIME_BASE;
+}
 
 /**
  * Makes a fresh XDG_RUNTIME_DIR (0700, owned by the user). libwayland does not check the
- * mode, so we set it ourselves.
+ * mode, so we set it ourselves. As root: mkdtemp makes it 0700 and unguessable, and the one
+ * call after that is the chown, so nothing is ever changed through a path the user controls.
  */
 export function makeRuntimeDir(user: UserEntry | null): string {
   const asRoot = process.getuid?.() === 0;
   if (user && asRoot) {
-    let base = RUNTIME_BASE;
-    try {
-      fs.mkdirSync(base, { recursive: true });
-      fs.chmodSync(base, 0o1777);
-    } catch {
-      base = os.tmpdir();
-    }
-    const dir = fs.mkdtempSync(path.join(base, `${user.name}-`));
+    const dir = fs.mkdtempSync(path.join(runtimeBase() ?? os.tmpdir(), `${user.name}-`));
     fs.chownSync(dir, user.uid, user.gid);
-    fs.chmodSync(dir, 0o700);
     return dir;
   }
   const existing = process.env.XDG_RUNTIME_DIR;
@@ -64,21 +69,42 @@ export function makeRuntimeDir(user: UserEntry | null): string {
   return dir;
 }
 
+/** The user's groups as NSS lists them (`id -G`), primary first. */
+function groupsOf(user: UserEntry): number[] {
+  const out = execFileSync('id', ['-G', user.name], { encoding: 'utf8' }).trim();
+  return out.split(/\s+/).map(Number);
+}
+
 /**
  * Becomes the user for good: supplementary groups, gid, then uid (in that order, or the
- * later calls would lack the right to make the earlier ones).
+ * later calls would lack the right to make the earlier ones). Then checks what the kernel
+ * says: the ids and groups are the user's, and root cannot be had back.
  */
 export function dropPrivileges(user: UserEntry): void {
   if (process.getuid?.() !== 0) {
     if (process.getuid?.() === user.uid) return;
     throw new Error(`--user ${user.name} needs root to switch users (running as uid ${process.getuid?.()})`);
   }
+  if (user.uid === 0) throw new Error(`refusing to run a desktop as ${user.name}: it is uid 0`);
+  const expected = new Set(groupsOf(user));
   (process as unknown as { initgroups(user: string, gid: number): void }).initgroups(user.name, user.gid);
-  process.setgid?.(user.gid);
-  process.setuid?.(user.uid);
-  if (process.getuid?.() !== user.uid || process.geteuid?.() !== user.uid) {
-    throw new Error(`could not become ${user.name} (uid ${user.uid})`);
+  process.setgid!(user.gid);
+  process.setuid!(user.uid);
+  const fail = (what: string): never => {
+    throw new Error(`could not become ${user.name} (uid ${user.uid}): ${what}`);
+  };
+  if (process.getuid!() !== user.uid || process.geteuid!() !== user.uid) fail(`uid is ${process.getuid!()}, euid ${process.geteuid!()}`);
+  if (process.getgid!() !== user.gid || process.getegid!() !== user.gid) fail(`gid is ${process.getgid!()}, egid ${process.getegid!()}`);
+  const groups = process.getgroups!();
+  if (groups.some((g) => !expected.has(g) && g !== user.gid)) fail(`groups are ${groups.join(',')}, expected ${[...expected].join(',')}`);
+  let regained = false;
+  try {
+    process.setuid!(0);
+    regained = true;
+  } catch {
+    // EPERM: as it must be
   }
+  if (regained) fail('setuid(0) succeeded afterwards');
 }
 
 /** gles2 needs a DRM render node with a working driver; otherwise pixman (CPU) renders. */

@@ -1,5 +1,5 @@
 import type { CompositorCore, CoreEvent, Rect, SizeHints } from '@waydesk/native/compositor';
-import type { WindowInfo } from '@waydesk/protocol/compositor-ipc';
+import { MAX_NAME, type WindowInfo } from '@waydesk/protocol/compositor-ipc';
 import { arrangeLayers, type LayerSpec } from './layer-layout.js';
 import type { Logger } from './log.js';
 
@@ -69,8 +69,9 @@ export class WindowManager {
       if (!v.mapped) continue;
       out.push({
         id: v.id,
-        appId: v.appId,
-        title: v.title,
+        // A client may name itself at any length; the link carries a bounded name.
+        appId: v.appId?.slice(0, MAX_NAME) ?? null,
+        title: v.title?.slice(0, MAX_NAME) ?? null,
         focused: v.id === this.#focused,
         floating: v.floating,
         x: v.x,

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MAX_OUTPUT } from '@waydesk/protocol/limits';
 
 export interface EncoderOptions {
   width: number;
@@ -41,7 +42,7 @@ interface RawTiler {
   decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): boolean;
 }
 interface Binding {
-  Encoder: new (o: EncoderOptions) => RawEncoder;
+  Encoder: new (o: EncoderOptions & { maxWidth: number; maxHeight: number }) => RawEncoder;
   Decoder: new () => RawDecoder;
   Tiler: new () => RawTiler;
 }
@@ -79,7 +80,7 @@ export class H264Encoder {
   readonly width: number;
   readonly height: number;
   constructor(o: EncoderOptions) {
-    this.#e = new (load().Encoder)(o);
+    this.#e = new (load().Encoder)({ ...o, maxWidth: MAX_OUTPUT.width, maxHeight: MAX_OUTPUT.height });
     this.width = o.width;
     this.height = o.height;
   }

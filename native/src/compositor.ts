@@ -1,7 +1,9 @@
 // The one typed wrapper over the wlroots compositor binding. Nothing else imports the .node file.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { Socket } from 'node:net';
 import path from 'node:path';
+import { MAX_OUTPUT } from '@waydesk/protocol/limits';
 
 export interface CoreOptions {
   /** Socket name inside $XDG_RUNTIME_DIR; empty picks wayland-N. */
@@ -168,24 +170,55 @@ interface Binding {
   stats(): CoreStats;
 }
 
-type BindingCtor = new (options: CoreOptions, onWake: (frame: boolean) => void) => Binding;
+type BindingCtor = new (options: CoreOptions & { maxWidth: number; maxHeight: number }, onWake: (frame: boolean) => void) => Binding;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-let ctor: BindingCtor | undefined;
+interface RawModule {
+  Compositor: BindingCtor;
+  peerCredentials(fd: number): PeerCredentials;
+  exitWithParent(parentPid: number): boolean;
+}
+let mod: RawModule | undefined;
 
-function loadBinding(): BindingCtor {
-  if (ctor) return ctor;
+function loadModule(): RawModule {
+  if (mod) return mod;
   const require = createRequire(import.meta.url);
   const file = path.join(here, '..', 'build', 'Release', 'waydesk_compositor.node');
   try {
-    ctor = (require(file) as { Compositor: BindingCtor }).Compositor;
+    mod = require(file) as RawModule;
   } catch (err) {
     throw new Error(
       `cannot load the compositor addon (${file}): ${(err as Error).message}. ` +
         'Build it with `npm run build` (needs libwlroots-dev; see book/src/install.md).',
     );
   }
-  return ctor;
+  return mod;
+}
+
+function loadBinding(): BindingCtor {
+  return loadModule().Compositor;
+}
+
+/** Who is at the other end of a connected Unix socket, as the kernel saw it connect. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** The kernel's record of a Unix socket's peer (SO_PEERCRED). Throws for a socket without a descriptor. */
+export function peerCredentials(sock: Socket): PeerCredentials {
+  const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the socket has no file descriptor to ask the kernel about');
+  return loadModule().peerCredentials(fd);
+}
+
+/**
+ * Asks the kernel for SIGTERM when `parentPid` (this process's parent) ends, so a desktop never
+ * runs on unsupervised. Returns false if the parent is already gone.
+ */
+export function exitWithParent(parentPid: number): boolean {
+  return loadModule().exitWithParent(parentPid);
 }
 
 const requests = ['maximize', 'fullscreen', 'minimize', 'move', 'resize'] as const;
@@ -263,7 +296,7 @@ export class CompositorCore {
 
   constructor(options: CoreOptions, onWake: (core: CompositorCore, frameReady: boolean) => void) {
     const Ctor = loadBinding();
-    this.#b = new Ctor(options, (frame) => onWake(this, frame));
+    this.#b = new Ctor({ ...options, maxWidth: MAX_OUTPUT.width, maxHeight: MAX_OUTPUT.height }, (frame) => onWake(this, frame));
   }
 
   get socket(): string {

@@ -13,8 +13,9 @@ export type { CursorMsg, FrameMsg };
 
 export const IPC_VERSION = 3;
 
-/** Largest output the compositor accepts: 8K UHD. */
-export const MAX_OUTPUT = { width: 7680, height: 4320 } as const;
+import { MAX_OUTPUT, MIN_OUTPUT } from './limits.js';
+
+export { MAX_OUTPUT, MIN_OUTPUT };
 /** A full BGRX frame of the largest output plus headers; nothing on the link may be bigger. */
 export const MAX_MESSAGE_BYTES = MAX_OUTPUT.width * MAX_OUTPUT.height * 4 + 64 * 1024;
 /** Messages towards the compositor are small; a bigger one is an error, not a frame. */
@@ -28,6 +29,7 @@ export const MsgType = {
   Windows: 4,
   Stats: 5,
   Error: 6,
+  Pong: 7,
   // parent -> compositor
   FrameAck: 20,
   Key: 21,
@@ -40,6 +42,7 @@ export const MsgType = {
   RequestFull: 28,
   RequestStats: 29,
   Trace: 30,
+  Ping: 31,
 } as const;
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
 
@@ -111,7 +114,9 @@ export type CompositorMessage =
   | { type: 'cursor'; body: CursorMsg }
   | { type: 'windows'; body: WindowsMsg }
   | { type: 'stats'; body: StatsMsg }
-  | { type: 'error'; body: ErrorMsg };
+  | { type: 'error'; body: ErrorMsg }
+  /** Answers the parent's ping at once: the parent's heartbeat, so a hung compositor is noticed. */
+  | { type: 'pong'; id: number };
 
 export type ParentMessage =
   | { type: 'frame-ack'; seq: number }
@@ -126,6 +131,7 @@ export type ParentMessage =
   | { type: 'request-stats' }
   /** Frames carry their per-stage times (FrameTrace) while on. */
   | { type: 'trace'; on: boolean }
+  | { type: 'ping'; id: number }
   | { type: 'error'; body: ErrorMsg };
 
 export class IpcProtocolError extends Error {
@@ -169,7 +175,17 @@ export function encodeCompositorMessage(m: CompositorMessage): Buffer[] {
       return [json(MsgType.Stats, m.body)];
     case 'error':
       return [json(MsgType.Error, m.body)];
+    case 'pong':
+      return [u32(MsgType.Pong, m.id)];
   }
+}
+
+function u32(type: number, v: number): Buffer {
+  const b = Buffer.allocUnsafe(9);
+  b.writeUInt32LE(5, 0);
+  b.writeUInt8(type, 4);
+  b.writeUInt32LE(v >>> 0, 5);
+  return b;
 }
 
 export function encodeParentMessage(m: ParentMessage): Buffer {
@@ -222,6 +238,8 @@ export function encodeParentMessage(m: ParentMessage): Buffer {
       return header(MsgType.RequestStats, 0);
     case 'trace':
       return Buffer.concat([header(MsgType.Trace, 1), Buffer.of(m.on ? 1 : 0)]);
+    case 'ping':
+      return u32(MsgType.Ping, m.id);
     case 'error':
       return json(MsgType.Error, m.body);
   }
@@ -242,10 +260,13 @@ function parseJson(payload: Buffer, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** Longest string field on the link (a window title is cut to it by the compositor). */
+export const MAX_NAME = 256;
+
 function str(o: Record<string, unknown>, k: string, what: string, optional = false): string | undefined {
   const v = o[k];
   if (v === undefined && optional) return undefined;
-  need(typeof v === 'string' && v.length <= 256, `${what}: '${k}' must be a string of at most 256 characters`);
+  need(typeof v === 'string' && v.length <= MAX_NAME, `${what}: '${k}' must be a string of at most ${MAX_NAME} characters`);
   return v as string;
 }
 
@@ -290,8 +311,8 @@ export function decodeParentMessage(type: number, p: Buffer): ParentMessage {
       const height = p.readUInt32LE(4);
       const refreshMhz = p.readUInt32LE(8);
       need(
-        width >= 64 && height >= 64 && width <= MAX_OUTPUT.width && height <= MAX_OUTPUT.height,
-        `resize: ${width}x${height} is outside 64x64..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`,
+        width >= MIN_OUTPUT.width && height >= MIN_OUTPUT.height && width <= MAX_OUTPUT.width && height <= MAX_OUTPUT.height,
+        `resize: ${width}x${height} is outside ${MIN_OUTPUT.width}x${MIN_OUTPUT.height}..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`,
       );
       need(refreshMhz >= 1000 && refreshMhz <= 240000, `resize: refresh ${refreshMhz} mHz is outside 1..240 Hz`);
       return { type: 'resize', width, height, refreshMhz };
@@ -306,9 +327,14 @@ export function decodeParentMessage(type: number, p: Buffer): ParentMessage {
       return { type: 'keymap', keymap };
     }
     case MsgType.RequestFull:
+      need(p.length === 0, 'request-full: expected no payload');
       return { type: 'request-full' };
     case MsgType.RequestStats:
+      need(p.length === 0, 'request-stats: expected no payload');
       return { type: 'request-stats' };
+    case MsgType.Ping:
+      need(p.length === 4, 'ping: expected 4 bytes');
+      return { type: 'ping', id: p.readUInt32LE(0) };
     case MsgType.Trace:
       need(p.length === 1, 'trace: expected 1 byte');
       return { type: 'trace', on: p.readUInt8(0) !== 0 };
@@ -321,10 +347,89 @@ export function decodeParentMessage(type: number, p: Buffer): ParentMessage {
   }
 }
 
+function int(o: Record<string, unknown>, k: string, lo: number, hi: number, what: string): number {
+  const v = o[k];
+  need(typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi, `${what}: '${k}' must be an integer in ${lo}..${hi}`);
+  return v as number;
+}
+
+function num(o: Record<string, unknown>, k: string, what: string): number {
+  const v = o[k];
+  need(typeof v === 'number' && Number.isFinite(v) && v >= 0, `${what}: '${k}' must be a finite number, at least 0`);
+  return v as number;
+}
+
+/** Socket names and runtime directories: plain paths, never used to delete or kill anything. */
+const SOCKET_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const ABS_PATH = /^\/[A-Za-z0-9._\/-]{0,250}$/;
+
+function helloMsg(o: Record<string, unknown>): HelloMsg {
+  const w = 'hello';
+  const socket = str(o, 'socket', w) as string;
+  need(SOCKET_NAME.test(socket), 'hello: socket must be a plain name');
+  const runtimeDir = str(o, 'runtimeDir', w) as string;
+  need(ABS_PATH.test(runtimeDir) && !runtimeDir.split('/').includes('..'), 'hello: runtimeDir must be an absolute path');
+  return {
+    version: int(o, 'version', 1, 1000, w),
+    pid: int(o, 'pid', 1, 2 ** 22, w),
+    socket,
+    runtimeDir,
+    width: int(o, 'width', MIN_OUTPUT.width, MAX_OUTPUT.width, w),
+    height: int(o, 'height', MIN_OUTPUT.height, MAX_OUTPUT.height, w),
+    refreshMhz: int(o, 'refreshMhz', 1000, 240000, w),
+    renderer: str(o, 'renderer', w) as string,
+    uid: int(o, 'uid', -1, 2 ** 32 - 1, w),
+  };
+}
+
+/** At most this many windows are reported; a desktop with more is refused as broken. */
+const MAX_WINDOWS = 1024;
+
+function windowsMsg(o: Record<string, unknown>): WindowsMsg {
+  const list = o.windows;
+  need(Array.isArray(list) && list.length <= MAX_WINDOWS, `windows: 'windows' must be a list of at most ${MAX_WINDOWS}`);
+  return {
+    windows: (list as unknown[]).map((v) => {
+      need(typeof v === 'object' && v !== null && !Array.isArray(v), 'windows: each window must be an object');
+      const x = v as Record<string, unknown>;
+      const w = 'windows';
+      const optStr = (k: string): string | null => (x[k] === null ? null : (str(x, k, w) as string));
+      need(typeof x.focused === 'boolean' && typeof x.floating === 'boolean', 'windows: focused and floating must be true or false');
+      return {
+        id: int(x, 'id', 0, 2 ** 32 - 1, w),
+        appId: optStr('appId'),
+        title: optStr('title'),
+        focused: x.focused as boolean,
+        floating: x.floating as boolean,
+        x: int(x, 'x', -(2 ** 20), 2 ** 20, w),
+        y: int(x, 'y', -(2 ** 20), 2 ** 20, w),
+        width: int(x, 'width', 0, 2 ** 20, w),
+        height: int(x, 'height', 0, 2 ** 20, w),
+      };
+    }),
+  };
+}
+
+const STATS_NUMBERS = [
+  'framesCaptured', 'framesUnchanged', 'framesSent', 'lastRenderUs', 'lastCaptureUs', 'totalRenderUs', 'totalCaptureUs',
+  'damagePxReported', 'damagePxRefined', 'bytesSent', 'framesTiles', 'framesH264', 'bytesTiles', 'bytesH264', 'totalEncodeUs',
+  'cpuUserUs', 'cpuSystemUs', 'rssBytes',
+] as const satisfies ReadonlyArray<keyof StatsMsg>;
+
+function statsMsg(o: Record<string, unknown>): StatsMsg {
+  const out: Record<string, unknown> = { encoder: str(o, 'encoder', 'stats') };
+  for (const k of STATS_NUMBERS) out[k] = num(o, k, 'stats');
+  return out as unknown as StatsMsg;
+}
+
+/**
+ * What a compositor says is checked like what a terminal says: the compositor runs as its user,
+ * and a user's desktop is not trusted with the daemon's memory or decisions.
+ */
 export function decodeCompositorMessage(type: number, p: Buffer): CompositorMessage {
   switch (type) {
     case MsgType.Hello:
-      return { type: 'hello', body: parseJson(p, 'hello') as unknown as HelloMsg };
+      return { type: 'hello', body: helloMsg(parseJson(p, 'hello')) };
     case MsgType.Frame: {
       const f = decodeFrameBody(p);
       if (typeof f === 'string') throw new IpcProtocolError(`frame: ${f}`);
@@ -336,11 +441,14 @@ export function decodeCompositorMessage(type: number, p: Buffer): CompositorMess
       return { type: 'cursor', body: c };
     }
     case MsgType.Windows:
-      return { type: 'windows', body: parseJson(p, 'windows') as unknown as WindowsMsg };
+      return { type: 'windows', body: windowsMsg(parseJson(p, 'windows')) };
     case MsgType.Stats:
-      return { type: 'stats', body: parseJson(p, 'stats') as unknown as StatsMsg };
+      return { type: 'stats', body: statsMsg(parseJson(p, 'stats')) };
     case MsgType.Error:
-      return { type: 'error', body: { message: String(parseJson(p, 'error').message ?? '') } };
+      return { type: 'error', body: { message: String(parseJson(p, 'error').message ?? '').slice(0, 1024) } };
+    case MsgType.Pong:
+      need(p.length === 4, 'pong: expected 4 bytes');
+      return { type: 'pong', id: p.readUInt32LE(0) };
     default:
       throw new IpcProtocolError(`unknown message type ${type}`);
   }

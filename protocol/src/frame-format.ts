@@ -13,6 +13,8 @@
  * rectangles, in output coordinates and inside that box, say which parts to copy into the
  * receiver's picture (everything else there stays exact).
  */
+import { MAX_OUTPUT } from './limits.js';
+
 export const Codec = { Tiles: 1, H264: 2 } as const;
 export type CodecId = (typeof Codec)[keyof typeof Codec];
 
@@ -66,8 +68,7 @@ export interface FrameMsg {
   payload: Uint8Array;
 }
 
-/** Bounds every receiver enforces. */
-export const MAX_PICTURE = { width: 7680, height: 4320 } as const;
+/** Bounds every receiver enforces (and MAX_OUTPUT). */
 export const MAX_RECTS = 65535;
 export const SEQ_MODULO = 0x10000;
 
@@ -158,7 +159,7 @@ export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
   const height = r.varint();
   const nrects = r.varint();
   if (flags === null || hi === null || lo === null || width === null || height === null || nrects === null) return 'truncated header';
-  if (width < 1 || height < 1 || width > MAX_PICTURE.width || height > MAX_PICTURE.height) return `picture ${width}x${height} out of bounds`;
+  if (width < 1 || height < 1 || width > MAX_OUTPUT.width || height > MAX_OUTPUT.height) return `picture ${width}x${height} out of bounds`;
   const codec = flags >> 4;
   if (!isCodec(codec)) return `unknown codec ${codec}`;
   if (flags & 8) return 'unknown flags';
@@ -170,10 +171,15 @@ export function decodeFrameBody(p: Uint8Array): FrameMsg | string {
     if (v === null) return 'truncated rectangles';
     rects[i] = v;
   }
+  // Rectangles never overlap, so together they cover at most the picture: more is a frame made
+  // to make a decoder allocate or work for many pictures' worth of pixels.
+  let area = 0;
   for (let i = 0; i < nrects; i++) {
     const x = rects[i * 4]!, y = rects[i * 4 + 1]!, w = rects[i * 4 + 2]!, h = rects[i * 4 + 3]!;
     if (!(w > 0 && h > 0 && x + w <= width && y + h <= height)) return 'rectangle outside the output';
+    area += w * h;
   }
+  if (area > width * height) return `rectangles cover ${area} pixels, more than the ${width}x${height} picture`;
   let video: VideoBox | undefined;
   if (codec === Codec.H264) {
     const vx = r.varint(), vy = r.varint(), vw = r.varint(), vh = r.varint();

@@ -8,13 +8,30 @@
  * unknown or oversized is an error and a closed connection.
  */
 import { decodeCursorBody, decodeFrameBody, encodeCursorBody, encodeFrameBody, type CursorMsg, type FrameMsg } from './frame-format.js';
+import { MAX_OUTPUT, MIN_OUTPUT } from './limits.js';
 
 // 2: compact frame header, 16-bit sequence numbers, 2-byte keys, stream-compressed tiles.
 // 3: an H.264 frame says which part of the output its picture covers (its video box).
-export const WIRE_VERSION = 3;
+// 4: a terminal authenticates (auth) before anything but hello and ping is accepted.
+export const WIRE_VERSION = 4;
 /** A terminal sends small messages; anything bigger is refused before it is parsed. */
 export const MAX_TERMINAL_MESSAGE = 64 * 1024;
-export const MAX_SERVER_MESSAGE = 7680 * 4320 * 4 + 1024 * 1024;
+export const MAX_SERVER_MESSAGE = MAX_OUTPUT.width * MAX_OUTPUT.height * 4 + 1024 * 1024;
+
+/**
+ * WebSocket close codes the server ends a connection with; a terminal decides from the code
+ * whether to reconnect. 1008 and 1009 are RFC 6455's; the 4000s are this protocol's own.
+ */
+export const CloseCode = {
+  /** A malformed, oversized or out-of-order message. */
+  Protocol: 1008,
+  /** No token, or a wrong one: retrying with the same token cannot help. */
+  Unauthorized: 4001,
+  /** Another terminal attached this desktop: reconnecting would take it back, so a terminal waits for its user. */
+  TakenOver: 4002,
+  /** The terminal did not read what it was sent and fell too far behind. */
+  TooSlow: 4003,
+} as const;
 
 export const WireType = {
   // terminal -> server
@@ -29,6 +46,7 @@ export const WireType = {
   Ping: 9,
   Pong: 10,
   Stats: 11,
+  Auth: 12,
   // server -> terminal
   Welcome: 32,
   Frame: 33,
@@ -56,6 +74,14 @@ export interface HelloBody {
   trace?: boolean;
 }
 
+/** The single-user mode's per-run secret, as printed in the server's address (`#token=…`). */
+export interface AuthBody {
+  token: string;
+}
+
+/** What a token may look like: base64url, long enough for 128 bits. */
+const TOKEN_RE = /^[A-Za-z0-9_-]{22,128}$/;
+
 export interface WelcomeBody {
   version: number;
   width: number;
@@ -74,6 +100,7 @@ export interface StatsBody {
 
 export type TerminalMessage =
   | { type: 'hello'; body: HelloBody }
+  | { type: 'auth'; body: AuthBody }
   | { type: 'key'; code: number; pressed: boolean }
   | { type: 'pointer-motion'; x: number; y: number }
   | { type: 'pointer-button'; button: number; pressed: boolean }
@@ -152,7 +179,10 @@ function isInt(v: unknown, lo: number, hi: number): v is number {
 function display(v: unknown, what: string): Display {
   need(typeof v === 'object' && v !== null, `${what}: display must be an object`);
   const d = v as Record<string, unknown>;
-  need(isInt(d.width, 64, 7680) && isInt(d.height, 64, 4320), `${what}: display size must be 64x64..7680x4320`);
+  need(
+    isInt(d.width, MIN_OUTPUT.width, MAX_OUTPUT.width) && isInt(d.height, MIN_OUTPUT.height, MAX_OUTPUT.height),
+    `${what}: display size must be ${MIN_OUTPUT.width}x${MIN_OUTPUT.height}..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`,
+  );
   need(isInt(d.refreshMhz, 1000, 240000), `${what}: refreshMhz must be 1000..240000`);
   return { width: d.width, height: d.height, refreshMhz: d.refreshMhz };
 }
@@ -168,6 +198,8 @@ export function encodeTerminalMessage(m: TerminalMessage): Uint8Array {
   switch (m.type) {
     case 'hello':
       return json(WireType.Hello, m.body);
+    case 'auth':
+      return json(WireType.Auth, m.body);
     case 'key': {
       // The evdev code (below 0x300) and, in the top bit, pressed: a key is 3 bytes each way.
       const [p, v] = payload(2);
@@ -237,6 +269,11 @@ export function decodeTerminalMessage(data: Uint8Array): TerminalMessage {
       };
       if (o.trace === true) body.trace = true;
       return { type: 'hello', body };
+    }
+    case WireType.Auth: {
+      const o = parseJson(p, 'auth');
+      need(typeof o.token === 'string' && TOKEN_RE.test(o.token), 'auth: token must be 22-128 characters of base64url');
+      return { type: 'auth', body: { token: o.token } };
     }
     case WireType.Key: {
       need(p.length === 2, 'key: expected 2 bytes');
@@ -316,7 +353,7 @@ export function decodeServerMessage(data: Uint8Array): ServerMessage {
   switch (type) {
     case WireType.Welcome: {
       const o = parseJson(p, 'welcome');
-      need(isInt(o.version, 1, 1000) && isInt(o.width, 1, 7680) && isInt(o.height, 1, 4320) && typeof o.serverTimeUs === 'number', 'welcome: bad fields');
+      need(isInt(o.version, 1, 1000) && isInt(o.width, 1, MAX_OUTPUT.width) && isInt(o.height, 1, MAX_OUTPUT.height) && typeof o.serverTimeUs === 'number', 'welcome: bad fields');
       return { type: 'welcome', body: { version: o.version, width: o.width, height: o.height, serverTimeUs: o.serverTimeUs } };
     }
     case WireType.Frame: {

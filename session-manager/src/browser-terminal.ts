@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -16,11 +17,50 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/web/tile-stream.js': { file: path.join(firmware, 'web/dist/tile-stream.js'), type: 'text/javascript' },
   '/web/protocol/wire.js': { file: path.join(protocolDist, 'wire.js'), type: 'text/javascript' },
   '/web/protocol/frame-format.js': { file: path.join(protocolDist, 'frame-format.js'), type: 'text/javascript' },
+  '/web/protocol/limits.js': { file: path.join(protocolDist, 'limits.js'), type: 'text/javascript' },
   '/web/fzstd.js': { file: fzstd, type: 'text/javascript' },
 };
 
+/** The page's one inline script is its import map: allowed by its hash, not by 'unsafe-inline'. */
+function inlineScriptHashes(html: string): string[] {
+  return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map(
+    (m) => `'sha256-${crypto.createHash('sha256').update(m[1]!).digest('base64')}'`,
+  );
+}
+
+/**
+ * Headers on every response: no other site may frame the page (clickjacking: a framed desktop
+ * takes the user's clicks and keys), load its scripts, or learn its address from a Referer.
+ */
+function securityHeaders(scriptHashes: string[]): Record<string, string> {
+  return {
+    'content-security-policy': [
+      "default-src 'none'",
+      `script-src 'self' ${scriptHashes.join(' ')}`,
+      "connect-src 'self'",
+      "img-src 'self' data:",
+      "style-src 'unsafe-inline'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+      "form-action 'none'",
+    ].join('; '),
+    'x-frame-options': 'DENY',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-origin',
+    'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
+    'cache-control': 'no-cache',
+  };
+}
+
 /** Serves the browser terminal: a page that speaks the terminal protocol over wss://same-origin/terminal. */
 export function serveBrowserTerminal(app: FastifyInstance): void {
+  const headers = securityHeaders(inlineScriptHashes(fs.readFileSync(FILES['/']!.file, 'utf8')));
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.headers(headers);
+    return payload;
+  });
   const cache = new Map<string, Buffer>();
   for (const [url, { file, type }] of Object.entries(FILES)) {
     app.get(url, async (_req, reply) => {
@@ -29,12 +69,7 @@ export function serveBrowserTerminal(app: FastifyInstance): void {
         body = fs.readFileSync(file);
         cache.set(url, body);
       }
-      return reply
-        .header('content-type', type)
-        .header('cache-control', 'no-cache')
-        .header('content-security-policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; img-src 'self' data:; style-src 'unsafe-inline'")
-        .header('x-content-type-options', 'nosniff')
-        .send(body);
+      return reply.header('content-type', type).send(body);
     });
   }
 }

@@ -1,4 +1,4 @@
-// waydesk-server: the session-manager. For now: --dev, one desktop and one terminal, no login.
+// waydesk-server: the session-manager. For now: --dev, one desktop and one terminal, opened with a per-run token.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,10 +9,19 @@ import { serveTerminal } from './terminal-endpoint.js';
 import { listenWebSocket, transports } from './transport.js';
 import { serveBrowserTerminal } from './browser-terminal.js';
 import { loadOrCreateIdentity } from './tls.js';
+import { createRunToken, tokenMatches } from './run-token.js';
+import { chooseDesktopUser, DesktopUserError } from './desktop-user.js';
+import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
+
+/** Open connections of any kind; far below the file descriptors a process may hold. */
+const MAX_CONNECTIONS = 2048;
 
 const USAGE = `usage: waydesk-server --dev [options] [-- COMMAND [ARGS...]]
 
-  --dev                 one desktop (COMMAND, default foot), one terminal at a time, no login
+  --dev                 one desktop (COMMAND, default foot), one terminal at a time; the
+                        printed address carries this run's secret token
+  --user NAME           whose desktop it is (started by root; default: SUDO_USER, else the
+                        unprivileged 'waydesk' account, made if no other user exists)
   --listen ADDR         address to listen on (default 127.0.0.1)
   --port N              TLS port for terminals and browsers (default 8443; 0 picks a free one)
   --state DIR           where the server keeps its TLS identity
@@ -25,6 +34,11 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/** Loopback only: 127.0.0.0/8, ::1, localhost. */
+function isLoopback(addr: string): boolean {
+  return addr === 'localhost' || addr === '::1' || /^127\.\d+\.\d+\.\d+$/.test(addr) || /^::ffff:127\./.test(addr);
+}
+
 async function main(): Promise<void> {
   const log = createLogger('waydesk-server');
   const argv = process.argv.slice(2);
@@ -33,12 +47,14 @@ async function main(): Promise<void> {
   let port = 8443;
   let size = { width: 1920, height: 1080 };
   let state = process.getuid?.() === 0 ? '/var/lib/waydesk' : path.join(os.homedir(), '.local/state/waydesk');
+  let userFlag: string | undefined;
   let command = ['foot'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => argv[++i] ?? fail(`${a} needs a value`);
     if (a === '--dev') dev = true;
     else if (a === '--listen') listen = v();
+    else if (a === '--user') userFlag = v();
     else if (a === '--port') {
       port = Number(v());
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port wants 0..65535');
@@ -47,6 +63,9 @@ async function main(): Promise<void> {
       const m = /^(\d+)x(\d+)$/.exec(v());
       if (!m) fail('--size wants WIDTHxHEIGHT');
       size = { width: Number(m[1]), height: Number(m[2]) };
+      if (size.width < MIN_OUTPUT.width || size.height < MIN_OUTPUT.height || size.width > MAX_OUTPUT.width || size.height > MAX_OUTPUT.height) {
+        fail(`--size wants ${MIN_OUTPUT.width}x${MIN_OUTPUT.height}..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`);
+      }
     } else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
       return;
@@ -57,34 +76,67 @@ async function main(): Promise<void> {
   }
   if (!dev) fail('only --dev exists so far: users, smartcards and many sessions come with the session-manager release');
 
+  let who;
+  try {
+    who = chooseDesktopUser(userFlag);
+  } catch (err) {
+    if (err instanceof DesktopUserError) fail(err.message);
+    throw err;
+  }
   const identity = loadOrCreateIdentity(state);
-  const session = new DevSession({ command, display: { ...size, refreshMhz: 60000 }, log });
+  const token = createRunToken();
+  const session = new DevSession({ command, display: { ...size, refreshMhz: 60000 }, user: who.user, log });
   await session.start();
 
-  const app = Fastify({ https: { key: identity.key, cert: identity.cert }, logger: false });
-  app.get('/healthz', async () => ({ ok: true, desktop: session.compositorPid !== undefined }));
+  // Past a completed TLS handshake, nothing here waits long for a silent peer: a slow handshake,
+  // request or hello each has its own deadline, so idle connections cannot pile up.
+  const app = Fastify({
+    https: { key: identity.key, cert: identity.cert, handshakeTimeout: 10_000 },
+    logger: false,
+    connectionTimeout: 30_000,
+    requestTimeout: 10_000,
+    bodyLimit: 16 * 1024,
+  });
+  app.server.maxConnections = MAX_CONNECTIONS;
+  app.server.headersTimeout = 10_000;
+  app.get('/healthz', async (_req, reply) => {
+    const healthy = session.healthy;
+    return reply.code(healthy ? 200 : 503).send({ ok: healthy, desktop: healthy });
+  });
   serveBrowserTerminal(app);
-  const endpoint = listenWebSocket(app.server, '/terminal', (ch) => serveTerminal(ch, session, log));
+  const auth = { check: (a: { token: string }) => tokenMatches(token, a.token) };
+  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, session, auth, log));
   for (const t of await transports()) log.info(t, t.available ? `transport ${t.name}: on` : `transport ${t.name}: off`);
   await app.listen({ host: listen, port });
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
-  const url = `wss://${listen.includes(':') ? `[${listen}]` : listen}:${actualPort}/terminal`;
-  log.info({ url, fingerprint: identity.fingerprint }, 'listening');
+  const hostPort = `${listen.includes(':') ? `[${listen}]` : listen}:${actualPort}`;
+  const url = `wss://${hostPort}/terminal`;
+  log.info({ url, fingerprint: identity.fingerprint, user: who.user ?? os.userInfo().username }, 'listening');
   const sock = session.socket;
   process.stderr.write(
     [
       '',
-      `waydesk-server (dev) is serving one desktop on ${url}`,
-      `  browser terminal: https://${listen.includes(':') ? `[${listen}]` : listen}:${actualPort}/  (self-signed: check the fingerprint, then accept it)`,
+      `waydesk-server (dev) is serving one desktop on ${hostPort}; ${who.note}`,
+      `  browser terminal: https://${hostPort}/#token=${token}`,
+      `    (self-signed: check the certificate fingerprint, then accept it)`,
       `  certificate fingerprint: ${identity.fingerprint}`,
-      `  headless terminal: npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --png /tmp/terminal.png`,
-      sock ? `  apps on the desktop: XDG_RUNTIME_DIR=${sock.runtimeDir} WAYLAND_DISPLAY=${sock.name} weston-terminal &` : '',
+      `  headless terminal: WAYDESK_TOKEN=${token} npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --png /tmp/terminal.png`,
+      `  the token is this run's secret: whoever has it gets this desktop`,
+      sock && who.user === null ? `  apps on the desktop: XDG_RUNTIME_DIR=${sock.runtimeDir} WAYLAND_DISPLAY=${sock.name} weston-terminal &` : '',
       '',
     ].join('\n') + '\n',
   );
-  // Tests and supervisors read this line to find the port.
-  if (process.env.WAYDESK_READY_FD) fs.writeSync(Number(process.env.WAYDESK_READY_FD), JSON.stringify({ url, fingerprint: identity.fingerprint }) + '\n');
+  if (!isLoopback(listen)) {
+    process.stderr.write(
+      `waydesk-server: WARNING: listening on ${listen}, not loopback: the browser page and the terminal endpoint on port ${actualPort} ` +
+        `are reachable from the network. Anyone who has the address with its token gets the desktop of ${who.user ?? os.userInfo().username} ` +
+        `and types as that user; the traffic is encrypted, but the certificate is self-signed (compare the fingerprint).\n\n`,
+    );
+    log.warn({ listen }, 'listening on a non-loopback address');
+  }
+  // Tests and supervisors read this line to find the port and the token.
+  if (process.env.WAYDESK_READY_FD) fs.writeSync(Number(process.env.WAYDESK_READY_FD), JSON.stringify({ url, fingerprint: identity.fingerprint, token }) + '\n');
 
   let stopping = false;
   const stop = async (): Promise<void> => {

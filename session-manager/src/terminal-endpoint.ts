@@ -1,36 +1,73 @@
 import {
+  CloseCode,
   WIRE_VERSION,
   WireError,
   decodeTerminalMessage,
   encodeServerMessage,
+  type AuthBody,
+  type Display,
   type HelloBody,
   type ServerMessage,
 } from '@waydesk/protocol/wire';
 import type { DevSession, TerminalPeer } from './dev-session.js';
 import type { Logger } from './log.js';
-import { CLOSE_PROTOCOL, type TerminalChannel } from './transport.js';
+import type { TerminalChannel } from './transport.js';
 
-const HELLO_TIMEOUT_MS = 5000;
+/** A connection must say hello and authenticate within this time, or it is closed. */
+export const GREETING_TIMEOUT_MS = 5000;
+/** What an unauthenticated connection may leave unread (pongs and one error) before it is dropped. */
+const PREAUTH_BUFFER_LIMIT = 64 * 1024;
 
 /**
- * The terminal protocol over one channel: the first message must be a hello; anything
- * malformed, oversized, or out of order gets an error message and a closed connection.
- * Nothing a terminal sends can reach another terminal's session.
+ * What a terminal that does not read may leave in the server's send buffer: about two whole
+ * pictures of its display (3 bytes a pixel, what incompressible tiles take), plus room for
+ * control messages. Past it the terminal is dropped: the server never buffers for a reader
+ * that stopped.
  */
-export function serveTerminal(ch: TerminalChannel, session: DevSession, log: Logger): void {
-  let peer: (TerminalPeer & { hello: HelloBody }) | null = null;
+export function sendBufferLimit(d: Display): number {
+  return 2 * d.width * d.height * 3 + 1024 * 1024;
+}
+
+/** Decides whether a terminal's credentials open the desktop. */
+export interface Authenticator {
+  check(auth: AuthBody): boolean;
+}
+
+/**
+ * The terminal protocol over one channel, a state machine: unauthenticated (hello, auth and
+ * ping only) → attached. Anything malformed, oversized or out of order gets an error message
+ * and a closed connection. Nothing a terminal sends before authenticating reaches a desktop.
+ */
+export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Authenticator, log: Logger): void {
+  let hello: HelloBody | null = null;
+  let peer: TerminalPeer | null = null;
   let closed = false;
-  const send = (m: ServerMessage): void => {
-    if (!closed) ch.send(encodeServerMessage(m));
-  };
-  const refuse = (message: string): void => {
+  let limit = PREAUTH_BUFFER_LIMIT;
+  const drop = (reason: string): void => {
     if (closed) return;
-    log.warn({ remote: ch.remote, terminal: peer?.hello.terminalId, reason: message }, 'closing terminal connection');
-    send({ type: 'error', message });
     closed = true;
-    ch.close(CLOSE_PROTOCOL, message);
+    log.warn({ remote: ch.remote, terminal: hello?.terminalId, reason }, 'dropping terminal connection');
+    ch.terminate();
   };
-  const helloTimer = setTimeout(() => refuse(`no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
+  const send = (m: ServerMessage): void => {
+    if (closed) return;
+    ch.send(encodeServerMessage(m));
+    const waiting = ch.bufferedAmount;
+    if (waiting > limit) drop(`it does not read what it is sent: ${waiting} bytes waiting, the limit is ${limit}`);
+  };
+  const close = (code: number, message: string): void => {
+    if (closed) return;
+    log.warn({ remote: ch.remote, terminal: hello?.terminalId, code, reason: message }, 'closing terminal connection');
+    send({ type: 'error', message });
+    if (closed) return;
+    closed = true;
+    ch.close(code, message);
+  };
+  const refuse = (message: string): void => close(CloseCode.Protocol, message);
+  const greetingTimer = setTimeout(
+    () => (hello ? close(CloseCode.Unauthorized, `no token within ${GREETING_TIMEOUT_MS} ms`) : refuse(`no hello within ${GREETING_TIMEOUT_MS} ms`)),
+    GREETING_TIMEOUT_MS,
+  );
 
   ch.onMessage((data) => {
     if (closed) return;
@@ -41,22 +78,36 @@ export function serveTerminal(ch: TerminalChannel, session: DevSession, log: Log
     } catch (err) {
       return refuse(err instanceof WireError ? err.message : 'malformed message');
     }
-    if (!peer) {
+    // The pong carries our clock: the terminal derives the offset between the two clocks from it.
+    if (m.type === 'ping') return send({ type: 'pong', id: m.id, timeUs: Number(process.hrtime.bigint() / 1000n) });
+    if (!hello) {
       if (m.type !== 'hello') return refuse(`expected hello first, got ${m.type}`);
       if (m.body.version !== WIRE_VERSION) return refuse(`this server speaks terminal protocol version ${WIRE_VERSION}, not ${m.body.version}`);
-      clearTimeout(helloTimer);
-      peer = { hello: m.body, send, close: (reason) => refuse(reason) };
-      session.attach(peer);
+      hello = m.body;
       return;
     }
     if (m.type === 'hello') return refuse('hello twice');
-    // The pong carries our clock: the terminal derives the offset between the two clocks from it.
-    if (m.type === 'ping') return send({ type: 'pong', id: m.id, timeUs: Number(process.hrtime.bigint() / 1000n) });
+    if (!peer) {
+      if (m.type !== 'auth') return refuse(`${m.type} before authenticating: send the server's token first`);
+      if (!auth.check(m.body)) {
+        log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-failed' }, 'refused a terminal: wrong token');
+        return close(CloseCode.Unauthorized, "wrong token: open the address the server printed, with its #token=…");
+      }
+      clearTimeout(greetingTimer);
+      log.info({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-ok' }, 'terminal authenticated');
+      limit = sendBufferLimit(hello.displays[0]!);
+      const h = hello;
+      peer = { hello: h, send, close };
+      session.attach(peer);
+      return;
+    }
+    if (m.type === 'auth') return refuse('auth twice');
+    if (m.type === 'resize') limit = sendBufferLimit(m.display);
     session.fromTerminal(peer, m);
   });
   ch.onClose(() => {
     closed = true;
-    clearTimeout(helloTimer);
+    clearTimeout(greetingTimer);
     if (peer) session.detach(peer);
   });
 }

@@ -21,6 +21,8 @@ export function loadOrCreateIdentity(stateDir: string): ServerIdentity {
   const keyFile = path.join(stateDir, 'server.key');
   const certFile = path.join(stateDir, 'server.crt');
   if (!fs.existsSync(keyFile) || !fs.existsSync(certFile)) {
+    // The key is never readable by others, not even for the moment between writing and chmod.
+    const umask = process.umask(0o077);
     try {
       execFileSync(
         'openssl',
@@ -31,8 +33,17 @@ export function loadOrCreateIdentity(stateDir: string): ServerIdentity {
       );
     } catch (err) {
       throw new Error(`could not create the server certificate in ${stateDir} with openssl: ${(err as Error).message}`);
+    } finally {
+      process.umask(umask);
     }
-    fs.chmodSync(keyFile, 0o600);
+  }
+  const st = fs.statSync(keyFile);
+  if ((st.mode & 0o077) !== 0) {
+    throw new Error(
+      `the server's private key ${keyFile} can be read by others (mode ${(st.mode & 0o777).toString(8)}): ` +
+        `anyone who has it can pose as this server. Fix it with: chmod 600 ${keyFile}` +
+        ' (and make a new one, deleting both files, if you cannot tell who read it)',
+    );
   }
   const cert = fs.readFileSync(certFile, 'utf8');
   return { key: fs.readFileSync(keyFile, 'utf8'), cert, fingerprint: new crypto.X509Certificate(cert).fingerprint256 };

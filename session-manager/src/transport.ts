@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData } from 'ws';
 import { MAX_TERMINAL_MESSAGE } from '@waydesk/protocol/wire';
+import type { Logger } from './log.js';
 
 /**
  * One terminal connection, whatever carries it: reliable and ordered (control, input and
@@ -15,6 +16,8 @@ export interface TerminalChannel {
   readonly bufferedAmount: number;
   /** Ends the connection with a reason the peer can read. */
   close(code: number, reason: string): void;
+  /** Drops the connection at once: for a peer that does not read, a close message would only queue. */
+  terminate(): void;
   onMessage(cb: (data: Uint8Array) => void): void;
   onClose(cb: () => void): void;
 }
@@ -31,23 +34,37 @@ export interface TransportAvailability {
   reason: string;
 }
 
-/** Close code for a message the protocol refuses (a WebSocket close code; other transports map it). */
-export const CLOSE_PROTOCOL = 1008;
+/**
+ * The origin a browser page of this server has: the scheme and the Host the browser asked for.
+ * An upgrade from any other page (another site's script reaching a server the user once
+ * trusted) is cross-site WebSocket hijacking.
+ */
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true; // not a browser: terminals authenticate with the token
+  const host = req.headers.host;
+  return host !== undefined && origin.toLowerCase() === `https://${host.toLowerCase()}`;
+}
+
+function refuseUpgrade(socket: Duplex, status: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
 
 /** WebSocket (RFC 6455) over the server's TLS, at `path`: what every deployment and browser gets. */
-export function listenWebSocket(server: Server, path: string, onChannel: (ch: TerminalChannel) => void): TransportServer {
+export function listenWebSocket(server: Server, path: string, log: Logger, onChannel: (ch: TerminalChannel) => void): TransportServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_TERMINAL_MESSAGE, perMessageDeflate: false });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if ((req.url ?? '').split('?')[0] !== path) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
+    if ((req.url ?? '').split('?')[0] !== path) return refuseUpgrade(socket, '404 Not Found');
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    if (!sameOrigin(req)) {
+      log.warn({ remote, origin: String(req.headers.origin).slice(0, 200), host: String(req.headers.host).slice(0, 200) }, 'refused a WebSocket upgrade from a foreign origin');
+      return refuseUpgrade(socket, '403 Forbidden');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const sock = req.socket as { setNoDelay?: (v: boolean) => void; setKeepAlive?: (on: boolean, ms: number) => void };
       sock.setNoDelay?.(true);
       // A vanished terminal (cable pulled) is noticed without traffic on an idle desktop.
       sock.setKeepAlive?.(true, 15_000);
-      const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
       let closing = false;
       onChannel({
         transport: 'websocket',
@@ -64,6 +81,10 @@ export function listenWebSocket(server: Server, path: string, onChannel: (ch: Te
           ws.close(code, reason.slice(0, 120));
           // a peer that does not answer the close handshake is cut off
           setTimeout(() => ws.terminate(), 2000).unref();
+        },
+        terminate: () => {
+          closing = true;
+          ws.terminate();
         },
         onMessage: (cb) =>
           ws.on('message', (data: RawData, isBinary: boolean) => {

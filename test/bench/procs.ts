@@ -54,18 +54,6 @@ export function comm(pid: number): string {
   }
 }
 
-/** The unprivileged user peers run as (sway refuses root). */
-export function benchUser(): { uid: number; gid: number; name: string; home: string } {
-  const name = 'waydesk-test';
-  try {
-    execFileSync('getent', ['passwd', name]);
-  } catch {
-    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', name]);
-  }
-  const f = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':');
-  return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
-}
-
 export async function waitForPath(p: string, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!fs.existsSync(p)) {

@@ -9,6 +9,7 @@ import { benchStreaming } from './streaming.js';
 import { benchCodec } from './codec.js';
 import { benchPeers } from './peers/run.js';
 import { benchHost } from './host.js';
+import { ensureTestUser, removeTestUser } from '../helpers/test-user.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -33,11 +34,15 @@ if (chosen.includes('peers')) {
   execFileSync('bash', [path.join(ROOT, 'scripts/setup.sh'), '--peers'], { stdio: ['ignore', 2, 2] });
 }
 const report = new Report(json);
-for (const g of chosen) {
-  const fn = all[g];
-  if (!fn) {
-    process.stderr.write(`unknown bench group '${g}' (known: ${Object.keys(all).join(', ')})\n`);
-    process.exit(2);
-  }
-  await fn(report);
+const unknown = chosen.find((g) => !all[g]);
+if (unknown) {
+  process.stderr.write(`unknown bench group '${unknown}' (known: ${Object.keys(all).join(', ')})\n`);
+  process.exit(2);
+}
+// Desktops and peers run as an unprivileged user, made for the run and removed after it.
+const createdUser = ensureTestUser();
+try {
+  for (const g of chosen) await all[g]!(report);
+} finally {
+  if (createdUser) removeTestUser();
 }

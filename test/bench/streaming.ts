@@ -16,7 +16,7 @@ async function quiet(t: Terminal, ms: number): Promise<void> {
   t.off('frame', on);
 }
 
-async function session(command: string[], env: NodeJS.ProcessEnv = {}, trace = false): Promise<{ s: DevServer; t: Terminal; compositor: number; app: () => number[] }> {
+async function session(command: string[], env: Record<string, string> = {}, trace = false): Promise<{ s: DevServer; t: Terminal; compositor: number; app: () => number[] }> {
   const s = await startDevServer(command, env);
   const t = startTerminal(s, undefined, undefined, trace).terminal;
   await waitFor('first picture', () => t.painter.width === 1920, 20_000);

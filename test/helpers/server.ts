@@ -5,7 +5,8 @@ import path from 'node:path';
 import { createLogger } from '../../client-firmware/src/log.js';
 import { HeadlessPresenter } from '../../client-firmware/src/headless-presenter.js';
 import { Terminal } from '../../client-firmware/src/terminal.js';
-import { ROOT, waitFor } from './compositor.js';
+import { ROOT, isRoot, waitFor } from './compositor.js';
+import { TEST_USER } from './test-user.js';
 
 export const SERVER_BIN = path.join(ROOT, 'session-manager/bin/waydesk-server.js');
 
@@ -13,17 +14,26 @@ export interface DevServer {
   proc: ChildProcess;
   url: string;
   fingerprint: string;
+  /** This run's secret, as the printed address carries it. */
+  token: string;
   /** The desktop's Wayland socket, for grim and extra apps. */
   env: () => NodeJS.ProcessEnv;
   log: () => string;
   stop: () => Promise<void>;
 }
 
-/** Starts the real waydesk-server in dev mode on a free loopback port. */
-export async function startDevServer(command: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<DevServer> {
+/**
+ * Starts the real waydesk-server in dev mode on a free loopback port; as root, its desktop runs
+ * as the unprivileged test user. `sessionEnv` reaches the session command (through env(1): the
+ * server gives the desktop a clean environment of its own).
+ */
+export async function startDevServer(command: string[], sessionEnv: Record<string, string> = {}, extraArgs: string[] = []): Promise<DevServer> {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
-  const proc = spawn(process.execPath, [SERVER_BIN, '--dev', '--port', '0', '--state', state, '--', ...command], {
-    env: { ...process.env, WAYDESK_READY_FD: '3', ...extraEnv },
+  const user = isRoot() ? ['--user', TEST_USER] : [];
+  const vars = Object.entries(sessionEnv).map(([k, v]) => `${k}=${v}`);
+  const session = vars.length && command.length ? withEnv(command, vars) : command;
+  const proc = spawn(process.execPath, [SERVER_BIN, '--dev', '--port', '0', '--state', state, ...user, ...extraArgs, '--', ...session], {
+    env: { ...process.env, WAYDESK_READY_FD: '3' },
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -35,16 +45,17 @@ export async function startDevServer(command: string[], extraEnv: NodeJS.Process
   (proc.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (ready += d.toString()));
   await waitFor(`the server to listen (log: ${log.slice(-1500)})`, () => ready.includes('\n') || proc.exitCode !== null, 20_000);
   if (proc.exitCode !== null) throw new Error(`waydesk-server exited: ${log}`);
-  const { url, fingerprint } = JSON.parse(ready.split('\n')[0]!) as { url: string; fingerprint: string };
+  const { url, fingerprint, token } = JSON.parse(ready.split('\n')[0]!) as { url: string; fingerprint: string; token: string };
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   return {
     proc,
     url,
     fingerprint,
+    token,
     log: () => log,
     env: () => {
       // the newest desktop (the server starts another if one crashes)
-      const m = [...log.matchAll(/"socket":"([^"]+)\/([^"/]+)","msg":"desktop running"/g)].pop();
+      const m = [...log.matchAll(/"socket":"([^"]+)\/([^"/]+)"[^\n]*"msg":"desktop running"/g)].pop();
       if (!m) throw new Error('the server did not say where its desktop is');
       return { ...process.env, XDG_RUNTIME_DIR: m[1], WAYLAND_DISPLAY: m[2] };
     },
@@ -58,11 +69,22 @@ export async function startDevServer(command: string[], extraEnv: NodeJS.Process
   };
 }
 
-export function startTerminal(s: { url: string; fingerprint: string }, size = { width: 1920, height: 1080 }, id = 'test-terminal', trace = false) {
+/**
+ * `foot … sh` with variables for the shell: foot runs `env VAR=… sh`. Other commands get env(1)
+ * in front of them.
+ */
+function withEnv(command: string[], vars: string[]): string[] {
+  const last = command.length - 1;
+  if (command[0] === 'foot' && last > 0) return [...command.slice(0, last), 'env', ...vars, command[last]!];
+  return ['env', ...vars, ...command];
+}
+
+export function startTerminal(s: { url: string; fingerprint: string; token: string }, size = { width: 1920, height: 1080 }, id = 'test-terminal', trace = false) {
   const terminal = new Terminal({
     trace,
     url: s.url,
     fingerprint: s.fingerprint,
+    token: s.token,
     terminalId: id,
     display: { ...size, refreshMhz: 60000 },
     kind: 'headless',

@@ -90,7 +90,7 @@ describe('browser terminal in Chromium', () => {
     chrome = await launchChromium();
     page = await chrome.browser.newPage({ viewport: { width: W, height: H } });
     page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(`${s.url.replace('wss://', 'https://').replace('/terminal', '/')}?size=${W}x${H}`);
+    await page.goto(`${s.url.replace('wss://', 'https://').replace('/terminal', '/')}?size=${W}x${H}#token=${s.token}`);
     await waitFor('the first picture in the browser', async () => (await pageState(page)).framesDrawn > 0 || null, 20_000);
     await waitFor('the page state', () => true);
   });

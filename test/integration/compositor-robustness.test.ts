@@ -10,6 +10,7 @@ import { CompositorCore } from '@waydesk/native/compositor';
 import { keystrokes } from '../../compositor/src/keys.js';
 import { isRoot, sendKeys, settle, sleep, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
 import { registryRoundtrip } from '../helpers/wayland-wire.js';
+import { TEST_USER } from '../helpers/test-user.js';
 
 function fdCount(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
@@ -76,16 +77,8 @@ describe('faults from clients', () => {
 });
 
 describe('running as the user it serves', () => {
-  const USER = 'waydesk-test';
+  const USER = TEST_USER;
   let c: Started | undefined;
-  beforeAll(() => {
-    if (!isRoot()) return;
-    try {
-      execFileSync('getent', ['passwd', USER]);
-    } catch {
-      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
-    }
-  });
   afterAll(async () => {
     await c?.stop();
   });

@@ -101,7 +101,7 @@ describe('streaming to a headless terminal', () => {
   });
 
   it('refuses a server whose certificate is not the pinned one', async () => {
-    const wrong = startTerminal({ url: s.url, fingerprint: 'AA:'.repeat(31) + 'AA' }, { width: 800, height: 600 }, 'impostor-check');
+    const wrong = startTerminal({ url: s.url, fingerprint: 'AA:'.repeat(31) + 'AA', token: s.token }, { width: 800, height: 600 }, 'impostor-check');
     const status = await new Promise<string>((r) => wrong.terminal.once('status', (st) => r(st.message)));
     wrong.terminal.stop();
     expect(status).toMatch(/is not the pinned/);

@@ -20,7 +20,7 @@ function collect(ch: ServerChannel): { messages: ServerMessage[]; closed: () => 
   const messages: ServerMessage[] = [];
   let closed: string | null = null;
   ch.onMessage((d) => messages.push(decodeServerMessage(d)));
-  ch.onClose((reason) => (closed = reason));
+  ch.onClose((_code, reason) => (closed = reason));
   return { messages, closed: () => closed };
 }
 
@@ -56,6 +56,7 @@ for (const t of available.filter((a) => a.available)) {
       const ch = await connect(s.url, s.fingerprint);
       const c = collect(ch);
       ch.send(HELLO);
+      ch.send(encodeTerminalMessage({ type: 'auth', body: { token: s.token } }));
       await waitFor('welcome and a frame', () => c.messages.some((m) => m.type === 'welcome') && c.messages.some((m) => m.type === 'frame'));
       const frame = c.messages.find((m) => m.type === 'frame');
       expect(frame?.type === 'frame' && frame.body.full).toBe(true);
@@ -66,6 +67,7 @@ for (const t of available.filter((a) => a.available)) {
       const ch = await connect(s.url, s.fingerprint);
       const c = collect(ch);
       ch.send(HELLO);
+      ch.send(encodeTerminalMessage({ type: 'auth', body: { token: s.token } }));
       for (let id = 1; id <= 500; id++) ch.send(encodeTerminalMessage({ type: 'ping', id, timeUs: id }));
       await waitFor('500 pongs', () => c.messages.filter((m) => m.type === 'pong').length === 500);
       const pongs = c.messages.filter((m): m is Extract<ServerMessage, { type: 'pong' }> => m.type === 'pong');
@@ -78,6 +80,7 @@ for (const t of available.filter((a) => a.available)) {
       const ch = await connect(s.url, s.fingerprint);
       const c = collect(ch);
       ch.send(HELLO);
+      ch.send(encodeTerminalMessage({ type: 'auth', body: { token: s.token } }));
       ch.send(Uint8Array.of(2, 1, 2, 3)); // a key message of the wrong size
       await waitFor('the connection to close', () => c.closed() !== null);
       const err = c.messages.find((m) => m.type === 'error');
@@ -88,6 +91,7 @@ for (const t of available.filter((a) => a.available)) {
       const ch = await connect(s.url, s.fingerprint);
       const c = collect(ch);
       ch.send(HELLO);
+      ch.send(encodeTerminalMessage({ type: 'auth', body: { token: s.token } }));
       ch.send(new Uint8Array(200_000));
       await waitFor('the connection to close', () => c.closed() !== null);
       expect(s.proc.exitCode).toBeNull();

@@ -1,7 +1,7 @@
 // The browser terminal: the same wire protocol as every terminal, decoded with WebCodecs
 // (H.264) and fzstd (lossless tiles), drawn on a canvas; keyboard and mouse go back.
 import { Codec, type FrameMsg, type VideoBox } from '@waydesk/protocol/frame-format';
-import { WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type CursorBody, type TerminalMessage } from '@waydesk/protocol/wire';
+import { CloseCode, WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type CursorBody, type TerminalMessage } from '@waydesk/protocol/wire';
 import { BUTTONS, EVDEV } from './keycodes.js';
 import { COLUMN_MAX_H, TileStream } from './tile-stream.js';
 
@@ -180,14 +180,36 @@ function setCursor(c: CursorBody): void {
 
 // ---------- connection ----------
 
+/**
+ * The server's secret comes in the address's fragment (`#token=…`), which the browser never
+ * sends anywhere. It is kept for this tab only (a reload still works) and taken out of the
+ * address bar, so a screenshot, a shared screen or the history does not show it.
+ */
+function takeToken(): string | null {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) {
+    sessionStorage.setItem('waydesk-token', fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+    return fromHash;
+  }
+  return sessionStorage.getItem('waydesk-token');
+}
+const token = takeToken();
+
 let backoff = 250;
+let stableTimer: ReturnType<typeof setTimeout> | undefined;
 function connect(): void {
+  if (!token) {
+    show('This address has no token. Open the address the server printed: it ends in #token=…');
+    return;
+  }
   show('connecting…');
   const sock = new WebSocket(`wss://${location.host}/terminal`);
   sock.binaryType = 'arraybuffer';
   ws = sock;
   sock.onopen = () => {
-    backoff = 250;
+    // the back-off starts over only after the connection has lasted
+    stableTimer = setTimeout(() => (backoff = 250), 10_000);
     tiles = new TileStream(); // a new connection starts a new stream
     state.connected = true;
     show('');
@@ -203,6 +225,7 @@ function connect(): void {
         input: ['keyboard', 'pointer'],
       },
     });
+    send({ type: 'auth', body: { token } });
   };
   sock.onmessage = (e) => {
     const data = new Uint8Array(e.data as ArrayBuffer);
@@ -223,11 +246,22 @@ function connect(): void {
       show(m.message);
     }
   };
-  sock.onclose = () => {
+  sock.onclose = (e) => {
     if (ws !== sock) return;
     ws = null;
     state.connected = false;
+    clearTimeout(stableTimer);
     releaseAll();
+    if (e.code === CloseCode.Unauthorized) {
+      sessionStorage.removeItem('waydesk-token');
+      show(`${e.reason || 'the server refused this token'}. Open the address the server printed for this run.`);
+      return;
+    }
+    if (e.code === CloseCode.TakenOver) {
+      // Reconnecting would take the desktop back from where its user just opened it.
+      show(`${e.reason || 'taken over by another terminal'}. Reload this page to take it back.`);
+      return;
+    }
     show(`the server is unreachable; retrying in ${Math.round(backoff / 100) / 10} s`);
     setTimeout(connect, backoff);
     backoff = Math.min(5000, backoff * 2);

@@ -8,13 +8,18 @@ export const COLUMN_MAX_H = 64;
 export class TileStream {
   #z: Decompress | null = null;
   #out: Uint8Array[] = [];
+  /** Bytes this update may still produce: a stream that would exceed it is stopped as it goes. */
+  #room = 0;
 
   /** The B, G, R bytes of one update. Throws when the stream is corrupt or started before we joined. */
   next(payload: Uint8Array, expected: number): Uint8Array {
     const mode = payload[0];
     if (mode === 1) {
       this.#z = new Decompress((chunk) => {
-        if (chunk.length) this.#out.push(chunk.slice());
+        if (!chunk.length) return;
+        this.#room -= chunk.length;
+        if (this.#room < 0) throw new Error('more pixels than the rectangles hold');
+        this.#out.push(chunk.slice());
       });
     } else if (mode !== 0) {
       throw new Error(`tiles: unknown mode ${mode}`);
@@ -22,6 +27,7 @@ export class TileStream {
     const z = this.#z;
     if (!z) throw new Error('tiles: this update continues a stream that began before this terminal joined');
     this.#out = [];
+    this.#room = expected;
     try {
       // A copy: fzstd keeps a view of what follows the last whole block, and a view would keep
       // the whole WebSocket message alive.

@@ -23,6 +23,18 @@ RectList Rects(const Napi::Value& v) {
   return r;
 }
 
+/* A received frame's rectangles never overlap, so together they cover at most the picture: more
+ * is a frame made to make the decoder work (or allocate) for many pictures' worth of pixels. */
+static bool WithinPicture(const RectList& r, int fw, int fh) {
+  uint64_t px = 0;
+  for (int i = 0; i < r.count; i++) {
+    int64_t w = r.data[i * 4 + 2], h = r.data[i * 4 + 3];
+    if (w <= 0 || h <= 0) return false;
+    px += static_cast<uint64_t>(w) * static_cast<uint64_t>(h);
+  }
+  return px <= static_cast<uint64_t>(fw) * static_cast<uint64_t>(fh);
+}
+
 class Encoder : public Napi::ObjectWrap<Encoder> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -36,6 +48,8 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     wd_enc_config c{};
     c.width = o.Get("width").ToNumber().Int32Value();
     c.height = o.Get("height").ToNumber().Int32Value();
+    c.max_width = o.Get("maxWidth").ToNumber().Int32Value();
+    c.max_height = o.Get("maxHeight").ToNumber().Int32Value();
     c.fps = o.Get("fps").ToNumber().Int32Value();
     c.crf = o.Get("crf").ToNumber().Int32Value();
     c.max_kbps = o.Get("maxKbps").ToNumber().Int32Value();
@@ -114,6 +128,7 @@ class Decoder : public Napi::ObjectWrap<Decoder> {
     int w = info[2].ToNumber().Int32Value(), h = info[3].ToNumber().Int32Value();
     if (w <= 0 || h <= 0 || dst.Length() < static_cast<size_t>(w) * h * 4) throw Napi::RangeError::New(env, "destination too small");
     RectList r = Rects(info[4]);
+    if (!WithinPicture(r, w, h)) throw Napi::RangeError::New(env, "rectangles cover more than the picture");
     const int32_t* box = nullptr;
     if (info.Length() > 5 && info[5].IsTypedArray()) {
       auto b = info[5].As<Napi::Int32Array>();
@@ -195,7 +210,7 @@ class Tiler : public Napi::ObjectWrap<Tiler> {
     auto fb = info[1].As<Napi::Buffer<uint8_t>>();
     int fw = info[2].ToNumber().Int32Value(), fh = info[3].ToNumber().Int32Value();
     RectList r = Rects(info[4]);
-    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || fb.Length() < static_cast<size_t>(fw) * fh * 4) {
+    if (fw <= 0 || fh <= 0 || !Inside(r, fw, fh) || !WithinPicture(r, fw, fh) || fb.Length() < static_cast<size_t>(fw) * fh * 4) {
       wd_tiles_lost(t_);
       return Napi::Boolean::New(env, false);
     }

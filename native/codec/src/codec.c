@@ -224,8 +224,8 @@ void wd_encoder_destroy(wd_encoder *e) {
 }
 
 wd_encoder *wd_encoder_create(const wd_enc_config *cfg, char *err, size_t errlen) {
-	if (cfg->width < 16 || cfg->height < 16 || cfg->width > 8192 || cfg->height > 8192) {
-		fail(err, errlen, "encoder size %dx%d outside 16x16..8192x8192", cfg->width, cfg->height);
+	if (cfg->width < 16 || cfg->height < 16 || cfg->width > cfg->max_width || cfg->height > cfg->max_height) {
+		fail(err, errlen, "encoder size %dx%d outside 16x16..%dx%d", cfg->width, cfg->height, cfg->max_width, cfg->max_height);
 		return NULL;
 	}
 	wd_encoder *e = calloc(1, sizeof(*e));

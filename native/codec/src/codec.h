@@ -23,6 +23,8 @@ typedef struct wd_tiler wd_tiler;
 
 typedef struct {
 	int width, height;
+	/* Largest picture (from protocol/src/limits.ts via the wrapper). */
+	int max_width, max_height;
 	int fps;
 	int crf;          /* quality for x264's rate control (lower = better) */
 	int max_kbps;     /* VBV cap: a burst never exceeds this rate */

@@ -3,6 +3,13 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
 
 #include "core.h"
@@ -56,6 +63,8 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     cfg.socket_name = socket.empty() ? nullptr : socket.c_str();
     cfg.width = o.Get("width").ToNumber().Int32Value();
     cfg.height = o.Get("height").ToNumber().Int32Value();
+    cfg.max_width = o.Get("maxWidth").ToNumber().Int32Value();
+    cfg.max_height = o.Get("maxHeight").ToNumber().Int32Value();
     cfg.refresh_mhz = o.Get("refreshMhz").ToNumber().Int32Value();
     cfg.pixman = o.Get("pixman").ToBoolean().Value();
     cfg.fb_alloc = &Compositor::AllocPicture;
@@ -411,7 +420,35 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
   }
 };
 
-Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Compositor::Init(env, exports); }
+// peerCredentials(fd) -> { pid, uid, gid } of the process at the other end of a Unix socket,
+// as the kernel recorded it at connect time (SO_PEERCRED): what the peer cannot forge.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].ToNumber().Int32Value();
+  struct ucred cred {};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) throw Napi::Error::New(env, std::string("SO_PEERCRED: ") + strerror(errno));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", static_cast<double>(cred.pid));
+  o.Set("uid", static_cast<double>(cred.uid));
+  o.Set("gid", static_cast<double>(cred.gid));
+  return o;
+}
+
+// exitWithParent(parentPid) -> boolean: SIGTERM when the parent dies. Credential changes clear
+// this setting, so it is made after dropping privileges; false if the parent is already gone.
+Napi::Value ExitWithParent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t parent = static_cast<pid_t>(info[0].ToNumber().Int32Value());
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) throw Napi::Error::New(env, std::string("PR_SET_PDEATHSIG: ") + strerror(errno));
+  return Napi::Boolean::New(env, getppid() == parent);
+}
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
+  exports.Set("exitWithParent", Napi::Function::New(env, ExitWithParent));
+  return Compositor::Init(env, exports);
+}
 
 }  // namespace
 

@@ -89,6 +89,7 @@ struct wd_popup {
 
 struct wd_server {
 	struct wl_display *display;
+	int max_width, max_height;
 	struct wl_event_loop *loop;
 	struct wlr_backend *backend;
 	struct wlr_renderer *renderer;
@@ -891,18 +892,27 @@ static void new_layer_surface(struct wl_listener *l, void *data) {
 
 /* ---------- seat ---------- */
 
+/* Copies the cursor image out of the client's buffer through wlr_buffer_begin_data_ptr_access,
+ * as composing does: a client that shrinks its pool under the cursor gets a SIGBUS guard
+ * (wl_shm_buffer_begin_access) instead of taking the desktop down. */
 static void cursor_read(wd_server *s) {
-	struct wlr_texture *tex = s->cursor_surface ? wlr_surface_get_texture(s->cursor_surface) : NULL;
-	if (!tex || !wlr_texture_is_pixman(tex)) return;
-	pixman_image_t *img = wlr_pixman_texture_get_image(tex);
-	/* The image wraps the client's shm memory: only 32-bit formats are copied as 32-bit. */
-	pixman_format_code_t f = pixman_image_get_format(img);
-	if (f != PIXMAN_a8r8g8b8 && f != PIXMAN_x8r8g8b8) return;
-	int w = pixman_image_get_width(img), h = pixman_image_get_height(img);
-	if (w <= 0 || h <= 0 || w > MAX_CURSOR || h > MAX_CURSOR) return;
-	int stride = pixman_image_get_stride(img);
-	const uint8_t *src = (const uint8_t *)pixman_image_get_data(img);
-	for (int y = 0; y < h; y++) memcpy(s->cursor_pixels + (size_t)y * w * 4, src + (size_t)y * stride, (size_t)w * 4);
+	struct wlr_surface *surface = s->cursor_surface;
+	struct wlr_buffer *buf = surface && surface->buffer ? surface->buffer->source : NULL;
+	if (!buf) return;
+	void *ptr = NULL;
+	uint32_t fmt = 0;
+	size_t stride = 0;
+	if (!wlr_buffer_begin_data_ptr_access(buf, WLR_BUFFER_DATA_PTR_ACCESS_READ, &ptr, &fmt, &stride)) return;
+	int w = buf->width, h = buf->height;
+	/* Only 32-bit formats are copied as 32-bit. */
+	bool ok = (fmt == DRM_FORMAT_ARGB8888 || fmt == DRM_FORMAT_XRGB8888) && w > 0 && h > 0 && w <= MAX_CURSOR && h <= MAX_CURSOR &&
+		stride >= (size_t)w * 4;
+	if (ok) {
+		const uint8_t *src = ptr;
+		for (int y = 0; y < h; y++) memcpy(s->cursor_pixels + (size_t)y * w * 4, src + (size_t)y * stride, (size_t)w * 4);
+	}
+	wlr_buffer_end_data_ptr_access(buf);
+	if (!ok) return;
 	s->cursor_w = w;
 	s->cursor_h = h;
 	s->cursor_mode = WD_CURSOR_IMAGE;
@@ -998,8 +1008,8 @@ static void fail(char *err, size_t errlen, const char *fmt, ...) {
 }
 
 wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
-	if (cfg->width < 64 || cfg->height < 64 || cfg->width > 8192 || cfg->height > 8192) {
-		fail(err, errlen, "output size %dx%d outside 64x64..8192x8192", cfg->width, cfg->height);
+	if (cfg->width < 1 || cfg->height < 1 || cfg->width > cfg->max_width || cfg->height > cfg->max_height) {
+		fail(err, errlen, "output size %dx%d outside 1x1..%dx%d", cfg->width, cfg->height, cfg->max_width, cfg->max_height);
 		return NULL;
 	}
 	wd_server *s = calloc(1, sizeof(*s));
@@ -1008,6 +1018,8 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 		return NULL;
 	}
 	s->cfg_fb_alloc = cfg->fb_alloc;
+	s->max_width = cfg->max_width;
+	s->max_height = cfg->max_height;
 	s->cfg_fb_release = cfg->fb_release;
 	s->cfg_fb_ctx = cfg->fb_ctx;
 	wl_list_init(&s->views);
@@ -1198,7 +1210,7 @@ void wd_server_flush(wd_server *s) {
 /* ---------- output ---------- */
 
 bool wd_output_set_mode(wd_server *s, int width, int height, int refresh_mhz) {
-	if (!s->output || width < 64 || height < 64 || width > 8192 || height > 8192) return false;
+	if (!s->output || width < 1 || height < 1 || width > s->max_width || height > s->max_height) return false;
 	wlr_output_set_custom_mode(s->output, width, height, refresh_mhz);
 	if (!wlr_output_commit(s->output)) {
 		wlr_output_rollback(s->output);

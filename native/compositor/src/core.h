@@ -22,6 +22,8 @@ typedef struct wd_server wd_server;
 typedef struct {
 	const char *socket_name; /* NULL: wayland-N chosen automatically */
 	int width, height;
+	/* Largest output the core may take (from protocol/src/limits.ts via the wrapper). */
+	int max_width, max_height;
 	int refresh_mhz;
 	bool pixman; /* true: pixman renderer; false: wlroots' autocreate (gles2 on a render node) */
 	/* Where the CPU copy of the picture lives (zeroed memory of `bytes`), and its release:

@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Terminal } from '../../../client-firmware/src/terminal.js';
 import { keystrokes } from '../../../compositor/src/keys.js';
 import { startDevServer, startTerminal, type DevServer } from '../../helpers/server.js';
-import { benchUser, comm, descendants, stopProc, waitForPath, waitForPort } from '../procs.js';
+import { testUser } from '../../helpers/test-user.js';
+import { comm, descendants, stopProc, waitForPath, waitForPort } from '../procs.js';
 import { Encoding, RfbClient } from './rfb.js';
 
 export interface Running {
@@ -170,11 +171,11 @@ interface Sway {
   proc: ChildProcess;
   env: NodeJS.ProcessEnv;
   dir: string;
-  user: ReturnType<typeof benchUser>;
+  user: ReturnType<typeof testUser>;
 }
 
 async function startSway(exec: string[] | null): Promise<Sway> {
-  const user = benchUser();
+  const user = testUser();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-peer-'));
   fs.chmodSync(dir, 0o755);
   const run = path.join(dir, 'run');

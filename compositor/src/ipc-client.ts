@@ -93,18 +93,31 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
     this.send({ type: 'frame-ack', seq });
   }
 
-  /** Resolves with the next message of a type, or rejects after `ms`. */
+  /** Resolves with the next message of a type, or rejects after `ms` or when the link closes first. */
   next<K extends keyof CompositorLinkEvents>(event: K, ms = 5000): Promise<CompositorLinkEvents[K]> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const done = (): void => {
+        clearTimeout(timer);
         this.off(event, on as never);
+        this.off('close', closed);
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(new Error(`no ${String(event)} from the compositor within ${ms} ms`));
       }, ms);
       const on = (...args: CompositorLinkEvents[K]): void => {
-        clearTimeout(timer);
+        done();
         resolve(args);
       };
+      const closed = (): void => {
+        done();
+        reject(new Error(`the link closed before a ${String(event)} came`));
+      };
       this.once(event, on as never);
+      if (event !== 'close') {
+        if (this.#closed) return closed();
+        this.once('close', closed);
+      }
     });
   }
 

@@ -23,7 +23,7 @@ COMMAND (default: foot) is the session: when it exits, the desktop closes.
   --ipc stdio|PATH      frame link to a parent: over stdin/stdout, or a Unix socket
                         this process listens on at PATH (a parent may re-attach). Only a
                         process of the uid that started this one may attach (SO_PEERCRED)
-  --exit-with-parent    end the desktop when the process that started it ends
+  --exit-with-parent PID  end the desktop when PID, the process that started it, ends
   --keymap LAYOUT[:VARIANT]  xkb layout (default us)
   --renderer auto|pixman|gles2  (default auto: gles2 only where a render node exists)
   --demo                types a greeting into the session and prints how to look at it
@@ -40,14 +40,15 @@ interface Args {
   keymap: { layout: string; variant?: string };
   renderer: 'auto' | 'pixman' | 'gles2';
   demo: boolean;
-  exitWithParent: boolean;
+  /** The starter's pid, when the desktop must end with it. */
+  exitWithParent?: number;
   command: string[];
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { width: 1920, height: 1080, refreshHz: 60, keymap: { layout: 'us' }, renderer: 'auto', demo: false, exitWithParent: false, command: ['foot'] };
+  const a: Args = { width: 1920, height: 1080, refreshHz: 60, keymap: { layout: 'us' }, renderer: 'auto', demo: false, command: ['foot'] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -100,9 +101,12 @@ function parseArgs(argv: string[]): Args {
       case '--demo':
         a.demo = true;
         break;
-      case '--exit-with-parent':
-        a.exitWithParent = true;
+      case '--exit-with-parent': {
+        const pid = Number(value());
+        if (!Number.isInteger(pid) || pid < 2) throw new UsageError('--exit-with-parent wants the pid of the process that starts the desktop');
+        a.exitWithParent = pid;
         break;
+      }
       case '-h':
       case '--help':
         process.stdout.write(USAGE);
@@ -133,6 +137,10 @@ async function main(): Promise<void> {
 
   let user: UserEntry | null = null;
   if (args.user) user = lookupUser(args.user);
+  if (process.getuid?.() === 0 && (!user || user.uid === 0)) {
+    process.stderr.write('waydesk-compositor: started by root, it needs --user NAME (an ordinary user): the desktop never runs as root\n');
+    process.exit(2);
+  }
   // Whoever started us is the only parent we take: root for the session-manager, else this uid.
   const parentUid = process.getuid?.() ?? -1;
   const parentPid = process.ppid;
@@ -149,8 +157,8 @@ async function main(): Promise<void> {
   }
   if (user) dropPrivileges(user);
   // After the drop: changing credentials clears the kernel's parent-death signal.
-  if (args.exitWithParent && !exitWithParent(parentPid)) {
-    log.error({ parentPid }, 'the process that started this desktop is gone; not starting');
+  if (args.exitWithParent !== undefined && (parentPid !== args.exitWithParent || !exitWithParent(parentPid))) {
+    log.error({ parentPid: args.exitWithParent }, 'the process that started this desktop is gone; not starting');
     process.exit(1);
   }
 
@@ -179,7 +187,13 @@ async function main(): Promise<void> {
     closing = true;
     ipcServer?.close();
     await session.close();
-    if (ownRuntimeDir) fs.rmSync(runtimeDir, { recursive: true, force: true });
+    if (ownRuntimeDir) {
+      try {
+        fs.rmSync(runtimeDir, { recursive: true, force: true });
+      } catch (err) {
+        log.warn({ runtimeDir, err: (err as Error).message }, 'could not remove the runtime directory');
+      }
+    }
     if (args.ipc && args.ipc !== 'stdio') {
       try {
         fs.rmSync(args.ipc, { force: true });
@@ -198,6 +212,8 @@ async function main(): Promise<void> {
     // The parent closing our stdin means it is gone for good: end the session with it.
     process.stdin.on('end', () => void shutdown(0));
   } else if (ipcServer) {
+    // Only the process that started this desktop may drive it: not another process of the same
+    // uid (one of the user's own apps, when the server runs as the user), nor anyone else.
     ipcServer.on('connection', (sock) => {
       let peer;
       try {
@@ -207,7 +223,7 @@ async function main(): Promise<void> {
         sock.destroy();
         return;
       }
-      if (peer.uid !== parentUid) {
+      if (peer.uid !== parentUid || peer.pid !== parentPid) {
         // One of the user's own apps (or anyone else) may not take the stream or type into it.
         log.warn({ peerPid: peer.pid, peerUid: peer.uid, parentUid }, 'refused a link connection from a process that did not start this desktop');
         sock.destroy();

@@ -25,25 +25,31 @@ export function lookupUser(name: string): UserEntry {
   return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '/', shell: f[6] || '/bin/sh' };
 }
 
-/** Root's: only root makes directories in it, so no user can swap a path under us. */
+/**
+ * Root's and sticky, like /tmp: a user may remove only the entries they own (their own runtime
+ * directory when their desktop ends), and nobody can rename or replace an entry of root's.
+ */
 const RUNTIME_BASE = '/run/waydesk';
 
-/** RUNTIME_BASE if it is root's own directory (made if missing), not a link; else null. */
+/** RUNTIME_BASE if it is root's own sticky directory (made if missing), not a link; else null. */
 function runtimeBase(): string | null {
   try {
-    fs.mkdirSync(RUNTIME_BASE, { mode: 0o755 });
+    fs.mkdirSync(RUNTIME_BASE);
+    // /run is root's alone: nobody can have put a link here between the mkdir and the chmod
+    fs.chmodSync(RUNTIME_BASE, 0o1777);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
   }
   const st = fs.lstatSync(RUNTIME_BASE);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) return null;
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o1000) === 0) return null;
   return RUNTIME_BASE;
 }
 
 /**
  * Makes a fresh XDG_RUNTIME_DIR (0700, owned by the user). libwayland does not check the
- * mode, so we set it ourselves. As root: mkdtemp makes it 0700 and unguessable, and the one
- * call after that is the chown, so nothing is ever changed through a path the user controls.
+ * mode, so we set it ourselves. As root: mkdtemp makes it 0700, root's and unguessable in a
+ * sticky directory (so nobody can rename or swap it), and the one call after that is the
+ * chown: nothing is ever changed through a path the user controls.
  */
 export function makeRuntimeDir(user: UserEntry | null): string {
   const asRoot = process.getuid?.() === 0;

@@ -39,6 +39,10 @@ function nowUs(): number {
 /** The one attached terminal and what the server tracks for it. */
 interface Attached {
   peer: TerminalPeer;
+  /** The link to the desktop it was greeted with: nothing of another (a restarted one) reaches it before its own welcome. */
+  link: CompositorLink | null;
+  /** Its display as it last said: what the desktop is sized to, also after a restart. */
+  display: Display;
   /** Frames sent to it and not yet acknowledged: only these release the compositor's credits. */
   sent: Set<number>;
   /** Frames encoded before its whole picture continue a stream it never saw: skipped. */
@@ -74,6 +78,7 @@ export class DevSession {
   #startedAt = 0;
   #heartbeat: NodeJS.Timeout | null = null;
   #lastPong = 0;
+  #lastBeat = 0;
   #hung = false;
   #resizeTimer: NodeJS.Timeout | null = null;
   #resizeAppliedAt = 0;
@@ -127,33 +132,40 @@ export class DevSession {
       fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
     }
     const d = this.#display;
-    const args = [compositorBin, '--ipc', ipc, '--exit-with-parent', '--size', `${d.width}x${d.height}`, '--refresh', String(d.refreshMhz / 1000)];
+    const args = [compositorBin, '--ipc', ipc, '--exit-with-parent', String(process.pid), '--size', `${d.width}x${d.height}`, '--refresh', String(d.refreshMhz / 1000)];
     if (this.#o.user !== null) args.push('--user', this.#o.user);
     args.push('--', ...this.#o.command);
     const proc = spawn(process.execPath, args, { env: this.#env(runtimeDir), cwd: '/', stdio: ['ignore', 'ignore', 'inherit'] });
     this.#proc = proc;
     this.#startedAt = Date.now();
     proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
-    let link: CompositorLink;
+    // A spawn that fails (EAGAIN, ENOMEM) is an exit like any other: back off and try again.
+    proc.on('error', (err) => {
+      this.#log.error({ err: err.message }, 'could not start the compositor');
+      if (proc.exitCode === null && proc.signalCode === null && proc.pid === undefined) this.#exited(proc, null, null);
+    });
+    let link: CompositorLink | null = null;
     try {
       const deadline = Date.now() + HELLO_TIMEOUT_MS;
       while (!fs.existsSync(ipc)) {
-        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error('the compositor ended before it listened (see its log above)');
+        if (this.#proc !== proc) throw new Error('the compositor ended before it listened (see its log above)');
         if (Date.now() > deadline) throw new Error(`the compositor did not listen within ${HELLO_TIMEOUT_MS} ms`);
         await new Promise((r) => setTimeout(r, 20));
       }
       link = await CompositorLink.connect(ipc, { paint: false });
+      if (this.#proc !== proc) throw new Error('the compositor ended while the server connected to it');
       this.#link = link;
       this.#wire(link);
       await link.next('hello', Math.max(1, deadline - Date.now()));
     } catch (err) {
       // Never leave a half-started desktop behind: the exit handler restarts with back-off.
       this.#log.error({ err: (err as Error).message, pid: proc.pid }, 'the compositor did not start; killing it');
-      if (this.#link?.hello === null) this.#link.close();
+      link?.close();
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       throw err;
     }
-    this.#lastPong = Date.now();
+    if (this.#stopping || this.#proc !== proc) return;
+    this.#lastPong = this.#lastBeat = Date.now();
     this.#hung = false;
     this.#heartbeat = setInterval(() => this.#beat(link), HEARTBEAT_MS);
     this.#log.info({ pid: proc.pid, socket: path.join(link.hello!.runtimeDir, link.hello!.socket), uid: link.hello!.uid }, 'desktop running');
@@ -167,7 +179,8 @@ export class DevSession {
       const t = this.#t;
       // Nobody watching: no acknowledgement, so the compositor runs out of credits and idles.
       if (!t) return;
-      if (t.awaitFull && !f.full) {
+      // A terminal not yet greeted by this desktop gets nothing of it; its whole picture follows the welcome.
+      if (t.link !== link || (t.awaitFull && !f.full)) {
         link.ack(f.seq);
         return;
       }
@@ -179,7 +192,9 @@ export class DevSession {
       t.sent.add(f.seq);
       t.peer.send({ type: 'frame', body: f });
     });
-    link.on('cursor', (c) => this.#t?.peer.send({ type: 'cursor', body: c }));
+    link.on('cursor', (c) => {
+      if (this.#t?.link === link) this.#t.peer.send({ type: 'cursor', body: c });
+    });
     link.on('pong', () => (this.#lastPong = Date.now()));
     link.on('remote-error', (message) => this.#log.warn({ message }, 'the compositor refused a message'));
     link.on('error', (err) => this.#log.warn({ err: err.message }, 'compositor link error; the desktop is restarted'));
@@ -190,7 +205,12 @@ export class DevSession {
   }
 
   #beat(link: CompositorLink): void {
-    if (Date.now() - this.#lastPong > HEARTBEAT_TIMEOUT_MS) {
+    const now = Date.now();
+    // This process stalled (its own event loop held up): the answers may be unread in the socket, so
+    // that time is not the compositor's.
+    if (now - this.#lastBeat > 2 * HEARTBEAT_MS) this.#lastPong = now;
+    this.#lastBeat = now;
+    if (now - this.#lastPong > HEARTBEAT_TIMEOUT_MS) {
       if (this.#hung) return;
       this.#hung = true;
       this.#log.error({ pid: this.#proc?.pid, silentMs: Date.now() - this.#lastPong }, 'the compositor stopped answering; killing it and starting a new desktop');
@@ -207,6 +227,7 @@ export class DevSession {
     this.#heartbeat = null;
     this.#link?.close();
     this.#link = null;
+    if (this.#t) this.#t.link = null;
     if (this.#stopping) return;
     // A desktop that ends at once (a session command that cannot start) backs off.
     if (Date.now() - this.#startedAt >= STABLE_MS) this.#restarts = 0;
@@ -225,7 +246,7 @@ export class DevSession {
       this.detach(prev.peer);
       prev.peer.close(CloseCode.TakenOver, 'taken over by another terminal');
     }
-    const t: Attached = { peer, sent: new Set(), awaitFull: true };
+    const t: Attached = { peer, link: null, display: peer.hello.displays[0]!, sent: new Set(), awaitFull: true };
     this.#t = t;
     this.#log.info({ terminal: peer.hello.terminalId, kind: peer.hello.kind, display: peer.hello.displays[0] }, 'terminal attached');
     this.#greet(t);
@@ -234,7 +255,8 @@ export class DevSession {
   #greet(t: Attached): void {
     const link = this.#link;
     if (!link?.hello) return; // a desktop is starting; #spawn greets when it is up
-    const d = t.peer.hello.displays[0]!;
+    t.link = link;
+    const d = t.display;
     this.#pendingDisplay = null;
     if (d.width !== this.#display.width || d.height !== this.#display.height || d.refreshMhz !== this.#display.refreshMhz) this.#applyDisplay(d);
     t.peer.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: nowUs() } });
@@ -276,8 +298,11 @@ export class DevSession {
 
   fromTerminal(peer: TerminalPeer, m: TerminalMessage): void {
     const t = this.#t;
-    if (t?.peer !== peer || !this.#link) return;
-    const link = this.#link;
+    if (t?.peer !== peer) return;
+    // Kept while no desktop runs: the next one is made at this size.
+    if (m.type === 'resize') t.display = m.display;
+    const link = t.link;
+    if (!link || link !== this.#link) return;
     switch (m.type) {
       case 'key':
       case 'pointer-motion':

@@ -76,6 +76,8 @@ async function main(): Promise<void> {
   }
   if (!dev) fail('only --dev exists so far: users, smartcards and many sessions come with the session-manager release');
 
+  // The identity first: a key that others can read stops the start before any account is made.
+  const identity = loadOrCreateIdentity(state);
   let who;
   try {
     who = chooseDesktopUser(userFlag);
@@ -83,7 +85,6 @@ async function main(): Promise<void> {
     if (err instanceof DesktopUserError) fail(err.message);
     throw err;
   }
-  const identity = loadOrCreateIdentity(state);
   const token = createRunToken();
   const session = new DevSession({ command, display: { ...size, refreshMhz: 60000 }, user: who.user, log });
   await session.start();

@@ -24,7 +24,7 @@ const PREAUTH_BUFFER_LIMIT = 64 * 1024;
  * control messages. Past it the terminal is dropped: the server never buffers for a reader
  * that stopped.
  */
-export function sendBufferLimit(d: Display): number {
+export function sendBufferLimit(d: { width: number; height: number }): number {
   return 2 * d.width * d.height * 3 + 1024 * 1024;
 }
 
@@ -43,24 +43,37 @@ export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Au
   let peer: TerminalPeer | null = null;
   let closed = false;
   let limit = PREAUTH_BUFFER_LIMIT;
+  let display: Display | null = null;
+  /** Ends it here at once, whatever the network does with the close: nothing more goes to it or comes from it. */
+  const finish = (): void => {
+    closed = true;
+    clearTimeout(greetingTimer);
+    if (peer) session.detach(peer);
+  };
   const drop = (reason: string): void => {
     if (closed) return;
-    closed = true;
     log.warn({ remote: ch.remote, terminal: hello?.terminalId, reason }, 'dropping terminal connection');
+    finish();
     ch.terminate();
   };
   const send = (m: ServerMessage): void => {
     if (closed) return;
-    ch.send(encodeServerMessage(m));
-    const waiting = ch.bufferedAmount;
-    if (waiting > limit) drop(`it does not read what it is sent: ${waiting} bytes waiting, the limit is ${limit}`);
+    const data = encodeServerMessage(m);
+    // Around a resize, pictures of the old size are still on their way: they count at their size.
+    if (m.type === 'frame' && display) limit = Math.max(sendBufferLimit(m.body), sendBufferLimit(display));
+    // Checked before the message is queued, so the limit is what is ever held, not one picture more.
+    const waiting = ch.bufferedAmount + data.length;
+    if (waiting > limit) return drop(`it does not read what it is sent: ${waiting} bytes waiting, the limit is ${limit}`);
+    ch.send(data);
   };
   const close = (code: number, message: string): void => {
     if (closed) return;
     log.warn({ remote: ch.remote, terminal: hello?.terminalId, code, reason: message }, 'closing terminal connection');
-    send({ type: 'error', message });
+    // A displaced terminal is not at fault: its close code alone says why, and it must arrive
+    // (an error message queued behind pictures could get it dropped instead).
+    if (code !== CloseCode.TakenOver) send({ type: 'error', message });
     if (closed) return;
-    closed = true;
+    finish();
     ch.close(code, message);
   };
   const refuse = (message: string): void => close(CloseCode.Protocol, message);
@@ -95,19 +108,16 @@ export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Au
       }
       clearTimeout(greetingTimer);
       log.info({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-ok' }, 'terminal authenticated');
-      limit = sendBufferLimit(hello.displays[0]!);
+      display = hello.displays[0]!;
+      limit = sendBufferLimit(display);
       const h = hello;
       peer = { hello: h, send, close };
       session.attach(peer);
       return;
     }
     if (m.type === 'auth') return refuse('auth twice');
-    if (m.type === 'resize') limit = sendBufferLimit(m.display);
+    if (m.type === 'resize') display = m.display;
     session.fromTerminal(peer, m);
   });
-  ch.onClose(() => {
-    closed = true;
-    clearTimeout(greetingTimer);
-    if (peer) session.detach(peer);
-  });
+  ch.onClose(() => finish());
 }

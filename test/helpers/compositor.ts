@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CompositorLink } from '../../compositor/src/ipc-client.js';
+import { TEST_USER } from './test-user.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(ROOT, 'compositor/bin/waydesk-compositor.js');
@@ -50,7 +51,9 @@ export async function startCompositor(opts: {
   const socket = `wd-test-${process.pid}-${++counter}`;
   const ipcPath = path.join(base, 'ipc.sock');
   const args = [BIN, '--ipc', ipcPath, '--socket', socket, '--size', opts.size ?? '1920x1080', ...(opts.extraArgs ?? [])];
-  if (opts.user) args.push('--user', opts.user);
+  // Started by root, a desktop runs as an ordinary user: the test user unless a test names one.
+  const user = opts.user ?? (isRoot() ? TEST_USER : undefined);
+  if (user) args.push('--user', user);
   args.push('--', ...(opts.command ?? []));
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: runtimeDir, WAYDESK_LOG_LEVEL: 'info', ...opts.extraEnv };
   delete env.WAYLAND_DISPLAY;

@@ -7,13 +7,15 @@ import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CompositorCore } from '@waydesk/native/compositor';
 import { CompositorLink } from '../../compositor/src/ipc-client.js';
-import { BIN, waitFor } from '../helpers/compositor.js';
+import { BIN, isRoot, waitFor } from '../helpers/compositor.js';
+import { TEST_USER } from '../helpers/test-user.js';
 
 describe('compositor process', () => {
   it('streams over stdio and ends when its parent closes stdin', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-stdio-'));
     fs.chmodSync(dir, 0o700);
-    const proc = spawn(process.execPath, [BIN, '--ipc', 'stdio', '--size', '800x600', '--', 'foot'], {
+    const user = isRoot() ? ['--user', TEST_USER] : [];
+    const proc = spawn(process.execPath, [BIN, '--ipc', 'stdio', '--size', '800x600', ...user, '--', 'foot'], {
       env: { ...process.env, XDG_RUNTIME_DIR: dir },
       stdio: ['pipe', 'pipe', 'ignore'],
     });
@@ -26,6 +28,16 @@ describe('compositor process', () => {
     expect(await exited).toBe(0);
     expect(fs.readdirSync(dir)).toEqual([]);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to run a desktop as root', async () => {
+    if (!isRoot()) return;
+    const proc = spawn(process.execPath, [BIN, '--size', '800x600', '--'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+    expect(code).toBe(2);
+    expect(err).toMatch(/needs --user NAME .*never runs as root/);
   });
 
   it('explains a bad command line', async () => {

@@ -212,16 +212,21 @@ describe.skipIf(!isRoot())('never root', () => {
   });
 
   it('refuses the server as root, or for a user it cannot find, with a message that says what to do', () => {
-    const run = (args: string[], env: NodeJS.ProcessEnv = {}): string => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
+    const run = (args: string[]): string => {
       try {
-        execFileSync(process.execPath, [SERVER_BIN, '--dev', '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+        execFileSync(process.execPath, [SERVER_BIN, '--dev', '--port', '0', '--state', state, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
         return '';
       } catch (err) {
         return String((err as { stderr: Buffer }).stderr);
       }
     };
-    expect(run(['--user', 'root'])).toMatch(/uid 0: the desktop never runs as root/);
-    expect(run(['--user', 'no-such-user-here'])).toMatch(/no such user/);
+    try {
+      expect(run(['--user', 'root'])).toMatch(/uid 0: the desktop never runs as root/);
+      expect(run(['--user', 'no-such-user-here'])).toMatch(/no such user/);
+    } finally {
+      fs.rmSync(state, { recursive: true, force: true });
+    }
   });
 
   it('refuses a TLS key that others can read', () => {

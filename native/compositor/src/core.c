@@ -147,6 +147,10 @@ struct wd_server {
 
 	/* Client cursor, kept as an image so a terminal can draw the pointer itself. */
 	struct wlr_surface *cursor_surface;
+	/* Held while it is the cursor's: with a second lock, wlroots makes a new client buffer for
+	 * every commit instead of updating this one's texture in place (gles2), so `source` is
+	 * always the buffer the client just committed. */
+	struct wlr_buffer *cursor_buffer;
 	struct wl_listener cursor_commit, cursor_destroy;
 	int cursor_mode;
 	int32_t cursor_w, cursor_h, cursor_hx, cursor_hy;
@@ -897,7 +901,12 @@ static void new_layer_surface(struct wl_listener *l, void *data) {
  * (wl_shm_buffer_begin_access) instead of taking the desktop down. */
 static void cursor_read(wd_server *s) {
 	struct wlr_surface *surface = s->cursor_surface;
-	struct wlr_buffer *buf = surface && surface->buffer ? surface->buffer->source : NULL;
+	struct wlr_client_buffer *cb = surface ? surface->buffer : NULL;
+	if (s->cursor_buffer != (cb ? &cb->base : NULL)) {
+		if (s->cursor_buffer) wlr_buffer_unlock(s->cursor_buffer);
+		s->cursor_buffer = cb ? wlr_buffer_lock(&cb->base) : NULL;
+	}
+	struct wlr_buffer *buf = cb ? cb->source : NULL;
 	if (!buf) return;
 	void *ptr = NULL;
 	uint32_t fmt = 0;
@@ -927,6 +936,8 @@ static void cursor_surface_commit(struct wl_listener *l, void *data) {
 }
 
 static void cursor_forget_surface(wd_server *s) {
+	if (s->cursor_buffer) wlr_buffer_unlock(s->cursor_buffer);
+	s->cursor_buffer = NULL;
 	if (!s->cursor_surface) return;
 	wl_list_remove(&s->cursor_commit.link);
 	wl_list_remove(&s->cursor_destroy.link);

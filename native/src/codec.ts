@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAX_OUTPUT } from '@waydesk/protocol/limits';
+import { TILE_WINDOW_LOG } from '@waydesk/protocol/frame-format';
 
 export interface EncoderOptions {
   width: number;
@@ -44,7 +45,7 @@ interface RawTiler {
 interface Binding {
   Encoder: new (o: EncoderOptions & { maxWidth: number; maxHeight: number }) => RawEncoder;
   Decoder: new () => RawDecoder;
-  Tiler: new () => RawTiler;
+  Tiler: new (windowLog: number) => RawTiler;
 }
 
 let binding: Binding | undefined;
@@ -138,7 +139,7 @@ export class H264Decoder {
 export class TileCodec {
   readonly #t: RawTiler;
   constructor() {
-    this.#t = new (load().Tiler)();
+    this.#t = new (load().Tiler)(TILE_WINDOW_LOG);
   }
   /** The rectangles cut down to the pixels that differ between cur and prev (none: empty). */
   shrink(cur: Buffer, prev: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): Int32Array {

@@ -68,6 +68,13 @@ export interface FrameMsg {
   payload: Uint8Array;
 }
 
+/**
+ * The tile stream's zstd window (2^20 = 1 MiB): what the sender compresses with, and the most a
+ * receiver allocates for it. A stream that announces a bigger window is refused before anything
+ * is allocated for it.
+ */
+export const TILE_WINDOW_LOG = 20;
+
 /** Bounds every receiver enforces (and MAX_OUTPUT). */
 export const MAX_RECTS = 65535;
 export const SEQ_MODULO = 0x10000;

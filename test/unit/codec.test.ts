@@ -302,4 +302,28 @@ describe('lossless tiles', () => {
     expect(new TileCodec().decode(good, fb, W, H, one)).toBe(true);
     expect(() => t.encode(fb, W, H, Int32Array.of(-1, 0, 4, 4), false)).toThrow(/outside/);
   });
+
+  it('refuses rectangles that together cover more than the picture, in every decoder', async () => {
+    // 600 copies of the whole picture: each inside it, together 600 pictures' worth of pixels
+    const many = new Int32Array(600 * 4);
+    for (let i = 0; i < 600; i++) many.set([0, 0, W, H], i * 4);
+    const fb = Buffer.alloc(W * H * 4);
+    expect(new TileCodec().decode(Buffer.from([1, 0x28, 0xb5, 0x2f, 0xfd]), fb, W, H, many)).toBe(false);
+    expect(() => new H264Decoder().decode(Buffer.alloc(16), fb, W, H, many)).toThrow(/more than the picture/);
+    // the shared frame decoder (the server, the headless terminal and the browser page all use it)
+    const { decodeFrameBody, encodeFrameBody, Codec } = await import('@waydesk/protocol/frame-format');
+    const body = Buffer.concat(encodeFrameBody({ seq: 1, width: W, height: H, full: false, keyframe: false, codec: Codec.Tiles, rects: many, payload: Buffer.from([1]) }));
+    expect(decodeFrameBody(body)).toMatch(/rectangles cover \d+ pixels, more than the \d+x\d+ picture/);
+  });
+
+  it('the browser decoder refuses a stream that announces a huge window, or yields more than its rectangles hold', async () => {
+    const { TileStream } = await import('../../client-firmware/web/src/tile-stream.js');
+    // a zstd frame header naming a 2 GB window (exponent 21): refused before fzstd allocates it
+    const huge = Buffer.from([1, 0x28, 0xb5, 0x2f, 0xfd, 0x00, 21 << 3, 0, 0, 0]);
+    expect(() => new TileStream().next(huge, 300)).toThrow(/announces a window larger/);
+    // a real update of 32x32 pixels, told to hold 16x16: stopped while decoding
+    const enc = new TileCodec();
+    const data = enc.encode(picture(3), W, H, Int32Array.of(0, 0, 32, 32), true);
+    expect(() => new TileStream().next(data, 16 * 16 * 3)).toThrow(/more pixels than the rectangles hold/);
+  });
 });

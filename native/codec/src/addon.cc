@@ -153,7 +153,10 @@ class Tiler : public Napi::ObjectWrap<Tiler> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Tiler", {InstanceMethod("shrink", &Tiler::Shrink), InstanceMethod("encode", &Tiler::Encode), InstanceMethod("decode", &Tiler::Decode)});
   }
-  explicit Tiler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tiler>(info) { t_ = wd_tiler_create(); }
+  explicit Tiler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tiler>(info) {
+    t_ = wd_tiler_create(info[0].ToNumber().Int32Value());
+    if (!t_) throw Napi::Error::New(info.Env(), "tiler: out of memory");
+  }
   ~Tiler() override { wd_tiler_destroy(t_); }
 
  private:

@@ -439,7 +439,7 @@ struct wd_tiler {
 	bool dec_open; /* the receiving side has the stream's state */
 };
 
-wd_tiler *wd_tiler_create(void) {
+wd_tiler *wd_tiler_create(int window_log) {
 	wd_tiler *t = calloc(1, sizeof(*t));
 	if (!t) return NULL;
 	t->cctx = ZSTD_createCCtx();
@@ -450,9 +450,9 @@ wd_tiler *wd_tiler_create(void) {
 	}
 	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_compressionLevel, 1);
 	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_checksumFlag, 0);
-	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_windowLog, 20);
+	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_windowLog, window_log);
 	/* A hostile sender may announce a huge window: refuse more than the sender uses. */
-	ZSTD_DCtx_setParameter(t->dctx, ZSTD_d_windowLogMax, 20);
+	ZSTD_DCtx_setParameter(t->dctx, ZSTD_d_windowLogMax, window_log);
 	return t;
 }
 

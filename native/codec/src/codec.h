@@ -55,7 +55,8 @@ bool wd_decoder_decode(wd_decoder *d, const uint8_t *pkt, size_t len, uint8_t *d
  * zstd stream per link that is flushed after each update. A rectangle at most 64 rows high
  * goes column by column, a taller one row by row. Output: a byte (1 when the stream starts
  * over with this update, 0 when it continues), then the stream's bytes for this update. */
-wd_tiler *wd_tiler_create(void);
+/* window_log: the zstd window of the tile stream (protocol/src/frame-format.ts, TILE_WINDOW_LOG). */
+wd_tiler *wd_tiler_create(int window_log);
 void wd_tiler_destroy(wd_tiler *t);
 /* Shrinks each rectangle to the pixels that differ between cur and prev and drops those
  * with none; returns how many remain (rects is rewritten in place). */

@@ -10,11 +10,12 @@ PKGS=(
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
   libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev ffmpeg
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
+  iproute2 passwd
 )
 
 # The side-by-side benchmark also runs the peers: VNC on headless sway, and waypipe.
 if [ "${1:-}" = "--peers" ]; then
-  PKGS+=(sway wayvnc waypipe wtype iproute2)
+  PKGS+=(sway wayvnc waypipe wtype)
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

@@ -279,3 +279,29 @@ describe.skipIf(!isRoot())("the compositor's parent", () => {
     }
   });
 });
+
+describe.skipIf(!isRoot())('listening beyond loopback', () => {
+  it('warns what it exposes (in a network namespace of its own, whose only interface is its loopback)', async () => {
+    const ns = `wd-listen-${process.pid}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
+    try {
+      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER_BIN, '--dev', '--listen', '0.0.0.0', '--port', '0', '--state', state, '--user', TEST_USER, '--'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      try {
+        await waitFor('the warning', () => /WARNING: listening on 0\.0\.0\.0, not loopback/.test(err) || proc.exitCode !== null, 20_000);
+        expect(err).toMatch(/the browser page and the terminal endpoint on port \d+ are reachable from the network\. Anyone who has the address with its token gets the desktop of waydesk-test/);
+      } finally {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns]);
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  });
+});

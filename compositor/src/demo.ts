@@ -13,7 +13,7 @@ export function runDemo(session: CompositorSession, runtimeDir: string, log: Log
     '  start another app: ' + `${env} weston-terminal &`,
     '  list its globals:  ' + `${env} wayland-info`,
     '',
-    'Stop it with Ctrl+C. (The streaming server and terminals arrive with later releases.)',
+    'Stop it with Ctrl+C. To see it from a browser or a terminal, run waydesk-server --dev instead (book: streaming).',
     '',
   ].join('\n');
   process.stderr.write(banner + '\n');

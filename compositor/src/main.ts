@@ -21,8 +21,8 @@ COMMAND (default: foot) is the session: when it exits, the desktop closes.
   --socket NAME         socket name (default: wayland-N, the first free one)
   --user NAME           run as this user (needs root): fresh XDG_RUNTIME_DIR, then setuid
   --ipc stdio|PATH      frame link to a parent: over stdin/stdout, or a Unix socket
-                        this process listens on at PATH (a parent may re-attach). Only a
-                        process of the uid that started this one may attach (SO_PEERCRED)
+                        this process listens on at PATH (its parent may re-attach). Only
+                        the process that started this one may attach (SO_PEERCRED)
   --exit-with-parent PID  end the desktop when PID, the process that started it, ends
   --keymap LAYOUT[:VARIANT]  xkb layout (default us)
   --renderer auto|pixman|gles2  (default auto: gles2 only where a render node exists)

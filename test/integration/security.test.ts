@@ -305,3 +305,47 @@ describe.skipIf(!isRoot())('listening beyond loopback', () => {
     }
   });
 });
+
+describe.skipIf(!isRoot())('a newcomer running the server as root in a fresh container', () => {
+  it('gets a desktop as a new unprivileged waydesk account, and is told so (in a mount namespace with its own /etc and /home)', async () => {
+    // A copy of /etc whose only accounts are the system's, as in a new container: useradd changes the
+    // copy, seen only inside the namespace, so no account of this machine is touched.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-container-'));
+    const etc = path.join(root, 'etc');
+    execFileSync('cp', ['-a', '/etc', etc]);
+    // people's accounts and groups (ids 1000..59999) go, and their shadow entries with them
+    const edit = (file: string, keep: (fields: string[]) => boolean): Set<string> => {
+      const f = path.join(etc, file);
+      const lines = fs.readFileSync(f, 'utf8').split('\n').filter((l) => !l || keep(l.split(':')));
+      fs.writeFileSync(f, lines.join('\n'));
+      return new Set(lines.map((l) => l.split(':')[0]!));
+    };
+    const system = (f: string[]): boolean => !(Number(f[2]) >= 1000 && Number(f[2]) < 60000);
+    const users = edit('passwd', system);
+    const groups = edit('group', system);
+    edit('shadow', (f) => users.has(f[0]!));
+    if (fs.existsSync(path.join(etc, 'gshadow'))) edit('gshadow', (f) => groups.has(f[0]!));
+    fs.mkdirSync(path.join(root, 'home'));
+    const state = path.join(root, 'state');
+    const script = `mount --bind ${etc} /etc && mount --bind ${root}/home /home && exec ${process.execPath} ${SERVER_BIN} --dev --port 0 --state ${state} -- foot sh`;
+    const proc = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      await waitFor('the banner', () => /is serving one desktop/.test(err) || proc.exitCode !== null, 30_000);
+      expect(err).toMatch(/created the unprivileged user 'waydesk' \(no other user exists here\); the desktop runs as it/);
+      const created = /^waydesk:x:(\d+):/m.exec(fs.readFileSync(path.join(etc, 'passwd'), 'utf8'));
+      expect(created).not.toBeNull();
+      const uid = Number(created![1]);
+      expect(uid).toBeGreaterThan(0);
+      const foot = await waitFor('foot', () => descendants(proc.pid!).find((p) => comm(p) === 'foot'), 15_000);
+      expect(uidsOf(foot)).toEqual([uid, uid, uid, uid]);
+      // and this machine's own accounts did not change
+      expect(() => execFileSync('getent', ['passwd', 'waydesk'])).toThrow();
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -77,10 +77,11 @@ export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Au
     ch.close(code, message);
   };
   const refuse = (message: string): void => close(CloseCode.Protocol, message);
-  const greetingTimer = setTimeout(
-    () => (hello ? close(CloseCode.Unauthorized, `no token within ${GREETING_TIMEOUT_MS} ms`) : refuse(`no hello within ${GREETING_TIMEOUT_MS} ms`)),
-    GREETING_TIMEOUT_MS,
-  );
+  const greetingTimer = setTimeout(() => {
+    if (!hello) return refuse(`no hello within ${GREETING_TIMEOUT_MS} ms`);
+    log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-missing' }, 'refused a terminal: no token');
+    close(CloseCode.Unauthorized, `no token within ${GREETING_TIMEOUT_MS} ms`);
+  }, GREETING_TIMEOUT_MS);
 
   ch.onMessage((data) => {
     if (closed) return;

@@ -102,6 +102,7 @@ describe('who may connect', () => {
     expect(none.code).toBe(CloseCode.Unauthorized);
     expect(none.messages.map((m) => m.type)).toEqual(['error']);
     expect(none.reason).toMatch(/no token within/);
+    expect(s.log()).toMatch(/"remote":"127\.0\.0\.1:\d+","terminal":"security","event":"auth-missing"/);
 
     const wrong = await attempt(s.url, [HELLO, encodeTerminalMessage({ type: 'auth', body: { token: s.token.slice(1) + 'x' } })]);
     expect(wrong.code).toBe(CloseCode.Unauthorized);

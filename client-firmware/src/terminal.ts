@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { FrameError, FramePainter } from '@waydesk/native/frame-painter';
+import { FrameError, FramePainter } from './frame-painter.js';
 import type { FrameMsg } from '@waydesk/protocol/frame-format';
 import {
   CloseCode,

@@ -12,7 +12,7 @@ import {
   type ParentMessage,
   type WindowInfo,
 } from '@waydesk/protocol/compositor-ipc';
-import type { CompositorCore } from '@waydesk/native/compositor';
+import type { CompositorCore } from '@waydesk/native-compositor';
 import { Codec, SEQ_MODULO, type FrameTrace } from '@waydesk/protocol/frame-format';
 import type { Logger } from './log.js';
 import type { Encoded, StreamEncoder } from './stream-encoder.js';

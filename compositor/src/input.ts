@@ -1,4 +1,4 @@
-import { Modifier, type CompositorCore } from '@waydesk/native/compositor';
+import { Modifier, type CompositorCore } from '@waydesk/native-compositor';
 import type { Logger } from './log.js';
 import type { WindowManager } from './window-manager.js';
 

@@ -1,11 +1,11 @@
 /**
- * The parent's end of the compositor link (session-manager, tests, benchmarks): decodes
- * messages, keeps the current picture, acknowledges frames, sends input.
+ * The parent's end of the compositor link (session-manager, tests, benchmarks): decodes and
+ * checks messages, acknowledges frames, sends input. It never decodes a picture: the daemon
+ * relays frames untouched, and whoever wants pixels (a test) paints them itself.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { FrameError, FramePainter } from '@waydesk/native/frame-painter';
 import {
   IpcProtocolError,
   MAX_MESSAGE_BYTES,
@@ -28,8 +28,6 @@ export interface CompositorLinkEvents {
   stats: [StatsMsg];
   pong: [number];
   'remote-error': [string];
-  /** The picture could not be updated from a frame; a whole one has been asked for. Not a link error. */
-  'frame-error': [FrameError];
   error: [Error];
   close: [];
 }
@@ -40,39 +38,26 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
   hello: HelloMsg | null = null;
   windows: WindowInfo[] = [];
   cursor: CursorMsg | null = null;
-  /** Decodes frames into a picture when the parent wants one (tests, a headless terminal). */
-  readonly painter: FramePainter | null;
   framesReceived = 0;
   bytesReceived = 0;
   /** When false the parent acknowledges frames itself (to model a slow consumer). */
   autoAck = true;
   #closed = false;
 
-  constructor(stream: Duplex, opts: { paint?: boolean } = {}) {
+  constructor(stream: Duplex) {
     super();
     this.#stream = stream;
-    this.painter = opts.paint === false ? null : new FramePainter();
     if (stream instanceof net.Socket) stream.setNoDelay(true);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (err) => this.emit('error', err));
     stream.on('close', () => this.#finish());
   }
 
-  /** The picture as this parent knows it: BGRX, stride width*4 (empty without a painter). */
-  get framebuffer(): Buffer {
-    return this.painter?.framebuffer ?? Buffer.alloc(0);
-  }
-  get width(): number {
-    return this.painter?.width ?? 0;
-  }
-  get height(): number {
-    return this.painter?.height ?? 0;
-  }
-
-  static connect(path: string, opts: { paint?: boolean } = {}): Promise<CompositorLink> {
+  /** Connects to a compositor's link socket; `make` builds the link (a subclass that paints, in tests). */
+  static connect<T extends CompositorLink = CompositorLink>(path: string, make: (s: net.Socket) => T = (s) => new CompositorLink(s) as T): Promise<T> {
     return new Promise((resolve, reject) => {
       const sock = net.connect(path);
-      sock.once('connect', () => resolve(new CompositorLink(sock, opts)));
+      sock.once('connect', () => resolve(make(sock)));
       sock.once('error', reject);
     });
   }
@@ -131,25 +116,12 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
     this.#stream.end();
     this.#stream.destroy();
     this.#finish();
-    this.painter?.close();
   }
 
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.emit('close');
-  }
-
-  #apply(f: FrameMsg): void {
-    if (!this.painter) return;
-    try {
-      this.painter.paint(f);
-    } catch (err) {
-      if (!(err instanceof FrameError)) throw err;
-      // Lost track of the picture: say so and start again from a whole one.
-      this.emit('frame-error', err);
-      if (err.needsKeyframe) this.send({ type: 'request-full' });
-    }
   }
 
   #onData(chunk: Buffer): void {
@@ -164,7 +136,6 @@ export class CompositorLink extends EventEmitter<CompositorLinkEvents> {
             break;
           case 'frame':
             this.framesReceived++;
-            this.#apply(m.body);
             if (this.autoAck) this.ack(m.body.seq);
             this.emit('frame', m.body);
             break;

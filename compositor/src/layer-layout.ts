@@ -1,4 +1,4 @@
-import type { Rect } from '@waydesk/native/compositor';
+import type { Rect } from '@waydesk/native-compositor';
 
 /** wlr-layer-shell anchor bits. */
 export const Anchor = { Top: 1, Bottom: 2, Left: 4, Right: 8 } as const;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { CompositorCore, type CursorState } from '@waydesk/native/compositor';
+import { CompositorCore, type CursorState } from '@waydesk/native-compositor';
 import { IPC_VERSION, type CursorMsg, type KeymapMsg, type ParentMessage } from '@waydesk/protocol/compositor-ipc';
 import { FrameLink } from './frame-link.js';
 import { InputRouter } from './input.js';

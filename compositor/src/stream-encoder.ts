@@ -1,5 +1,5 @@
-import { chooseEncoder, H264Encoder, TileCodec } from '@waydesk/native/codec';
-import type { Picture } from '@waydesk/native/compositor';
+import { chooseEncoder, H264Encoder, TileCodec } from '@waydesk/native-codec';
+import type { Picture } from '@waydesk/native-compositor';
 import { Codec, type CodecId, type VideoBox } from '@waydesk/protocol/frame-format';
 import type { Logger } from './log.js';
 

@@ -1,4 +1,4 @@
-import type { CompositorCore, CoreEvent, Rect, SizeHints } from '@waydesk/native/compositor';
+import type { CompositorCore, CoreEvent, Rect, SizeHints } from '@waydesk/native-compositor';
 import { MAX_NAME, type WindowInfo } from '@waydesk/protocol/compositor-ipc';
 import { arrangeLayers, type LayerSpec } from './layer-layout.js';
 import type { Logger } from './log.js';

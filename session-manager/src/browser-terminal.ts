@@ -1,25 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-
-const require = createRequire(import.meta.url);
-const firmware = path.dirname(require.resolve('@waydesk/client-firmware/package.json'));
-const protocolDist = path.dirname(require.resolve('@waydesk/protocol/wire'));
-const fzstd = require.resolve('fzstd', { paths: [firmware] }).replace(/lib[/\\]index\.js$/, 'esm/index.mjs');
-
-/** The files of the browser terminal, by URL path. Nothing else is served. */
-const FILES: Record<string, { file: string; type: string }> = {
-  '/': { file: path.join(firmware, 'web/index.html'), type: 'text/html; charset=utf-8' },
-  '/web/browser-terminal.js': { file: path.join(firmware, 'web/dist/browser-terminal.js'), type: 'text/javascript' },
-  '/web/keycodes.js': { file: path.join(firmware, 'web/dist/keycodes.js'), type: 'text/javascript' },
-  '/web/tile-stream.js': { file: path.join(firmware, 'web/dist/tile-stream.js'), type: 'text/javascript' },
-  '/web/protocol/wire.js': { file: path.join(protocolDist, 'wire.js'), type: 'text/javascript' },
-  '/web/protocol/frame-format.js': { file: path.join(protocolDist, 'frame-format.js'), type: 'text/javascript' },
-  '/web/protocol/limits.js': { file: path.join(protocolDist, 'limits.js'), type: 'text/javascript' },
-  '/web/fzstd.js': { file: fzstd, type: 'text/javascript' },
-};
+import { WEB_ASSETS } from '@waydesk/client-firmware/web-assets';
 
 /** The page's one inline script is its import map: allowed by its hash, not by 'unsafe-inline'. */
 function inlineScriptHashes(html: string): string[] {
@@ -54,15 +36,16 @@ function securityHeaders(scriptHashes: string[]): Record<string, string> {
   };
 }
 
-/** Serves the browser terminal: a page that speaks the terminal protocol over wss://same-origin/terminal. */
+/** Serves the browser terminal (the terminal's own files) that speaks the terminal protocol over wss://same-origin/terminal. */
 export function serveBrowserTerminal(app: FastifyInstance): void {
-  const headers = securityHeaders(inlineScriptHashes(fs.readFileSync(FILES['/']!.file, 'utf8')));
+  const page = WEB_ASSETS.find((a) => a.url === '/')!;
+  const headers = securityHeaders(inlineScriptHashes(fs.readFileSync(page.file, 'utf8')));
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.headers(headers);
     return payload;
   });
   const cache = new Map<string, Buffer>();
-  for (const [url, { file, type }] of Object.entries(FILES)) {
+  for (const { url, file, type } of WEB_ASSETS) {
     app.get(url, async (_req, reply) => {
       let body = cache.get(url);
       if (!body) {

@@ -152,7 +152,7 @@ export class DevSession {
         if (Date.now() > deadline) throw new Error(`the compositor did not listen within ${HELLO_TIMEOUT_MS} ms`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      link = await CompositorLink.connect(ipc, { paint: false });
+      link = await CompositorLink.connect(ipc);
       if (this.#proc !== proc) throw new Error('the compositor ended while the server connected to it');
       this.#link = link;
       this.#wire(link);

@@ -1,6 +1,6 @@
 // Codec benchmarks on real content: the 1080p full-motion clip decoded by Debian's ffmpeg.
 import { execFileSync } from 'node:child_process';
-import { H264Decoder, H264Encoder, TileCodec } from '@waydesk/native/codec';
+import { H264Decoder, H264Encoder, TileCodec } from '@waydesk/native-codec';
 import { motionClip } from './clip.js';
 import type { Report } from './report.js';
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CompositorLink } from '../../compositor/src/ipc-client.js';
+import { PaintingLink } from './painting-link.js';
 import { TEST_USER } from './test-user.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -10,7 +10,7 @@ export const BIN = path.join(ROOT, 'compositor/bin/waydesk-compositor.js');
 
 export interface Started {
   proc: ChildProcess;
-  link: CompositorLink;
+  link: PaintingLink;
   runtimeDir: string;
   socket: string;
   socketPath: string;
@@ -65,7 +65,7 @@ export async function startCompositor(opts: {
   });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   await waitFor(`the compositor's link socket (stderr: ${err.slice(-2000)})`, () => proc.exitCode === null && fs.existsSync(ipcPath), 15_000);
-  const link = await CompositorLink.connect(ipcPath);
+  const link = await PaintingLink.connectPainting(ipcPath);
   const hello = link.hello ?? (await link.next('hello'))[0];
   const effectiveRuntime = hello.runtimeDir;
   const socketPath = path.join(effectiveRuntime, hello.socket);
@@ -90,7 +90,7 @@ export async function startCompositor(opts: {
 }
 
 /** Resolves once no frame has arrived for `quietMs`. */
-export async function settle(link: CompositorLink, quietMs = 400, maxMs = 15_000): Promise<void> {
+export async function settle(link: PaintingLink, quietMs = 400, maxMs = 15_000): Promise<void> {
   let last = Date.now();
   const on = (): void => {
     last = Date.now();
@@ -104,7 +104,7 @@ export async function settle(link: CompositorLink, quietMs = 400, maxMs = 15_000
 }
 
 /** Sends key presses/releases one after another, as a terminal would. */
-export function sendKeys(link: CompositorLink, keys: Array<{ code: number; pressed: boolean }>): void {
+export function sendKeys(link: PaintingLink, keys: Array<{ code: number; pressed: boolean }>): void {
   for (const k of keys) link.key(k.code, k.pressed);
 }
 
@@ -117,7 +117,7 @@ export function isRoot(): boolean {
 }
 
 /** Waits until the top rows show more than background and cursor (a shell prompt), then for quiet. */
-export async function waitForPrompt(link: CompositorLink, ms = 20_000): Promise<void> {
+export async function waitForPrompt(link: PaintingLink, ms = 20_000): Promise<void> {
   await waitFor('a prompt on screen', () => {
     const fb = link.framebuffer;
     if (link.width === 0) return false;

@@ -2,8 +2,8 @@
 // every held key, re-attach that shows the same picture, and window policy bindings.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
-import { FrameError, FramePainter } from '@waydesk/native/frame-painter';
-import { CompositorLink } from '../../compositor/src/ipc-client.js';
+import { FrameError, FramePainter } from '../../client-firmware/src/frame-painter.js';
+import { PaintingLink } from '../helpers/painting-link.js';
 import { KEY, keystrokes } from '../../compositor/src/keys.js';
 import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
 import { inkLines } from '../helpers/text.js';
@@ -61,7 +61,7 @@ describe('frame link', () => {
     await sleep(150);
     c.link.close();
     await sleep(1500); // longer than foot's 600 ms repeat delay
-    const link = await CompositorLink.connect(c.ipcPath);
+    const link = await PaintingLink.connectPainting(c.ipcPath);
     const [first] = await link.next('frame');
     expect(first.full).toBe(true);
     await settle(link, 300);
@@ -89,7 +89,7 @@ describe('frame link', () => {
     raw.send({ type: 'key', code: 5000, pressed: true });
     expect((await err)[0]).toMatch(/evdev code 5000/);
     await waitFor('the link to close', () => c!.link.closed);
-    const link = await CompositorLink.connect(c.ipcPath);
+    const link = await PaintingLink.connectPainting(c.ipcPath);
     await link.next('frame');
     expect(link.windows.some((w) => w.appId === 'foot')).toBe(true);
     link.close();

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompositorCore } from '@waydesk/native/compositor';
+import { CompositorCore } from '@waydesk/native-compositor';
 import { keystrokes } from '../../compositor/src/keys.js';
 import { isRoot, sendKeys, settle, sleep, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
 import { registryRoundtrip } from '../helpers/wayland-wire.js';

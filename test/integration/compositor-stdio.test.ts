@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CompositorCore } from '@waydesk/native/compositor';
+import { CompositorCore } from '@waydesk/native-compositor';
 import { CompositorLink } from '../../compositor/src/ipc-client.js';
 import { BIN, isRoot, waitFor } from '../helpers/compositor.js';
 import { TEST_USER } from '../helpers/test-user.js';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { H264Decoder, H264Encoder, TileCodec, chooseEncoder } from '@waydesk/native/codec';
+import { H264Decoder, H264Encoder, TileCodec, chooseEncoder } from '@waydesk/native-codec';
 
 const W = 640;
 const H = 360;

@@ -1,7 +1,7 @@
 // The per-frame choice between lossless tiles and video, and the video encoder's lifetime.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
-import { H264Decoder, TileCodec } from '@waydesk/native/codec';
+import { H264Decoder, TileCodec } from '@waydesk/native-codec';
 import { Codec } from '@waydesk/protocol/frame-format';
 import { DEFAULT_ENCODER, RELEASE_VIDEO_AFTER_MS, StreamEncoder } from '../../compositor/src/stream-encoder.js';
 

@@ -1,7 +1,7 @@
 // Applies encoded frames (protocol/src/frame-format.ts) to a BGRX picture: what a terminal
 // shows, and what tests compare with the compositor's own picture.
 import { Codec, type CodecId, type VideoBox } from '@waydesk/protocol/frame-format';
-import { H264Decoder, TileCodec } from './codec.js';
+import { H264Decoder, TileCodec } from '@waydesk/native-codec';
 
 export interface EncodedFrame {
   width: number;

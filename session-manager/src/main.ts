@@ -2,19 +2,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Fastify from 'fastify';
-import { DevSession } from './dev-session.js';
+import { buildApp } from './app.js';
+import { Router } from './router.js';
+import { SupervisedDesktop } from './supervisor.js';
 import { createLogger } from './log.js';
 import { serveTerminal } from './terminal-endpoint.js';
 import { listenWebSocket, transports } from './transport.js';
-import { serveBrowserTerminal } from './browser-terminal.js';
 import { loadOrCreateIdentity } from './tls.js';
 import { createRunToken, tokenMatches } from './run-token.js';
 import { chooseDesktopUser, DesktopUserError } from './desktop-user.js';
 import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
 
-/** Open connections of any kind; far below the file descriptors a process may hold. */
-const MAX_CONNECTIONS = 2048;
 
 const USAGE = `usage: waydesk-server --dev [options] [-- COMMAND [ARGS...]]
 
@@ -86,35 +84,26 @@ async function main(): Promise<void> {
     throw err;
   }
   const token = createRunToken();
-  const session = new DevSession({ command, display: { ...size, refreshMhz: 60000 }, user: who.user, log });
-  await session.start();
+  const owner = who.user ?? os.userInfo().username;
+  // Single-user mode is one configuration of the same parts: one session, the chosen user's,
+  // opened by this run's token.
+  const key = `user:${owner}`;
+  const desktop = new SupervisedDesktop({ user: who.user, command, display: { ...size, refreshMhz: 60000 } }, log);
+  const router = new Router(log);
+  router.add(key, desktop);
+  await desktop.start();
 
-  // Past a completed TLS handshake, nothing here waits long for a silent peer: a slow handshake,
-  // request or hello each has its own deadline, so idle connections cannot pile up.
-  const app = Fastify({
-    https: { key: identity.key, cert: identity.cert, handshakeTimeout: 10_000 },
-    logger: false,
-    connectionTimeout: 30_000,
-    requestTimeout: 10_000,
-    bodyLimit: 16 * 1024,
-  });
-  app.server.maxConnections = MAX_CONNECTIONS;
-  app.server.headersTimeout = 10_000;
-  app.get('/healthz', async (_req, reply) => {
-    const healthy = session.healthy;
-    return reply.code(healthy ? 200 : 503).send({ ok: healthy, desktop: healthy });
-  });
-  serveBrowserTerminal(app);
-  const auth = { check: (a: { token: string }) => tokenMatches(token, a.token) };
-  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, session, auth, log));
+  const app = await buildApp({ identity, healthy: () => desktop.healthy });
+  const auth = { authenticate: (a: { token: string }) => (tokenMatches(token, a.token) ? key : null) };
+  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, router, auth, log));
   for (const t of await transports()) log.info(t, t.available ? `transport ${t.name}: on` : `transport ${t.name}: off`);
   await app.listen({ host: listen, port });
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const hostPort = `${listen.includes(':') ? `[${listen}]` : listen}:${actualPort}`;
   const url = `wss://${hostPort}/terminal`;
-  log.info({ url, fingerprint: identity.fingerprint, user: who.user ?? os.userInfo().username }, 'listening');
-  const sock = session.socket;
+  log.info({ url, fingerprint: identity.fingerprint, user: owner }, 'listening');
+  const hello = desktop.link?.hello;
   process.stderr.write(
     [
       '',
@@ -124,14 +113,14 @@ async function main(): Promise<void> {
       `  certificate fingerprint: ${identity.fingerprint}`,
       `  headless terminal: WAYDESK_TOKEN=${token} npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --png /tmp/terminal.png`,
       `  the token is this run's secret: whoever has it gets this desktop`,
-      sock && who.user === null ? `  apps on the desktop: XDG_RUNTIME_DIR=${sock.runtimeDir} WAYLAND_DISPLAY=${sock.name} weston-terminal &` : '',
+      hello && who.user === null ? `  apps on the desktop: XDG_RUNTIME_DIR=${hello.runtimeDir} WAYLAND_DISPLAY=${hello.socket} weston-terminal &` : '',
       '',
     ].join('\n') + '\n',
   );
   if (!isLoopback(listen)) {
     process.stderr.write(
       `waydesk-server: WARNING: listening on ${listen}, not loopback: the browser page and the terminal endpoint on port ${actualPort} ` +
-        `are reachable from the network. Anyone who has the address with its token gets the desktop of ${who.user ?? os.userInfo().username} ` +
+        `are reachable from the network. Anyone who has the address with its token gets the desktop of ${owner} ` +
         `and types as that user; the traffic is encrypted, but the certificate is self-signed (compare the fingerprint).\n\n`,
     );
     log.warn({ listen }, 'listening on a non-loopback address');
@@ -145,7 +134,7 @@ async function main(): Promise<void> {
     stopping = true;
     endpoint.close();
     await app.close();
-    await session.stop();
+    await desktop.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());

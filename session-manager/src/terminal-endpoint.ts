@@ -9,7 +9,7 @@ import {
   type HelloBody,
   type ServerMessage,
 } from '@waydesk/protocol/wire';
-import type { DevSession, TerminalPeer } from './dev-session.js';
+import type { Router, TerminalPeer } from './router.js';
 import type { Logger } from './log.js';
 import type { TerminalChannel } from './transport.js';
 
@@ -28,9 +28,9 @@ export function sendBufferLimit(d: { width: number; height: number }): number {
   return 2 * d.width * d.height * 3 + 1024 * 1024;
 }
 
-/** Decides whether a terminal's credentials open the desktop. */
+/** Decides what a terminal's credentials open: the key of its session, or null. */
 export interface Authenticator {
-  check(auth: AuthBody): boolean;
+  authenticate(auth: AuthBody): string | null;
 }
 
 /**
@@ -38,7 +38,7 @@ export interface Authenticator {
  * ping only) → attached. Anything malformed, oversized or out of order gets an error message
  * and a closed connection. Nothing a terminal sends before authenticating reaches a desktop.
  */
-export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Authenticator, log: Logger): void {
+export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authenticator, log: Logger): void {
   let hello: HelloBody | null = null;
   let peer: TerminalPeer | null = null;
   let closed = false;
@@ -48,7 +48,7 @@ export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Au
   const finish = (): void => {
     closed = true;
     clearTimeout(greetingTimer);
-    if (peer) session.detach(peer);
+    if (peer) router.detach(peer);
   };
   const drop = (reason: string): void => {
     if (closed) return;
@@ -103,7 +103,8 @@ export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Au
     if (m.type === 'hello') return refuse('hello twice');
     if (!peer) {
       if (m.type !== 'auth') return refuse(`${m.type} before authenticating: send the server's token first`);
-      if (!auth.check(m.body)) {
+      const key = auth.authenticate(m.body);
+      if (key === null) {
         log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-failed' }, 'refused a terminal: wrong token');
         return close(CloseCode.Unauthorized, "wrong token: open the address the server printed, with its #token=…");
       }
@@ -113,12 +114,12 @@ export function serveTerminal(ch: TerminalChannel, session: DevSession, auth: Au
       limit = sendBufferLimit(display);
       const h = hello;
       peer = { hello: h, send, close };
-      session.attach(peer);
+      if (!router.attach(key, peer)) close(CloseCode.Unauthorized, 'no desktop for this token on this server');
       return;
     }
     if (m.type === 'auth') return refuse('auth twice');
     if (m.type === 'resize') display = m.display;
-    session.fromTerminal(peer, m);
+    router.fromTerminal(peer, m);
   });
   ch.onClose(() => finish());
 }

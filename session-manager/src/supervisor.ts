@@ -1,18 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { CompositorLink } from '@waydesk/compositor/ipc-client';
-import { CloseCode, WIRE_VERSION, type Display, type HelloBody, type ServerMessage, type TerminalMessage } from '@waydesk/protocol/wire';
+import type { CursorMsg, FrameMsg } from '@waydesk/protocol/compositor-ipc';
+import type { Display } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
-
-/** What the terminal endpoint hands a session: one connected, authenticated terminal. */
-export interface TerminalPeer {
-  readonly hello: HelloBody;
-  send(m: ServerMessage): void;
-  close(code: number, reason: string): void;
-}
 
 const compositorBin = path.join(
   path.dirname(createRequire(import.meta.url).resolve('@waydesk/compositor/package.json')),
@@ -32,47 +27,36 @@ const RESTART_MAX_MS = 30_000;
 /** Resizes apply at most this often; the latest wins (dragging a browser window sends hundreds). */
 const RESIZE_EVERY_MS = 250;
 
-function nowUs(): number {
-  return Number(process.hrtime.bigint() / 1000n);
-}
-
-/** The one attached terminal and what the server tracks for it. */
-interface Attached {
-  peer: TerminalPeer;
-  /** The link to the desktop it was greeted with: nothing of another (a restarted one) reaches it before its own welcome. */
-  link: CompositorLink | null;
-  /** Its display as it last said: what the desktop is sized to, also after a restart. */
-  display: Display;
-  /** Frames sent to it and not yet acknowledged: only these release the compositor's credits. */
-  sent: Set<number>;
-  /** Frames encoded before its whole picture continue a stream it never saw: skipped. */
-  awaitFull: boolean;
-}
-
-export interface DevSessionOptions {
-  command: string[];
-  display: Display;
+export interface DesktopSpec {
   /** Whose desktop this is; null runs it as the server's own user (a server not started by root). */
   user: string | null;
-  log: Logger;
+  command: string[];
+  /** The size it starts at, until a terminal says its own. */
+  display: Display;
+}
+
+export interface DesktopEvents {
+  /** A compositor said hello on this link: frames and cursors from it follow. */
+  up: [CompositorLink];
+  /** The compositor ended or was killed; a new one is on its way. */
+  down: [string];
+  frame: [FrameMsg, CompositorLink];
+  cursor: [CursorMsg, CompositorLink];
 }
 
 /**
- * Development mode: one desktop, one terminal at a time. The compositor runs as a child
- * process, as its user; this relays its frames to the attached terminal and the terminal's
- * input back, and supervises it (a heartbeat on the link; restart with back-off). The
- * terminal's frame acknowledgements are the compositor's credits, so when the network is
- * slow the compositor coalesces at the source instead of anything queueing here.
+ * One user's desktop kept alive: a compositor started as its user with a clean environment, its
+ * link socket in root's private directory, watched by a heartbeat on the link, replaced with
+ * back-off when it ends or hangs. It knows nothing of terminals: the router does.
  */
-export class DevSession {
+export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
+  readonly #spec: DesktopSpec;
   readonly #log: Logger;
-  readonly #o: DevSessionOptions;
   #display: Display;
   /** Root's private directory (0700) for the link socket: no user can reach it. */
   #dir = '';
   #proc: ChildProcess | null = null;
   #link: CompositorLink | null = null;
-  #t: Attached | null = null;
   #stopping = false;
   #restarts = 0;
   #startedAt = 0;
@@ -84,26 +68,32 @@ export class DevSession {
   #resizeAppliedAt = 0;
   #pendingDisplay: Display | null = null;
 
-  constructor(o: DevSessionOptions) {
-    this.#o = o;
-    this.#display = o.display;
-    this.#log = o.log;
+  constructor(spec: DesktopSpec, log: Logger) {
+    super();
+    this.#spec = spec;
+    this.#display = spec.display;
+    this.#log = log;
   }
 
-  get compositorPid(): number | undefined {
+  get pid(): number | undefined {
     return this.#proc?.pid;
+  }
+
+  /** The link of the running compositor, once it said hello. */
+  get link(): CompositorLink | null {
+    return this.#link?.hello ? this.#link : null;
   }
 
   /** A desktop is up and answers its heartbeat. */
   get healthy(): boolean {
-    return this.#link !== null && !this.#hung;
+    return this.link !== null && !this.#hung;
   }
 
-  get socket(): { runtimeDir: string; name: string } | null {
-    const h = this.#link?.hello;
-    return h ? { runtimeDir: h.runtimeDir, name: h.socket } : null;
+  get display(): Display {
+    return this.#display;
   }
 
+  /** Resolves once the first compositor said hello; rejects if it could not start. */
   async start(): Promise<void> {
     this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waydesk-dev-'));
     await this.#spawn();
@@ -113,7 +103,7 @@ export class DevSession {
   #env(runtimeDir: string | null): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: process.env.LANG ?? 'C.UTF-8' };
     for (const k of ['WAYDESK_LOG_LEVEL', 'TZ']) if (process.env[k] !== undefined) env[k] = process.env[k];
-    if (this.#o.user === null) {
+    if (this.#spec.user === null) {
       // The server's own user runs its own desktop: its environment is that user's anyway.
       Object.assign(env, process.env);
       delete env.WAYLAND_DISPLAY;
@@ -127,14 +117,14 @@ export class DevSession {
     // A crashed compositor leaves its socket file behind: wait for the new one, not the old.
     fs.rmSync(ipc, { force: true });
     let runtimeDir: string | null = null;
-    if (this.#o.user === null) {
+    if (this.#spec.user === null) {
       runtimeDir = path.join(this.#dir, 'run');
       fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
     }
     const d = this.#display;
     const args = [compositorBin, '--ipc', ipc, '--exit-with-parent', String(process.pid), '--size', `${d.width}x${d.height}`, '--refresh', String(d.refreshMhz / 1000)];
-    if (this.#o.user !== null) args.push('--user', this.#o.user);
-    args.push('--', ...this.#o.command);
+    if (this.#spec.user !== null) args.push('--user', this.#spec.user);
+    args.push('--', ...this.#spec.command);
     const proc = spawn(process.execPath, args, { env: this.#env(runtimeDir), cwd: '/', stdio: ['ignore', 'ignore', 'inherit'] });
     this.#proc = proc;
     this.#startedAt = Date.now();
@@ -169,32 +159,14 @@ export class DevSession {
     this.#hung = false;
     this.#heartbeat = setInterval(() => this.#beat(link), HEARTBEAT_MS);
     this.#log.info({ pid: proc.pid, socket: path.join(link.hello!.runtimeDir, link.hello!.socket), uid: link.hello!.uid }, 'desktop running');
-    // A terminal that waited through a restart gets the new desktop at once.
-    if (this.#t) this.#greet(this.#t);
+    this.emit('up', link);
   }
 
   #wire(link: CompositorLink): void {
+    // The terminal's acknowledgements are the compositor's credits: the router passes them on.
     link.autoAck = false;
-    link.on('frame', (f) => {
-      const t = this.#t;
-      // Nobody watching: no acknowledgement, so the compositor runs out of credits and idles.
-      if (!t) return;
-      // A terminal not yet greeted by this desktop gets nothing of it; its whole picture follows the welcome.
-      if (t.link !== link || (t.awaitFull && !f.full)) {
-        link.ack(f.seq);
-        return;
-      }
-      if (f.full) {
-        t.awaitFull = false;
-        // The whole picture supersedes what is in flight, at the compositor too.
-        t.sent.clear();
-      }
-      t.sent.add(f.seq);
-      t.peer.send({ type: 'frame', body: f });
-    });
-    link.on('cursor', (c) => {
-      if (this.#t?.link === link) this.#t.peer.send({ type: 'cursor', body: c });
-    });
+    link.on('frame', (f) => this.emit('frame', f, link));
+    link.on('cursor', (c) => this.emit('cursor', c, link));
     link.on('pong', () => (this.#lastPong = Date.now()));
     link.on('remote-error', (message) => this.#log.warn({ message }, 'the compositor refused a message'));
     link.on('error', (err) => this.#log.warn({ err: err.message }, 'compositor link error; the desktop is restarted'));
@@ -213,7 +185,7 @@ export class DevSession {
     if (now - this.#lastPong > HEARTBEAT_TIMEOUT_MS) {
       if (this.#hung) return;
       this.#hung = true;
-      this.#log.error({ pid: this.#proc?.pid, silentMs: Date.now() - this.#lastPong }, 'the compositor stopped answering; killing it and starting a new desktop');
+      this.#log.error({ pid: this.#proc?.pid, silentMs: now - this.#lastPong }, 'the compositor stopped answering; killing it and starting a new desktop');
       this.#proc?.kill('SIGKILL');
       return;
     }
@@ -227,105 +199,35 @@ export class DevSession {
     this.#heartbeat = null;
     this.#link?.close();
     this.#link = null;
-    if (this.#t) this.#t.link = null;
     if (this.#stopping) return;
     // A desktop that ends at once (a session command that cannot start) backs off.
     if (Date.now() - this.#startedAt >= STABLE_MS) this.#restarts = 0;
     const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** this.#restarts++);
     this.#log.error({ code, signal, restartInMs: delay }, 'the compositor ended; starting a new desktop');
-    this.#t?.peer.send({ type: 'error', message: 'your desktop ended; a new one is starting' });
+    this.emit('down', 'your desktop ended; a new one is starting');
     setTimeout(() => {
       if (this.#stopping) return;
       void this.#spawn().catch((err: Error) => this.#log.error({ err: err.message }, 'could not start a desktop; retrying'));
     }, delay);
   }
 
-  attach(peer: TerminalPeer): void {
-    const prev = this.#t;
-    if (prev) {
-      this.detach(prev.peer);
-      prev.peer.close(CloseCode.TakenOver, 'taken over by another terminal');
-    }
-    const t: Attached = { peer, link: null, display: peer.hello.displays[0]!, sent: new Set(), awaitFull: true };
-    this.#t = t;
-    this.#log.info({ terminal: peer.hello.terminalId, kind: peer.hello.kind, display: peer.hello.displays[0] }, 'terminal attached');
-    this.#greet(t);
-  }
-
-  #greet(t: Attached): void {
-    const link = this.#link;
-    if (!link?.hello) return; // a desktop is starting; #spawn greets when it is up
-    t.link = link;
-    const d = t.display;
-    this.#pendingDisplay = null;
-    if (d.width !== this.#display.width || d.height !== this.#display.height || d.refreshMhz !== this.#display.refreshMhz) this.#applyDisplay(d);
-    t.peer.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: nowUs() } });
-    if (link.cursor) t.peer.send({ type: 'cursor', body: link.cursor });
-    link.send({ type: 'trace', on: t.peer.hello.trace === true });
-    t.awaitFull = true;
-    t.sent.clear();
-    link.send({ type: 'request-full' });
-  }
-
-  detach(peer: TerminalPeer): void {
-    if (this.#t?.peer !== peer) return;
-    this.#t = null;
-    // Whatever that terminal held down is released now, not when the next one comes.
-    this.#link?.send({ type: 'release-all' });
-    this.#log.info({ terminal: peer.hello.terminalId }, 'terminal detached');
-  }
-
-  #applyDisplay(d: Display): void {
-    this.#display = d;
-    this.#resizeAppliedAt = Date.now();
-    this.#link?.send({ type: 'resize', width: d.width, height: d.height, refreshMhz: d.refreshMhz });
-  }
-
-  /** The latest size wins; at most one applied per RESIZE_EVERY_MS. */
-  #resize(d: Display): void {
+  /** Sizes the desktop to a terminal's display: the latest size wins, at most one applied per RESIZE_EVERY_MS. */
+  resize(d: Display): void {
+    if (this.#resizeTimer) clearTimeout(this.#resizeTimer);
+    this.#resizeTimer = null;
     this.#pendingDisplay = d;
-    if (this.#resizeTimer) return;
-    const wait = this.#resizeAppliedAt + RESIZE_EVERY_MS - Date.now();
     const apply = (): void => {
       this.#resizeTimer = null;
       const p = this.#pendingDisplay;
       this.#pendingDisplay = null;
-      if (p && (p.width !== this.#display.width || p.height !== this.#display.height || p.refreshMhz !== this.#display.refreshMhz)) this.#applyDisplay(p);
+      if (!p || (p.width === this.#display.width && p.height === this.#display.height && p.refreshMhz === this.#display.refreshMhz)) return;
+      this.#display = p;
+      this.#resizeAppliedAt = Date.now();
+      this.link?.send({ type: 'resize', width: p.width, height: p.height, refreshMhz: p.refreshMhz });
     };
+    const wait = this.#resizeAppliedAt + RESIZE_EVERY_MS - Date.now();
     if (wait <= 0) apply();
     else this.#resizeTimer = setTimeout(apply, wait);
-  }
-
-  fromTerminal(peer: TerminalPeer, m: TerminalMessage): void {
-    const t = this.#t;
-    if (t?.peer !== peer) return;
-    // Kept while no desktop runs: the next one is made at this size.
-    if (m.type === 'resize') t.display = m.display;
-    const link = t.link;
-    if (!link || link !== this.#link) return;
-    switch (m.type) {
-      case 'key':
-      case 'pointer-motion':
-      case 'pointer-button':
-      case 'pointer-axis':
-        link.send(m);
-        break;
-      case 'frame-ack':
-        if (t.sent.delete(m.seq)) link.ack(m.seq);
-        break;
-      case 'keyframe-request':
-        // One whole picture at a time: requests while one is on its way are the same request.
-        if (t.awaitFull) break;
-        // What is in flight continues the stream the terminal just lost: only the whole picture helps.
-        t.awaitFull = true;
-        link.send({ type: 'request-full' });
-        break;
-      case 'resize':
-        this.#resize(m.display);
-        break;
-      default:
-        break;
-    }
   }
 
   async stop(): Promise<void> {
@@ -341,6 +243,6 @@ export class DevSession {
       await done;
       clearTimeout(t);
     }
-    fs.rmSync(this.#dir, { recursive: true, force: true });
+    if (this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
   }
 }

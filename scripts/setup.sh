@@ -10,7 +10,7 @@ PKGS=(
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
   libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev ffmpeg
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
-  iproute2 passwd
+  iproute2 passwd libpam0g-dev
 )
 
 # The side-by-side benchmark also runs the peers: VNC on headless sway, and waypipe.
@@ -43,6 +43,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   }
   apt_retry apt-get update -qq
   apt_retry apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The PAM service the server logs users in with (its rules: session-manager/pam/waydesk).
+if ! cmp -s session-manager/pam/waydesk /etc/pam.d/waydesk; then
+  echo "setup: installing /etc/pam.d/waydesk"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO install -m 644 session-manager/pam/waydesk /etc/pam.d/waydesk
 fi
 
 # npm ci when the lock changed since the last install; it also builds the native addons.

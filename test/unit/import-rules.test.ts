@@ -67,10 +67,11 @@ describe('who may import whom', () => {
     expect(offences('compositor/src', ok)).toEqual([]);
   });
 
-  it('the daemon takes only the protocol, the painter-free link client and the browser terminal\'s files: it never decodes a frame', () => {
+  it('the daemon takes only the protocol, PAM, the painter-free link client and the browser terminal\'s files: it never decodes a frame', () => {
     const ok = (spec: string, file: string): boolean =>
       inside('session-manager')(spec, file) ||
       spec.startsWith('@waydesk/protocol/') ||
+      spec === '@waydesk/native-pam' ||
       spec === '@waydesk/compositor/ipc-client' ||
       spec === '@waydesk/client-firmware/web-assets' ||
       spec === '@waydesk/compositor/package.json';
@@ -89,7 +90,7 @@ describe('who may import whom', () => {
         if (fs.readFileSync(path.join(ROOT, s.file), 'utf8').match(/\.node['"]/)) loaders.push(s.file);
       }
     }
-    expect(loaders.sort()).toEqual(['native/codec/ts/index.ts', 'native/compositor/ts/index.ts']);
+    expect(loaders.sort()).toEqual(['native/codec/ts/index.ts', 'native/compositor/ts/index.ts', 'native/pam/ts/index.ts']);
   });
 
   it('product code never imports from test/', () => {

@@ -1,0 +1,149 @@
+#define _GNU_SOURCE
+#include "pam_session.h"
+
+#include <security/pam_appl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wd_pam {
+	pam_handle_t *h;
+	char *password;
+	int opened;
+	int last;
+	char messages[1024];
+	size_t mlen;
+};
+
+static void note(wd_pam *p, const char *msg) {
+	if (!msg) return;
+	int n = snprintf(p->messages + p->mlen, sizeof(p->messages) - p->mlen, "%s%s", p->mlen ? "\n" : "", msg);
+	if (n > 0) p->mlen += (size_t)n < sizeof(p->messages) - p->mlen ? (size_t)n : sizeof(p->messages) - p->mlen - 1;
+}
+
+static void wipe(wd_pam *p) {
+	if (!p->password) return;
+	explicit_bzero(p->password, strlen(p->password));
+	free(p->password);
+	p->password = NULL;
+}
+
+/* Answers a hidden prompt with the password (once) and refuses anything it cannot answer: a
+ * module that asks for more than a password (a new one, a token code) fails here, and the
+ * daemon says why instead of hanging in a conversation nobody sees. */
+static int converse(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
+	wd_pam *p = data;
+	if (n <= 0 || n > PAM_MAX_NUM_MSG) return PAM_CONV_ERR;
+	struct pam_response *r = calloc((size_t)n, sizeof(*r));
+	if (!r) return PAM_BUF_ERR;
+	for (int i = 0; i < n; i++) {
+		switch (msg[i]->msg_style) {
+		case PAM_PROMPT_ECHO_OFF:
+			if (!p->password) goto fail;
+			r[i].resp = strdup(p->password);
+			wipe(p);
+			if (!r[i].resp) goto fail;
+			break;
+		case PAM_ERROR_MSG:
+		case PAM_TEXT_INFO:
+			note(p, msg[i]->msg);
+			break;
+		default:
+			goto fail;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+fail:
+	for (int i = 0; i < n; i++) {
+		if (r[i].resp) {
+			explicit_bzero(r[i].resp, strlen(r[i].resp));
+			free(r[i].resp);
+		}
+	}
+	free(r);
+	return PAM_CONV_ERR;
+}
+
+wd_pam *wd_pam_start(const char *service, const char *user, const char *password, const char *rhost, const char *tty, char *err, size_t errlen) {
+	wd_pam *p = calloc(1, sizeof(*p));
+	if (!p || !(p->password = strdup(password))) {
+		free(p);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	struct pam_conv conv = {converse, p};
+	int rc = pam_start(service, user, &conv, &p->h);
+	if (rc != PAM_SUCCESS) {
+		snprintf(err, errlen, "pam_start(%s): %s", service, pam_strerror(p->h, rc));
+		wipe(p);
+		free(p);
+		return NULL;
+	}
+	if (rhost) pam_set_item(p->h, PAM_RHOST, rhost);
+	if (tty) pam_set_item(p->h, PAM_TTY, tty);
+	return p;
+}
+
+int wd_pam_authenticate(wd_pam *p) {
+	p->last = pam_authenticate(p->h, PAM_DISALLOW_NULL_AUTHTOK);
+	wipe(p);
+	return p->last;
+}
+
+int wd_pam_account(wd_pam *p) {
+	return p->last = pam_acct_mgmt(p->h, PAM_DISALLOW_NULL_AUTHTOK);
+}
+
+int wd_pam_open_session(wd_pam *p, const char *const *env) {
+	int rc = pam_setcred(p->h, PAM_ESTABLISH_CRED);
+	if (rc != PAM_SUCCESS) return p->last = rc;
+	for (const char *const *e = env; e && *e; e++) {
+		rc = pam_putenv(p->h, *e);
+		if (rc != PAM_SUCCESS) {
+			pam_setcred(p->h, PAM_DELETE_CRED);
+			return p->last = rc;
+		}
+	}
+	rc = pam_open_session(p->h, 0);
+	if (rc != PAM_SUCCESS) {
+		pam_setcred(p->h, PAM_DELETE_CRED);
+		return p->last = rc;
+	}
+	p->opened = 1;
+	return p->last = PAM_SUCCESS;
+}
+
+char **wd_pam_env(wd_pam *p) {
+	return pam_getenvlist(p->h);
+}
+
+void wd_pam_free_env(char **env) {
+	if (!env) return;
+	for (char **e = env; *e; e++) {
+		explicit_bzero(*e, strlen(*e));
+		free(*e);
+	}
+	free(env);
+}
+
+const char *wd_pam_messages(wd_pam *p) {
+	return p->messages;
+}
+
+const char *wd_pam_strerror(wd_pam *p, int code) {
+	return pam_strerror(p->h, code);
+}
+
+int wd_pam_end(wd_pam *p) {
+	int rc = PAM_SUCCESS;
+	if (p->opened) {
+		rc = pam_close_session(p->h, 0);
+		pam_setcred(p->h, PAM_DELETE_CRED);
+	}
+	pam_end(p->h, rc);
+	wipe(p);
+	free(p);
+	return rc;
+}

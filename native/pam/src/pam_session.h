@@ -1,0 +1,29 @@
+/* One PAM transaction for one login, in the order greetd and GDM use: authenticate, account
+ * check, credentials, session. The caller runs each step off the event loop (PAM modules block). */
+#ifndef WD_PAM_SESSION_H
+#define WD_PAM_SESSION_H
+
+#include <stddef.h>
+
+typedef struct wd_pam wd_pam;
+
+/* Starts a transaction for `user` of `service`; the password is copied and wiped once used.
+ * rhost and tty may be NULL. NULL on failure with a reason in err. */
+wd_pam *wd_pam_start(const char *service, const char *user, const char *password, const char *rhost, const char *tty, char *err, size_t errlen);
+/* pam_authenticate; returns a PAM status code. */
+int wd_pam_authenticate(wd_pam *p);
+/* pam_acct_mgmt; PAM_NEW_AUTHTOK_REQD, PAM_ACCT_EXPIRED, PAM_PERM_DENIED, ... */
+int wd_pam_account(wd_pam *p);
+/* pam_setcred(ESTABLISH), the environment items (NAME=value strings, NULL-terminated), then
+ * pam_open_session. */
+int wd_pam_open_session(wd_pam *p, const char *const *env);
+/* pam_getenvlist: NAME=value strings for the session; free with wd_pam_free_env. */
+char **wd_pam_env(wd_pam *p);
+void wd_pam_free_env(char **env);
+/* What the modules said (PAM_ERROR_MSG and PAM_TEXT_INFO), newline-separated; owned by p. */
+const char *wd_pam_messages(wd_pam *p);
+const char *wd_pam_strerror(wd_pam *p, int code);
+/* pam_close_session and setcred(DELETE) if a session was opened, then pam_end; frees p. */
+int wd_pam_end(wd_pam *p);
+
+#endif

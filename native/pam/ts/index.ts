@@ -1,0 +1,103 @@
+// The typed wrapper of the PAM addon: the one module that loads it.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** PAM status codes the daemon acts on (from <security/pam_appl.h>, read off the addon). */
+export interface PamCodes {
+  SUCCESS: number;
+  AUTH_ERR: number;
+  USER_UNKNOWN: number;
+  MAXTRIES: number;
+  CRED_INSUFFICIENT: number;
+  AUTHINFO_UNAVAIL: number;
+  ACCT_EXPIRED: number;
+  NEW_AUTHTOK_REQD: number;
+  PERM_DENIED: number;
+  AUTHTOK_EXPIRED: number;
+  CONV_ERR: number;
+}
+
+interface RawTransaction {
+  authenticate(): Promise<{ code: number }>;
+  account(): Promise<{ code: number }>;
+  openSession(env: string[]): Promise<{ code: number; env: string[] }>;
+  end(): Promise<{ code: number }>;
+  messages(): string;
+  strerror(code: number): string;
+}
+
+interface RawModule {
+  Transaction: new (service: string, user: string, password: string, rhost: string | null, tty: string | null) => RawTransaction;
+  codes: PamCodes;
+}
+
+let mod: RawModule | undefined;
+function load(): RawModule {
+  if (mod) return mod;
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'waydesk_pam.node');
+  try {
+    mod = createRequire(import.meta.url)(file) as RawModule;
+  } catch (err) {
+    throw new Error(`cannot load the PAM addon (${file}): ${(err as Error).message}. Build it with \`npm run build\` (needs libpam0g-dev).`);
+  }
+  return mod;
+}
+
+export function pamCodes(): PamCodes {
+  return load().codes;
+}
+
+export interface PamStart {
+  /** The service: its rules are /etc/pam.d/SERVICE. */
+  service: string;
+  user: string;
+  password: string;
+  /** The terminal's address (PAM_RHOST). */
+  rhost?: string;
+  /** PAM_TTY: the terminal's id, so modules can tell logins apart. */
+  tty?: string;
+}
+
+/**
+ * One login's PAM transaction. Each step runs on a thread of its own (PAM modules block); the
+ * steps must be awaited one after another, in PAM's order: authenticate, account, openSession,
+ * and end (which closes the session and deletes the credentials if one was opened).
+ */
+export class PamTransaction {
+  readonly #t: RawTransaction;
+  #ended = false;
+
+  constructor(o: PamStart) {
+    this.#t = new (load().Transaction)(o.service, o.user, o.password, o.rhost ?? null, o.tty ?? null);
+  }
+
+  async authenticate(): Promise<number> {
+    return (await this.#t.authenticate()).code;
+  }
+  async account(): Promise<number> {
+    return (await this.#t.account()).code;
+  }
+  /** setcred(ESTABLISH), the environment items, open_session; the session's environment on success. */
+  async openSession(env: Record<string, string>): Promise<{ code: number; env: Record<string, string> }> {
+    const r = await this.#t.openSession(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+    const out: Record<string, string> = {};
+    for (const e of r.env) {
+      const i = e.indexOf('=');
+      if (i > 0) out[e.slice(0, i)] = e.slice(i + 1);
+    }
+    return { code: r.code, env: out };
+  }
+  async end(): Promise<number> {
+    if (this.#ended) return pamCodes().SUCCESS;
+    this.#ended = true;
+    return (await this.#t.end()).code;
+  }
+  /** What the modules told the user (e.g. "Your account has expired"), newline-separated. */
+  get messages(): string {
+    return this.#t.messages();
+  }
+  describe(code: number): string {
+    return this.#t.strerror(code);
+  }
+}

@@ -1,0 +1,173 @@
+import fs from 'node:fs';
+import { PamTransaction, pamCodes } from '@waydesk/native-pam';
+import type { Logger } from './log.js';
+
+export interface LoginRequest {
+  user: string;
+  /** Used once, for the conversation, and never kept or logged. */
+  password: string;
+  /** The terminal's address: PAM_RHOST, and one of the keys failures are counted by. */
+  remote: string;
+  /** The terminal's id: PAM_TTY, and another of the keys. */
+  terminal: string;
+}
+
+/** Why a login did not open a session, in words for the greeter's message line. */
+export type LoginFailure =
+  | { ok: false; reason: 'incorrect'; message: 'login incorrect' }
+  | { ok: false; reason: 'expired' | 'password-expired' | 'denied' | 'unavailable' | 'busy' | 'slow-down'; message: string };
+
+export interface LoginSuccess {
+  ok: true;
+  user: string;
+  /** The session's environment from PAM (pam_env, pam_systemd and our own items). */
+  env: Record<string, string>;
+  /** Closes the PAM session and deletes the credentials: call when the desktop ends. */
+  end: () => Promise<void>;
+}
+
+export interface PamLoginOptions {
+  service: string;
+  log: Logger;
+  /** PAM conversations running at once; more are refused as busy. */
+  maxConcurrent?: number;
+  /** Every failure takes at least this long, so an unknown user and a wrong password look alike. */
+  failureMs?: number;
+}
+
+/** What a user name may be: a login name, never a path or an option. */
+const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/i;
+/** Failures a key may have within the window before it must wait; the wait doubles from there. */
+const FREE_FAILURES = 3;
+const FAILURE_WINDOW_MS = 10 * 60_000;
+const MAX_WAIT_MS = 60_000;
+
+interface FailureCount {
+  n: number;
+  last: number;
+}
+
+/**
+ * Password login through PAM in the order greetd and GDM use: authenticate → account check →
+ * credentials → session (with XDG_SESSION_TYPE=wayland, XDG_SESSION_CLASS=user, PAM_RHOST,
+ * PAM_TTY). An unknown user and a wrong password get the same message after the same time;
+ * failures are counted per user, per terminal and per address, and past a few each attempt
+ * waits longer. Passwords are never stored or logged.
+ */
+export class PamLogin {
+  readonly #o: Required<PamLoginOptions>;
+  readonly #failures = new Map<string, FailureCount>();
+  #active = 0;
+  /** Where logind runs, pam_systemd registers the session with it. */
+  readonly logind = fs.existsSync('/run/systemd/system');
+
+  constructor(o: PamLoginOptions) {
+    this.#o = { maxConcurrent: 16, failureMs: 3000, ...o };
+    if (!this.logind) o.log.info('logind is not running here: sessions are not registered with it (pam_systemd does nothing)');
+  }
+
+  #keys(r: LoginRequest): string[] {
+    return [`user:${r.user.toLowerCase()}`, `terminal:${r.terminal}`, `address:${r.remote.replace(/:\d+$/, '')}`];
+  }
+
+  /** How long these keys must still wait before another attempt, in ms. */
+  #waitFor(keys: string[], now: number): number {
+    let wait = 0;
+    for (const k of keys) {
+      const f = this.#failures.get(k);
+      if (!f || now - f.last > FAILURE_WINDOW_MS) continue;
+      if (f.n < FREE_FAILURES) continue;
+      wait = Math.max(wait, f.last + Math.min(MAX_WAIT_MS, 1000 * 2 ** (f.n - FREE_FAILURES)) - now);
+    }
+    return wait;
+  }
+
+  #failed(keys: string[], now: number): void {
+    for (const k of keys) {
+      const f = this.#failures.get(k);
+      if (!f || now - f.last > FAILURE_WINDOW_MS) this.#failures.set(k, { n: 1, last: now });
+      else this.#failures.set(k, { n: f.n + 1, last: now });
+    }
+    // bounded: forget the oldest keys past a few thousand
+    if (this.#failures.size > 4096) for (const k of [...this.#failures.keys()].slice(0, 1024)) this.#failures.delete(k);
+  }
+
+  async login(r: LoginRequest): Promise<LoginSuccess | LoginFailure> {
+    const t0 = Date.now();
+    const keys = this.#keys(r);
+    const wait = this.#waitFor(keys, t0);
+    const audit = { user: r.user.slice(0, 64), remote: r.remote, terminal: r.terminal };
+    if (wait > 0) {
+      this.#o.log.warn({ ...audit, event: 'login-throttled', waitMs: wait }, 'login refused: too many failures');
+      return { ok: false, reason: 'slow-down', message: `too many failed logins: try again in ${Math.ceil(wait / 1000)} s` };
+    }
+    if (this.#active >= this.#o.maxConcurrent) {
+      return { ok: false, reason: 'busy', message: 'the server is busy logging others in: try again in a moment' };
+    }
+    this.#active++;
+    try {
+      const result = await this.#converse(r);
+      if (!result.ok) {
+        this.#failed(keys, Date.now());
+        this.#o.log.warn({ ...audit, event: 'login-failed', reason: result.reason }, 'login failed');
+        // the same time for every failure: nothing to tell an unknown user from a wrong password
+        const left = t0 + this.#o.failureMs - Date.now();
+        if (left > 0) await new Promise((res) => setTimeout(res, left));
+      } else {
+        for (const k of keys) this.#failures.delete(k);
+        this.#o.log.info({ ...audit, event: 'login-ok' }, 'logged in');
+      }
+      return result;
+    } finally {
+      this.#active--;
+    }
+  }
+
+  async #converse(r: LoginRequest): Promise<LoginSuccess | LoginFailure> {
+    const incorrect: LoginFailure = { ok: false, reason: 'incorrect', message: 'login incorrect' };
+    if (!USER_NAME.test(r.user) || r.password.length === 0 || r.password.length > 4096) return incorrect;
+    const c = pamCodes();
+    let t: PamTransaction;
+    try {
+      t = new PamTransaction({ service: this.#o.service, user: r.user, password: r.password, rhost: r.remote.replace(/:\d+$/, ''), tty: r.terminal });
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message }, 'PAM would not start');
+      return { ok: false, reason: 'unavailable', message: 'logins are not available on this server right now' };
+    }
+    const fail = async (f: LoginFailure): Promise<LoginFailure> => {
+      await t.end();
+      return f;
+    };
+    const auth = await t.authenticate();
+    if (auth === c.AUTHINFO_UNAVAIL) return fail({ ok: false, reason: 'unavailable', message: 'the account service cannot be reached: try again later' });
+    if (auth !== c.SUCCESS) return fail(incorrect);
+    const acct = await t.account();
+    if (acct === c.ACCT_EXPIRED) return fail({ ok: false, reason: 'expired', message: 'this account has expired: ask an administrator' });
+    if (acct === c.NEW_AUTHTOK_REQD) {
+      // Changing it through the greeter comes with the greeter: say what to do meanwhile.
+      return fail({ ok: false, reason: 'password-expired', message: 'your password has expired and must be changed: ask an administrator to reset it' });
+    }
+    if (acct !== c.SUCCESS) {
+      // Debian's common-account turns an expired account into pam_deny's PERM_DENIED; what
+      // pam_unix said to the user ("Your account has expired; ...") is the right message.
+      const said = t.messages.split('\n').filter(Boolean).pop();
+      return fail({ ok: false, reason: 'denied', message: said ? said.slice(0, 200) : 'this account may not log in here' });
+    }
+    const opened = await t.openSession({ XDG_SESSION_TYPE: 'wayland', XDG_SESSION_CLASS: 'user' });
+    if (opened.code !== c.SUCCESS) {
+      this.#o.log.error({ user: r.user, err: t.describe(opened.code) }, 'PAM would not open a session');
+      return fail({ ok: false, reason: 'unavailable', message: 'your session could not be opened: ask an administrator' });
+    }
+    let ended = false;
+    return {
+      ok: true,
+      user: r.user,
+      env: opened.env,
+      end: async () => {
+        if (ended) return;
+        ended = true;
+        await t.end();
+      },
+    };
+  }
+}

@@ -1,0 +1,93 @@
+// Password logins through real PAM (/etc/pam.d/waydesk: pam_unix) against real local accounts
+// that this test makes and removes.
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../session-manager/src/log.js';
+import { PamLogin } from '../../session-manager/src/pam-login.js';
+import { isRoot } from '../helpers/compositor.js';
+
+const PASSWORD = 'correct horse battery staple';
+const USERS = { ok: 'wdpam-ok', expired: 'wdpam-expired', mustChange: 'wdpam-change' } as const;
+
+function exists(name: string): boolean {
+  try {
+    execFileSync('getent', ['passwd', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(!isRoot())('password login through PAM', () => {
+  const made: string[] = [];
+  beforeAll(() => {
+    for (const name of Object.values(USERS)) {
+      if (exists(name)) throw new Error(`${name} exists already: this test makes its own accounts and will not touch others`);
+      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk PAM test (removed after the run)', name]);
+      made.push(name);
+      execFileSync('chpasswd', [], { input: `${name}:${PASSWORD}\n` });
+    }
+    execFileSync('chage', ['--expiredate', '1', USERS.expired]); // expired on 2 January 1970
+    execFileSync('chage', ['--lastday', '0', USERS.mustChange]); // must change at next login
+  });
+  afterAll(() => {
+    for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
+  });
+
+  const login = (pam: PamLogin, user: string, password: string, terminal = 't1', remote = '127.0.0.1:5000') =>
+    pam.login({ user, password, terminal, remote });
+
+  it('opens a session for the right password, with the session environment, and closes it', async () => {
+    const pam = new PamLogin({ service: 'waydesk', log: createLogger('test') });
+    const r = await login(pam, USERS.ok, PASSWORD);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.user).toBe(USERS.ok);
+    expect(r.env.XDG_SESSION_TYPE).toBe('wayland');
+    expect(r.env.XDG_SESSION_CLASS).toBe('user');
+    await r.end();
+  });
+
+  it('a wrong password and an unknown user get the same message after the same time', async () => {
+    const pam = new PamLogin({ service: 'waydesk', log: createLogger('test') });
+    const timed = async (user: string, password: string, terminal: string) => {
+      const t0 = Date.now();
+      const r = await login(pam, user, password, terminal, `127.0.0.${terminal.length}:1`);
+      return { r, ms: Date.now() - t0 };
+    };
+    const wrong = await timed(USERS.ok, 'not it', 'a');
+    const unknown = await timed('wdpam-nobody-here', PASSWORD, 'bb');
+    const bad = await timed('../../etc/passwd', PASSWORD, 'ccc');
+    for (const x of [wrong, unknown, bad]) {
+      expect(x.r).toEqual({ ok: false, reason: 'incorrect', message: 'login incorrect' });
+      // every failure is held to 3 s; pam_unix's own randomised delay stays under it
+      expect(x.ms).toBeGreaterThanOrEqual(2950);
+      expect(x.ms).toBeLessThan(3500);
+    }
+    expect(Math.abs(wrong.ms - unknown.ms)).toBeLessThan(300);
+  }, 30_000);
+
+  it('says an expired account has expired, and a password that must change must change (right password only)', async () => {
+    const pam = new PamLogin({ service: 'waydesk', log: createLogger('test') });
+    // pam_unix says so; Debian's common-account then denies (pam_deny), and the server passes pam_unix's words on
+    const expired = await login(pam, USERS.expired, PASSWORD);
+    expect(expired.ok).toBe(false);
+    expect(!expired.ok && expired.message).toMatch(/account has expired/i);
+    expect(await login(pam, USERS.mustChange, PASSWORD, 't2')).toMatchObject({ ok: false, reason: 'password-expired' });
+    // with a wrong password it is just incorrect: the account's state is told only to its owner
+    expect(await login(pam, USERS.expired, 'wrong', 't3', '127.0.0.9:1')).toMatchObject({ reason: 'incorrect' });
+  }, 30_000);
+
+  it('slows down repeated failures, for that user from any terminal, until a wait has passed', async () => {
+    const pam = new PamLogin({ service: 'waydesk', log: createLogger('test'), failureMs: 200 });
+    for (let i = 0; i < 3; i++) expect(await login(pam, USERS.ok, `wrong ${i}`, `term-${i}`, `10.0.0.${i}:1`)).toMatchObject({ reason: 'incorrect' });
+    // the fourth try, from yet another terminal and address, even with the right password, must wait
+    const r = await login(pam, USERS.ok, PASSWORD, 'term-9', '10.0.0.9:1');
+    expect(r).toMatchObject({ ok: false, reason: 'slow-down' });
+    expect(!r.ok && r.message).toMatch(/too many failed logins: try again in \d+ s/);
+    await new Promise((res) => setTimeout(res, 1100));
+    const after = await login(pam, USERS.ok, PASSWORD, 'term-9', '10.0.0.9:1');
+    expect(after.ok).toBe(true);
+    if (after.ok) await after.end();
+  }, 30_000);
+});

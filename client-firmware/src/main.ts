@@ -6,11 +6,14 @@ import { createLogger } from './log.js';
 import { Terminal } from './terminal.js';
 
 const USAGE = `usage: WAYDESK_TOKEN=… waydesk-terminal --server wss://HOST:PORT/terminal --fingerprint SHA256 [options]
+       WAYDESK_PASSWORD=… waydesk-terminal --server … --fingerprint … --user NAME [options]
 
   --server URL          the session-manager's terminal endpoint
   --fingerprint FP      SHA-256 fingerprint of the server certificate (pinned)
-  --token-file FILE     read the server's token from FILE (default: $WAYDESK_TOKEN; a
-                        token on the command line would show in every user's ps)
+  --token-file FILE     read the single-user server's token from FILE (default: $WAYDESK_TOKEN;
+                        a secret on the command line would show in every user's ps)
+  --user NAME           log in as NAME (a server that logs users in); the password comes from
+                        $WAYDESK_PASSWORD or --password-file FILE
   --size WxH            this terminal's display (default 1920x1080)
   --id ID               terminal id (default: the host name)
   --png FILE            keep FILE updated with what the terminal shows (at most once a second)
@@ -28,6 +31,8 @@ let size = { width: 1920, height: 1080 };
 let id = os.hostname().replace(/[^A-Za-z0-9:._-]/g, '-').slice(0, 64) || 'terminal';
 let png = '';
 let tokenFile = '';
+let user = '';
+let passwordFile = '';
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]!;
   const v = (): string => argv[++i] ?? fail(`${a} needs a value`);
@@ -40,24 +45,35 @@ for (let i = 0; i < argv.length; i++) {
   } else if (a === '--id') id = v();
   else if (a === '--png') png = v();
   else if (a === '--token-file') tokenFile = v();
+  else if (a === '--user') user = v();
+  else if (a === '--password-file') passwordFile = v();
   else if (a === '-h' || a === '--help') {
     process.stdout.write(USAGE);
     process.exit(0);
   } else fail(`unknown option '${a}'`);
 }
 if (!url || !fingerprint) fail('--server and --fingerprint are required');
-let token = process.env.WAYDESK_TOKEN ?? '';
-if (tokenFile) {
+function secret(file: string, env: string | undefined, what: string): string {
+  if (!file) return env ?? '';
   try {
-    token = fs.readFileSync(tokenFile, 'utf8').trim();
+    return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    fail(`cannot read --token-file: ${(err as Error).message}`);
+    fail(`cannot read the ${what} file: ${(err as Error).message}`);
   }
 }
-if (!token) fail("the server's token is required: set WAYDESK_TOKEN (the server prints it) or pass --token-file");
+let credentials: { token: string } | { user: string; password: string };
+if (user) {
+  const password = secret(passwordFile, process.env.WAYDESK_PASSWORD, 'password');
+  if (!password) fail('--user needs a password: set WAYDESK_PASSWORD or pass --password-file');
+  credentials = { user, password };
+} else {
+  const token = secret(tokenFile, process.env.WAYDESK_TOKEN, 'token').trim();
+  if (!token) fail("the server's token is required: set WAYDESK_TOKEN (the server prints it) or pass --token-file; or log in with --user");
+  credentials = { token };
+}
 
 const log = createLogger('waydesk-terminal');
-const terminal = new Terminal({ url, fingerprint, token, terminalId: id, display: { ...size, refreshMhz: 60000 }, kind: 'headless', log });
+const terminal = new Terminal({ url, fingerprint, credentials, terminalId: id, display: { ...size, refreshMhz: 60000 }, kind: 'headless', log });
 const presenter = new HeadlessPresenter(terminal);
 terminal.on('status', (s) => log.info(s, s.message));
 let pngTimer: NodeJS.Timeout | null = null;

@@ -17,8 +17,8 @@ import type { Logger } from './log.js';
 export interface TerminalOptions {
   url: string;
   fingerprint: string;
-  /** The server's secret, as its printed address carries it (`#token=…`). */
-  token: string;
+  /** The single-user server's secret, as its printed address carries it (`#token=…`), or a user's login. */
+  credentials: { token: string } | { user: string; password: string };
   terminalId: string;
   display: Display;
   kind: 'headless' | 'drm';
@@ -123,7 +123,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       if (this.#stable) clearTimeout(this.#stable);
       // Reconnecting would take the desktop back from the terminal its user just moved to, or
       // present the same wrong token again: wait for the user instead.
-      if (code === CloseCode.TakenOver || code === CloseCode.Unauthorized) {
+      if (code === CloseCode.TakenOver || code === CloseCode.Unauthorized || code === CloseCode.SessionEnded) {
         this.emit('status', { connected: false, retrying: false, message: reason || (code === CloseCode.TakenOver ? 'taken over by another terminal' : 'the server refused this terminal') });
         return;
       }
@@ -142,7 +142,8 @@ export class Terminal extends EventEmitter<TerminalEvents> {
         ...(this.#o.trace ? { trace: true } : {}),
       },
     });
-    this.send({ type: 'auth', body: { token: this.#o.token } });
+    const c = this.#o.credentials;
+    this.send('token' in c ? { type: 'auth', body: { token: c.token } } : { type: 'login', body: { user: c.user, password: c.password } });
     this.emit('status', { connected: true, retrying: false, message: 'connected' });
     this.#ping();
   }

@@ -12,7 +12,8 @@ import { MAX_OUTPUT, MIN_OUTPUT } from './limits.js';
 
 // 2: compact frame header, 16-bit sequence numbers, 2-byte keys, stream-compressed tiles.
 // 3: an H.264 frame says which part of the output its picture covers (its video box).
-// 4: a terminal authenticates (auth) before anything but hello and ping is accepted.
+// 4: a terminal authenticates (auth with a token, or login with a user's password) before
+//    anything but hello and ping is accepted.
 export const WIRE_VERSION = 4;
 /** A terminal sends small messages; anything bigger is refused before it is parsed. */
 export const MAX_TERMINAL_MESSAGE = 64 * 1024;
@@ -29,6 +30,8 @@ export const CloseCode = {
   Unauthorized: 4001,
   /** Another terminal attached this desktop: reconnecting would take it back, so a terminal waits for its user. */
   TakenOver: 4002,
+  /** The session is over (its user logged out): a terminal shows that and waits for a new login. */
+  SessionEnded: 4003,
 } as const;
 
 export const WireType = {
@@ -45,6 +48,7 @@ export const WireType = {
   Pong: 10,
   Stats: 11,
   Auth: 12,
+  Login: 13,
   // server -> terminal
   Welcome: 32,
   Frame: 33,
@@ -80,6 +84,16 @@ export interface AuthBody {
 /** Longer than any token: a bigger one is malformed, anything shorter is only wrong. */
 const MAX_TOKEN = 256;
 
+/** A user's password login (servers that log users in; the single-user server takes its token instead). */
+export interface LoginBody {
+  user: string;
+  /** Sent once over the pinned TLS connection, handed to PAM, never stored or logged. */
+  password: string;
+}
+
+const MAX_USER_NAME = 64;
+const MAX_PASSWORD = 4096;
+
 export interface WelcomeBody {
   version: number;
   width: number;
@@ -99,6 +113,7 @@ export interface StatsBody {
 export type TerminalMessage =
   | { type: 'hello'; body: HelloBody }
   | { type: 'auth'; body: AuthBody }
+  | { type: 'login'; body: LoginBody }
   | { type: 'key'; code: number; pressed: boolean }
   | { type: 'pointer-motion'; x: number; y: number }
   | { type: 'pointer-button'; button: number; pressed: boolean }
@@ -198,6 +213,8 @@ export function encodeTerminalMessage(m: TerminalMessage): Uint8Array {
       return json(WireType.Hello, m.body);
     case 'auth':
       return json(WireType.Auth, m.body);
+    case 'login':
+      return json(WireType.Login, m.body);
     case 'key': {
       // The evdev code (below 0x300) and, in the top bit, pressed: a key is 3 bytes each way.
       const [p, v] = payload(2);
@@ -274,6 +291,12 @@ export function decodeTerminalMessage(data: Uint8Array): TerminalMessage {
       // so and stops), not a malformed message.
       need(typeof o.token === 'string' && o.token.length <= MAX_TOKEN, `auth: token must be a string of at most ${MAX_TOKEN} characters`);
       return { type: 'auth', body: { token: o.token } };
+    }
+    case WireType.Login: {
+      const o = parseJson(p, 'login');
+      need(typeof o.user === 'string' && o.user.length >= 1 && o.user.length <= MAX_USER_NAME, `login: user must be 1-${MAX_USER_NAME} characters`);
+      need(typeof o.password === 'string' && o.password.length <= MAX_PASSWORD, `login: password must be a string of at most ${MAX_PASSWORD} characters`);
+      return { type: 'login', body: { user: o.user, password: o.password } };
     }
     case WireType.Key: {
       need(p.length === 2, 'key: expected 2 bytes');

@@ -1,4 +1,5 @@
-// waydesk-server: the session-manager. For now: --dev, one desktop and one terminal, opened with a per-run token.
+// waydesk-server: the session-manager. Users log in (PAM) and get their own desktops; or, with
+// --dev, one desktop opened with a per-run token.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,20 +7,24 @@ import { buildApp } from './app.js';
 import { Router } from './router.js';
 import { SupervisedDesktop } from './supervisor.js';
 import { createLogger } from './log.js';
-import { serveTerminal } from './terminal-endpoint.js';
+import { serveTerminal, type Authenticator } from './terminal-endpoint.js';
+import { PamLogin } from './pam-login.js';
+import { Sessions } from './sessions.js';
 import { listenWebSocket, transports } from './transport.js';
-import { loadOrCreateIdentity } from './tls.js';
+import { loadOrCreateIdentity, type ServerIdentity } from './tls.js';
 import { createRunToken, tokenMatches } from './run-token.js';
 import { chooseDesktopUser, DesktopUserError } from './desktop-user.js';
 import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
 
 
-const USAGE = `usage: waydesk-server --dev [options] [-- COMMAND [ARGS...]]
+const USAGE = `usage: waydesk-server [--dev] [options] [-- COMMAND [ARGS...]]
 
-  --dev                 one desktop (COMMAND, default foot), one terminal at a time; the
-                        printed address carries this run's secret token
-  --user NAME           whose desktop it is (started by root; default: SUDO_USER, else the
-                        unprivileged 'waydesk' account, made if no other user exists)
+  (no --dev)            users log in with their password (PAM service 'waydesk'); each gets
+                        their own desktop running COMMAND (default foot) as them; needs root
+  --dev                 one desktop, one terminal at a time; the printed address carries this
+                        run's secret token
+  --user NAME           --dev: whose desktop it is (started by root; default: SUDO_USER, else
+                        the unprivileged 'waydesk' account, made if no other user exists)
   --listen ADDR         address to listen on (default 127.0.0.1)
   --port N              TLS port for terminals and browsers (default 8443; 0 picks a free one)
   --state DIR           where the server keeps its TLS identity
@@ -72,10 +77,29 @@ async function main(): Promise<void> {
       break;
     } else fail(`unknown option '${a}'`);
   }
-  if (!dev) fail('only --dev exists so far: users, smartcards and many sessions come with the session-manager release');
+  if (!dev && process.getuid?.() !== 0) fail('logging users in needs root (PAM, and starting desktops as their users); run it as root, or use --dev for your own desktop');
+  if (!dev && userFlag !== undefined) fail('--user is for --dev: users log in with their own names');
 
   // The identity first: a key that others can read stops the start before any account is made.
   const identity = loadOrCreateIdentity(state);
+  const display = { ...size, refreshMhz: 60000 };
+  const router = new Router(log);
+  if (!dev) {
+    const pam = new PamLogin({ service: 'waydesk', log });
+    const sessions = new Sessions({ pam, router, log, command, display });
+    const banner = (hostPort: string, url: string): string[] => [
+      `waydesk-server is serving logins on ${hostPort}: every user logs in with their own password and gets their own desktop`,
+      `  certificate fingerprint: ${identity.fingerprint}`,
+      `  headless terminal: WAYDESK_PASSWORD=… npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --user NAME --png /tmp/terminal.png`,
+      `  (the browser terminal logs in at the greeter, which is not built yet: use --dev for a browser)`,
+    ];
+    return serve({
+      log, identity, listen, port, router, banner, ready: {}, owner: 'each user who logs in',
+      auth: { login: (b, from) => sessions.login(b, from) },
+      healthy: () => sessions.healthy,
+      stopSessions: () => sessions.stop(),
+    });
+  }
   let who;
   try {
     who = chooseDesktopUser(userFlag);
@@ -88,45 +112,70 @@ async function main(): Promise<void> {
   // Single-user mode is one configuration of the same parts: one session, the chosen user's,
   // opened by this run's token.
   const key = `user:${owner}`;
-  const desktop = new SupervisedDesktop({ user: who.user, command, display: { ...size, refreshMhz: 60000 } }, log);
-  const router = new Router(log);
+  const desktop = new SupervisedDesktop({ user: who.user, command, display }, log);
   router.add(key, desktop);
   await desktop.start();
+  const note = who.note;
+  const ownUser = who.user === null;
+  const banner = (hostPort: string, url: string): string[] => {
+    const hello = desktop.link?.hello;
+    return [
+      `waydesk-server (dev) is serving one desktop on ${hostPort}; ${note}`,
+      `  browser terminal: https://${hostPort}/#token=${token}`,
+      `    (self-signed: check the certificate fingerprint, then accept it)`,
+      `  certificate fingerprint: ${identity.fingerprint}`,
+      `  headless terminal: WAYDESK_TOKEN=${token} npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --png /tmp/terminal.png`,
+      `  the token is this run's secret: whoever has it gets this desktop`,
+      hello && ownUser ? `  apps on the desktop: XDG_RUNTIME_DIR=${hello.runtimeDir} WAYLAND_DISPLAY=${hello.socket} weston-terminal &` : '',
+    ];
+  };
+  return serve({
+    log, identity, listen, port, router, banner, ready: { token }, owner,
+    auth: { token: (a) => (tokenMatches(token, a.token) ? key : null) },
+    healthy: () => desktop.healthy,
+    stopSessions: () => desktop.stop(),
+  });
+}
 
-  const app = await buildApp({ identity, healthy: () => desktop.healthy });
-  const auth = { authenticate: (a: { token: string }) => (tokenMatches(token, a.token) ? key : null) };
-  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, router, auth, log));
+interface ServeOptions {
+  log: ReturnType<typeof createLogger>;
+  identity: ServerIdentity;
+  listen: string;
+  port: number;
+  router: Router;
+  auth: Authenticator;
+  healthy: () => boolean;
+  stopSessions: () => Promise<void>;
+  banner: (hostPort: string, url: string) => string[];
+  /** More for the line on WAYDESK_READY_FD (the dev token, for tests and supervisors). */
+  ready: Record<string, string>;
+  /** Whose desktops a network listener exposes, for its warning. */
+  owner: string;
+}
+
+/** Both configurations from here on: the HTTP side, the terminal endpoint, the console, the signals. */
+async function serve(o: ServeOptions): Promise<void> {
+  const { log, identity, listen, port } = o;
+  const app = await buildApp({ identity, healthy: o.healthy });
+  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, o.router, o.auth, log));
   for (const t of await transports()) log.info(t, t.available ? `transport ${t.name}: on` : `transport ${t.name}: off`);
   await app.listen({ host: listen, port });
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const hostPort = `${listen.includes(':') ? `[${listen}]` : listen}:${actualPort}`;
   const url = `wss://${hostPort}/terminal`;
-  log.info({ url, fingerprint: identity.fingerprint, user: owner }, 'listening');
-  const hello = desktop.link?.hello;
-  process.stderr.write(
-    [
-      '',
-      `waydesk-server (dev) is serving one desktop on ${hostPort}; ${who.note}`,
-      `  browser terminal: https://${hostPort}/#token=${token}`,
-      `    (self-signed: check the certificate fingerprint, then accept it)`,
-      `  certificate fingerprint: ${identity.fingerprint}`,
-      `  headless terminal: WAYDESK_TOKEN=${token} npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --png /tmp/terminal.png`,
-      `  the token is this run's secret: whoever has it gets this desktop`,
-      hello && who.user === null ? `  apps on the desktop: XDG_RUNTIME_DIR=${hello.runtimeDir} WAYLAND_DISPLAY=${hello.socket} weston-terminal &` : '',
-      '',
-    ].join('\n') + '\n',
-  );
+  log.info({ url, fingerprint: identity.fingerprint, user: o.owner }, 'listening');
+  process.stderr.write(['', ...o.banner(hostPort, url).filter(Boolean), ''].join('\n') + '\n');
   if (!isLoopback(listen)) {
     process.stderr.write(
       `waydesk-server: WARNING: listening on ${listen}, not loopback: the browser page and the terminal endpoint on port ${actualPort} ` +
-        `are reachable from the network. Anyone who has the address with its token gets the desktop of ${owner} ` +
+        `are reachable from the network. Anyone who has the address with its token gets the desktop of ${o.owner} ` +
         `and types as that user; the traffic is encrypted, but the certificate is self-signed (compare the fingerprint).\n\n`,
     );
     log.warn({ listen }, 'listening on a non-loopback address');
   }
-  // Tests and supervisors read this line to find the port and the token.
-  if (process.env.WAYDESK_READY_FD) fs.writeSync(Number(process.env.WAYDESK_READY_FD), JSON.stringify({ url, fingerprint: identity.fingerprint, token }) + '\n');
+  // Tests and supervisors read this line to find the port (and, with --dev, the token).
+  if (process.env.WAYDESK_READY_FD) fs.writeSync(Number(process.env.WAYDESK_READY_FD), JSON.stringify({ url, fingerprint: identity.fingerprint, ...o.ready }) + '\n');
 
   let stopping = false;
   const stop = async (): Promise<void> => {
@@ -134,7 +183,7 @@ async function main(): Promise<void> {
     stopping = true;
     endpoint.close();
     await app.close();
-    await desktop.stop();
+    await o.stopSessions();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());

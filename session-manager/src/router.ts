@@ -88,6 +88,25 @@ export class Router {
     });
   }
 
+  has(key: string): boolean {
+    return this.#sessions.has(key);
+  }
+
+  /** Forgets a session whose desktop is over; its terminal is told why and let go. */
+  remove(key: string, why: string): void {
+    const s = this.#sessions.get(key);
+    if (!s) return;
+    this.#sessions.delete(key);
+    s.desktop.removeAllListeners();
+    const t = s.terminal;
+    if (t) {
+      this.#byPeer.delete(t.peer);
+      s.terminal = null;
+      t.peer.close(CloseCode.SessionEnded, why);
+    }
+    this.#log.info({ session: key }, 'session removed');
+  }
+
   /** Shows the session under `key` on this terminal; false if there is none. */
   attach(key: string, peer: TerminalPeer): boolean {
     const s = this.#sessions.get(key);

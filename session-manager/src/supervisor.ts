@@ -33,6 +33,13 @@ export interface DesktopSpec {
   command: string[];
   /** The size it starts at, until a terminal says its own. */
   display: Display;
+  /**
+   * A logged-in user's session ends when its command exits by itself (the user logged out);
+   * otherwise (the single-user desktop) a new one starts. A crash always restarts.
+   */
+  endsWithCommand?: boolean;
+  /** Variables for the compositor's environment (a PAM session's, for example). */
+  env?: Record<string, string>;
 }
 
 export interface DesktopEvents {
@@ -40,6 +47,8 @@ export interface DesktopEvents {
   up: [CompositorLink];
   /** The compositor ended or was killed; a new one is on its way. */
   down: [string];
+  /** The session's command exited by itself: this desktop is over (nothing restarts). */
+  ended: [];
   frame: [FrameMsg, CompositorLink];
   cursor: [CursorMsg, CompositorLink];
 }
@@ -109,6 +118,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       delete env.WAYLAND_DISPLAY;
     }
     if (runtimeDir) env.XDG_RUNTIME_DIR = runtimeDir;
+    Object.assign(env, this.#spec.env);
     return env;
   }
 
@@ -200,6 +210,13 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     this.#link?.close();
     this.#link = null;
     if (this.#stopping) return;
+    if (this.#spec.endsWithCommand && code === 0) {
+      this.#stopping = true;
+      this.#log.info({ user: this.#spec.user }, 'the session command exited: the session is over');
+      if (this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
+      this.emit('ended');
+      return;
+    }
     // A desktop that ends at once (a session command that cannot start) backs off.
     if (Date.now() - this.#startedAt >= STABLE_MS) this.#restarts = 0;
     const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** this.#restarts++);

@@ -6,6 +6,7 @@ import {
   encodeServerMessage,
   type AuthBody,
   type Display,
+  type LoginBody,
   type HelloBody,
   type ServerMessage,
 } from '@waydesk/protocol/wire';
@@ -28,9 +29,12 @@ export function sendBufferLimit(d: { width: number; height: number }): number {
   return 2 * d.width * d.height * 3 + 1024 * 1024;
 }
 
-/** Decides what a terminal's credentials open: the key of its session, or null. */
+/** Decides what a terminal's credentials open: the key of its session. */
 export interface Authenticator {
-  authenticate(auth: AuthBody): string | null;
+  /** A token (the single-user server, kiosks): the session's key, or null for a wrong one. Absent: tokens are not taken here. */
+  token?(auth: AuthBody): string | null;
+  /** A user's password: the session's key (made if the user has none), or what to tell the terminal. Absent: no logins here. */
+  login?(body: LoginBody, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }>;
 }
 
 /**
@@ -42,6 +46,8 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
   let hello: HelloBody | null = null;
   let peer: TerminalPeer | null = null;
   let closed = false;
+  /** A login is with PAM: nothing but pings until it is decided. */
+  let pending = false;
   let limit = PREAUTH_BUFFER_LIMIT;
   let display: Display | null = null;
   /** Ends it here at once, whatever the network does with the close: nothing more goes to it or comes from it. */
@@ -101,23 +107,48 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
       return;
     }
     if (m.type === 'hello') return refuse('hello twice');
-    if (!peer) {
-      if (m.type !== 'auth') return refuse(`${m.type} before authenticating: send the server's token first`);
-      const key = auth.authenticate(m.body);
-      if (key === null) {
-        log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-failed' }, 'refused a terminal: wrong token');
-        return close(CloseCode.Unauthorized, "wrong token: open the address the server printed, with its #token=…");
-      }
-      clearTimeout(greetingTimer);
-      log.info({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-ok' }, 'terminal authenticated');
-      display = hello.displays[0]!;
+    if (pending) return refuse(`${m.type} while the login is being checked: wait for its answer`);
+    const h = hello;
+    const open = (key: string): void => {
+      log.info({ remote: ch.remote, terminal: h.terminalId, event: 'auth-ok' }, 'terminal authenticated');
+      display = h.displays[0]!;
       limit = sendBufferLimit(display);
-      const h = hello;
       peer = { hello: h, send, close };
-      if (!router.attach(key, peer)) close(CloseCode.Unauthorized, 'no desktop for this token on this server');
-      return;
+      if (!router.attach(key, peer)) close(CloseCode.Unauthorized, 'no desktop for these credentials on this server');
+    };
+    if (!peer) {
+      if (m.type === 'auth') {
+        if (!auth.token) return close(CloseCode.Unauthorized, 'this server logs users in: send a login, not a token');
+        const key = auth.token(m.body);
+        if (key === null) {
+          log.warn({ remote: ch.remote, terminal: h.terminalId, event: 'auth-failed' }, 'refused a terminal: wrong token');
+          return close(CloseCode.Unauthorized, "wrong token: open the address the server printed, with its #token=…");
+        }
+        clearTimeout(greetingTimer);
+        return open(key);
+      }
+      if (m.type === 'login') {
+        if (!auth.login) return close(CloseCode.Unauthorized, 'this server opens its one desktop with its token, not a login');
+        clearTimeout(greetingTimer);
+        pending = true;
+        void auth.login(m.body, { remote: ch.remote, terminal: h.terminalId }).then(
+          (r) => {
+            pending = false;
+            if (closed) return;
+            if ('message' in r) return close(CloseCode.Unauthorized, r.message);
+            open(r.key);
+          },
+          (err: Error) => {
+            pending = false;
+            log.error({ err: err.message }, 'login failed inside the server');
+            close(CloseCode.Unauthorized, 'the login could not be checked: try again');
+          },
+        );
+        return;
+      }
+      return refuse(`${m.type} before authenticating: ${auth.login ? 'log in' : "send the server's token"} first`);
     }
-    if (m.type === 'auth') return refuse('auth twice');
+    if (m.type === 'auth' || m.type === 'login') return refuse(`${m.type} after authenticating`);
     if (m.type === 'resize') display = m.display;
     router.fromTerminal(peer, m);
   });

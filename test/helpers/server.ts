@@ -16,8 +16,8 @@ export interface DevServer {
   fingerprint: string;
   /** This run's secret, as the printed address carries it. */
   token: string;
-  /** The desktop's Wayland socket, for grim and extra apps. */
-  env: () => NodeJS.ProcessEnv;
+  /** The desktop's Wayland socket (the newest one, or that user's), for grim and extra apps. */
+  env: (uid?: number) => NodeJS.ProcessEnv;
   log: () => string;
   stop: () => Promise<void>;
 }
@@ -28,11 +28,20 @@ export interface DevServer {
  * server gives the desktop a clean environment of its own).
  */
 export async function startDevServer(command: string[], sessionEnv: Record<string, string> = {}, extraArgs: string[] = []): Promise<DevServer> {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
   const user = isRoot() ? ['--user', TEST_USER] : [];
   const vars = Object.entries(sessionEnv).map(([k, v]) => `${k}=${v}`);
   const session = vars.length && command.length ? withEnv(command, vars) : command;
-  const proc = spawn(process.execPath, [SERVER_BIN, '--dev', '--port', '0', '--state', state, ...user, ...extraArgs, '--', ...session], {
+  return startServer(['--dev', ...user, ...extraArgs], session);
+}
+
+/** Starts the real waydesk-server as a login server (users log in with PAM; needs root). */
+export function startLoginServer(command: string[], extraArgs: string[] = []): Promise<DevServer> {
+  return startServer(extraArgs, command);
+}
+
+async function startServer(args: string[], command: string[]): Promise<DevServer> {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
+  const proc = spawn(process.execPath, [SERVER_BIN, '--port', '0', '--state', state, ...args, '--', ...command], {
     env: { ...process.env, WAYDESK_READY_FD: '3' },
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
@@ -45,7 +54,7 @@ export async function startDevServer(command: string[], sessionEnv: Record<strin
   (proc.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (ready += d.toString()));
   await waitFor(`the server to listen (log: ${log.slice(-1500)})`, () => ready.includes('\n') || proc.exitCode !== null, 20_000);
   if (proc.exitCode !== null) throw new Error(`waydesk-server exited: ${log}`);
-  const { url, fingerprint, token } = JSON.parse(ready.split('\n')[0]!) as { url: string; fingerprint: string; token: string };
+  const { url, fingerprint, token = '' } = JSON.parse(ready.split('\n')[0]!) as { url: string; fingerprint: string; token?: string };
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   return {
     proc,
@@ -53,9 +62,9 @@ export async function startDevServer(command: string[], sessionEnv: Record<strin
     fingerprint,
     token,
     log: () => log,
-    env: () => {
-      // the newest desktop (the server starts another if one crashes)
-      const m = [...log.matchAll(/"socket":"([^"]+)\/([^"/]+)"[^\n]*"msg":"desktop running"/g)].pop();
+    env: (uid?: number) => {
+      // the newest desktop (the server starts another if one crashes), of that user if one is named
+      const m = [...log.matchAll(/"socket":"([^"]+)\/([^"/]+)","uid":(\d+)[^\n]*"msg":"desktop running"/g)].filter((x) => uid === undefined || Number(x[3]) === uid).pop();
       if (!m) throw new Error('the server did not say where its desktop is');
       return { ...process.env, XDG_RUNTIME_DIR: m[1], WAYLAND_DISPLAY: m[2] };
     },
@@ -79,12 +88,18 @@ function withEnv(command: string[], vars: string[]): string[] {
   return ['env', ...vars, ...command];
 }
 
-export function startTerminal(s: { url: string; fingerprint: string; token: string }, size = { width: 1920, height: 1080 }, id = 'test-terminal', trace = false) {
+export function startTerminal(
+  s: { url: string; fingerprint: string; token: string },
+  size = { width: 1920, height: 1080 },
+  id = 'test-terminal',
+  trace = false,
+  login?: { user: string; password: string },
+) {
   const terminal = new Terminal({
     trace,
     url: s.url,
     fingerprint: s.fingerprint,
-    token: s.token,
+    credentials: login ?? { token: s.token },
     terminalId: id,
     display: { ...size, refreshMhz: 60000 },
     kind: 'headless',

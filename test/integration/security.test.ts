@@ -89,7 +89,7 @@ describe('who may connect', () => {
     const evil = await attempt(s.url, [HELLO], { Origin: 'https://evil.example' });
     expect(evil.opened).toBe(false);
     expect(evil.status).toBe(403);
-    expect(s.log()).toMatch(/refused a WebSocket upgrade from a foreign origin/);
+    await waitFor('the refusal in the log', () => /refused a WebSocket upgrade from a foreign origin/.test(s.log()), 5000);
     const port = new URL(s.url).port;
     const own = await attempt(s.url, [HELLO, encodeTerminalMessage({ type: 'auth', body: { token: s.token } })], { Origin: `https://127.0.0.1:${port}` });
     // the server's own page: accepted, and with the token it gets the desktop
@@ -102,7 +102,7 @@ describe('who may connect', () => {
     expect(none.code).toBe(CloseCode.Unauthorized);
     expect(none.messages.map((m) => m.type)).toEqual(['error']);
     expect(none.reason).toMatch(/no token within/);
-    expect(s.log()).toMatch(/"remote":"127\.0\.0\.1:\d+","terminal":"security","event":"auth-missing"/);
+    await waitFor('the audit line', () => /"remote":"127\.0\.0\.1:\d+","terminal":"security","event":"auth-missing"/.test(s.log()), 5000);
 
     const wrong = await attempt(s.url, [HELLO, encodeTerminalMessage({ type: 'auth', body: { token: s.token.slice(1) + 'x' } })]);
     expect(wrong.code).toBe(CloseCode.Unauthorized);
@@ -115,6 +115,7 @@ describe('who may connect', () => {
     expect(early.messages.some((m) => m.type === 'frame')).toBe(false);
 
     // the audit line names the remote address, never the token
+    await waitFor('the audit line', () => s.log().includes('auth-failed'), 5000);
     const audit = s.log().split('\n').filter((l) => l.includes('auth-failed'));
     expect(audit.length).toBeGreaterThan(0);
     expect(audit[0]).toMatch(/"remote":"127\.0\.0\.1:\d+"/);
@@ -164,6 +165,7 @@ describe('who may connect', () => {
       await page.goto(`http://127.0.0.1:${(evil.address() as { port: number }).port}/`);
       expect(await page.evaluate(() => (window as unknown as { result: Promise<string> }).result)).toBe('refused');
       // refused for its origin (the browser accepts the certificate here, as a user who trusted it would)
+      await waitFor('the refusal in the log', () => /"origin":"http:\/\/127\.0\.0\.1:\d+"[^\n]*foreign origin/.test(s.log()), 5000);
       expect(s.log()).toMatch(/"origin":"http:\/\/127\.0\.0\.1:\d+"[^\n]*foreign origin/);
       const frame = page.frames().find((f) => f !== page.mainFrame());
       await waitFor('the frame to settle', () => frame && frame.url() !== 'about:blank', 10_000);

@@ -1,0 +1,150 @@
+// The login server: real PAM against accounts this test makes (and removes), a desktop per user
+// running as that user, sessions keyed by who logged in, moving to wherever the user logs in.
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
+import { startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+
+const run = promisify(execFile);
+const PASSWORD = 'another horse battery staple';
+const A = 'wdlogin-a';
+const B = 'wdlogin-b';
+
+function uidOf(name: string): number {
+  return Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+}
+
+function uidsOf(pid: number): number[] {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
+  return line.split(/\s+/).slice(1, 5).map(Number);
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    let kids: number[] = [];
+    try {
+      kids = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return;
+    }
+    for (const k of kids) {
+      out.push(k);
+      walk(k);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** Pixels where a terminal's picture differs from what grim reads off a desktop. */
+async function differs(s: DevServer, uid: number, fb: Buffer, w: number, h: number): Promise<number> {
+  const { stdout } = await run('grim', ['-t', 'ppm', '-'], { env: s.env(uid), encoding: 'buffer', maxBuffer: 64 << 20 });
+  const ppm = stdout as Buffer;
+  const data = ppm.subarray(ppm.length - w * h * 3);
+  let n = 0;
+  for (let i = 0, j = 0; i < w * h; i++, j += 3) if (data[j] !== fb[i * 4 + 2] || data[j + 1] !== fb[i * 4 + 1] || data[j + 2] !== fb[i * 4]) n++;
+  return n;
+}
+
+async function quiet(t: { on: (e: 'frame', f: () => void) => unknown; off: (e: 'frame', f: () => void) => unknown }, ms = 600): Promise<void> {
+  let last = Date.now();
+  const on = (): void => void (last = Date.now());
+  t.on('frame', on);
+  try {
+    await waitFor('the picture to settle', () => Date.now() - last >= ms, 15_000);
+  } finally {
+    t.off('frame', on);
+  }
+}
+
+describe.skipIf(!isRoot())('logging in', () => {
+  let s: DevServer;
+  const made: string[] = [];
+  beforeAll(async () => {
+    for (const name of [A, B]) {
+      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', name]);
+      made.push(name);
+      execFileSync('chpasswd', [], { input: `${name}:${PASSWORD}\n` });
+    }
+    // each user's desktop says who it is, in a file in their home and on their screen
+    s = await startLoginServer(['foot', '-o', 'cursor.blink=no', 'sh', '-c', 'id > "$HOME/who"; id; exec sh']);
+  });
+  afterAll(async () => {
+    await s?.stop();
+    for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
+  });
+
+  it('two users at two terminals each get their own desktop, running as them', async () => {
+    const a = startTerminal(s, { width: 800, height: 600 }, 'term-a', false, { user: A, password: PASSWORD }).terminal;
+    const b = startTerminal(s, { width: 1024, height: 768 }, 'term-b', false, { user: B, password: PASSWORD }).terminal;
+    try {
+      await waitFor("A's desktop", () => a.painter.width === 800, 20_000);
+      await waitFor("B's desktop", () => b.painter.width === 1024, 20_000);
+      for (const [name, t, w, h] of [[A, a, 800, 600], [B, b, 1024, 768]] as const) {
+        const uid = uidOf(name);
+        await waitFor(`${name}'s session to start`, () => fs.existsSync(`/home/${name}/who`), 15_000);
+        expect(fs.readFileSync(`/home/${name}/who`, 'utf8')).toMatch(new RegExp(`^uid=${uid}\\(${name}\\)`));
+        // every process of that desktop runs as its user
+        const compositor = descendants(s.proc.pid!).find((p) => uidsOf(p)[0] === uid && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node');
+        expect(compositor).toBeDefined();
+        for (const p of [compositor!, ...descendants(compositor!)]) expect(uidsOf(p)).toEqual([uid, uid, uid, uid]);
+        // the terminal shows exactly that desktop, and not the other one
+        await quiet(t);
+        expect(await differs(s, uid, t.painter.framebuffer, w, h)).toBe(0);
+      }
+      expect(s.log()).toMatch(/"session":"user:wdlogin-a"[^\n]*"event":"session-new"/);
+    } finally {
+      a.stop();
+      b.stop();
+    }
+  });
+
+  it('a wrong password gets "login incorrect" and no picture', async () => {
+    const t = startTerminal(s, { width: 800, height: 600 }, 'term-c', false, { user: A, password: 'wrong' }).terminal;
+    const st = await new Promise<{ retrying: boolean; message: string }>((r) => t.on('status', (x) => !x.connected && r(x)));
+    t.stop();
+    expect(st).toMatchObject({ retrying: false, message: 'login incorrect' });
+    expect(t.framesDecoded).toBe(0);
+    expect(s.log()).not.toContain('wrong"');
+  });
+
+  it('logging in again elsewhere moves the same session there, resized; the first terminal is told', async () => {
+    const first = startTerminal(s, { width: 800, height: 600 }, 'desk-1', false, { user: A, password: PASSWORD }).terminal;
+    await waitFor('the session at the first terminal', () => first.painter.width === 800, 20_000);
+    const told = new Promise<{ retrying: boolean; message: string }>((r) => first.on('status', (x) => !x.connected && r(x)));
+    const second = startTerminal(s, { width: 1280, height: 720 }, 'desk-2', false, { user: A, password: PASSWORD }).terminal;
+    try {
+      await waitFor('the session at the second terminal, at its size', () => second.painter.width === 1280, 20_000);
+      expect(await told).toMatchObject({ retrying: false, message: 'taken over by another terminal' });
+      await quiet(second);
+      expect(await differs(s, uidOf(A), second.painter.framebuffer, 1280, 720)).toBe(0);
+      // still one desktop for A: the login re-attached it
+      expect(s.log().match(/"session":"user:wdlogin-a"[^\n]*"event":"session-new"/g)).toHaveLength(1);
+      expect(s.log()).toMatch(/"session":"user:wdlogin-a"[^\n]*"event":"reattach"/);
+    } finally {
+      first.stop();
+      second.stop();
+    }
+  });
+
+  it('logging out ends the session: the terminal is told, the PAM session is closed', async () => {
+    const t = startTerminal(s, { width: 800, height: 600 }, 'desk-3', false, { user: B, password: PASSWORD }).terminal;
+    await waitFor('the session', () => t.painter.width === 800, 20_000);
+    await sleep(500);
+    const told = new Promise<{ retrying: boolean; message: string }>((r) => t.on('status', (x) => !x.connected && r(x)));
+    // the user types exit in the shell: foot ends, and with it the session command
+    for (const ch of ['e', 'x', 'i', 't']) {
+      const code = { e: 18, x: 45, i: 23, t: 20 }[ch]!;
+      t.key(code, true);
+      t.key(code, false);
+    }
+    t.key(28, true);
+    t.key(28, false);
+    expect(await told).toMatchObject({ retrying: false, message: 'you logged out: your session is over' });
+    t.stop();
+    await waitFor('the PAM session to close', () => /"session":"user:wdlogin-b"[^\n]*"event":"session-end"/.test(s.log()), 10_000);
+  });
+});

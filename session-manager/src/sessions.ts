@@ -17,8 +17,9 @@ export interface SessionsOptions {
 /**
  * Logged-in users' sessions: a password login (through PAM) opens the user's session, keyed
  * `user:NAME`, starting their desktop if they have none; logging in again anywhere re-attaches
- * the same one (the terminal that had it is told). When the user's session command exits, the
- * session is over: its PAM session is closed and its terminal told.
+ * the same one (the terminal that had it is told). When the user's desktop ends (they logged
+ * out, or it crashed) the session is over: its PAM session is closed and its terminal told; no
+ * other session notices.
  */
 export class Sessions {
   readonly #o: SessionsOptions;
@@ -39,14 +40,14 @@ export class Sessions {
       return { key };
     }
     const desktop = new SupervisedDesktop(
-      { user: r.user, command: this.#o.command, display: this.#o.display, endsWithCommand: true, env: pamEnvForCompositor(r.env) },
+      { user: r.user, command: this.#o.command, display: this.#o.display, endsWithCompositor: true, env: pamEnvForCompositor(r.env) },
       this.#o.log,
     );
     this.#desktops.set(key, { desktop, endPam: r.end });
     this.#o.router.add(key, desktop);
-    desktop.on('ended', () => void this.#end(key, 'you logged out: your session is over'));
-    // The router greets the terminal once the desktop is up; a desktop that cannot start keeps retrying with back-off.
-    desktop.start().catch((err: Error) => this.#o.log.error({ session: key, err: err.message }, 'the desktop did not start; retrying'));
+    desktop.on('ended', (why) => void this.#end(key, why));
+    // The router greets the terminal once the desktop is up; one that cannot start ends the session.
+    desktop.start().catch((err: Error) => this.#o.log.error({ session: key, err: err.message }, 'the desktop did not start'));
     this.#o.log.info({ session: key, terminal: from.terminal, event: 'session-new' }, 'started a session');
     return { key };
   }

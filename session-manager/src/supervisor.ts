@@ -34,10 +34,11 @@ export interface DesktopSpec {
   /** The size it starts at, until a terminal says its own. */
   display: Display;
   /**
-   * A logged-in user's session ends when its command exits by itself (the user logged out);
-   * otherwise (the single-user desktop) a new one starts. A crash always restarts.
+   * A logged-in user's desktop is never replaced behind their back: when its compositor ends
+   * (they logged out, it crashed, it hung and was killed) the session is over and they log in
+   * again. The single-user desktop (false) is replaced with back-off instead.
    */
-  endsWithCommand?: boolean;
+  endsWithCompositor?: boolean;
   /** Variables for the compositor's environment (a PAM session's, for example). */
   env?: Record<string, string>;
 }
@@ -47,8 +48,8 @@ export interface DesktopEvents {
   up: [CompositorLink];
   /** The compositor ended or was killed; a new one is on its way. */
   down: [string];
-  /** The session's command exited by itself: this desktop is over (nothing restarts). */
-  ended: [];
+  /** This desktop is over and nothing restarts it; why, in words for its terminal. */
+  ended: [string];
   frame: [FrameMsg, CompositorLink];
   cursor: [CursorMsg, CompositorLink];
 }
@@ -210,11 +211,12 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     this.#link?.close();
     this.#link = null;
     if (this.#stopping) return;
-    if (this.#spec.endsWithCommand && code === 0) {
+    if (this.#spec.endsWithCompositor) {
       this.#stopping = true;
-      this.#log.info({ user: this.#spec.user }, 'the session command exited: the session is over');
+      const out = code === 0 && !this.#hung;
+      this.#log[out ? 'info' : 'error']({ user: this.#spec.user, code, signal, hung: this.#hung }, out ? 'the session command exited: the session is over' : 'the desktop ended: the session is over');
       if (this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
-      this.emit('ended');
+      this.emit('ended', out ? 'you logged out: your session is over' : 'your desktop ended unexpectedly: log in again for a new one');
       return;
     }
     // A desktop that ends at once (a session command that cannot start) backs off.

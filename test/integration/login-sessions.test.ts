@@ -130,6 +130,34 @@ describe.skipIf(!isRoot())('logging in', () => {
     }
   });
 
+  it('a crashed desktop ends only its own session: its terminal is told, the other goes on', async () => {
+    const a = startTerminal(s, { width: 800, height: 600 }, 'crash-a', false, { user: A, password: PASSWORD }).terminal;
+    const b = startTerminal(s, { width: 800, height: 600 }, 'crash-b', false, { user: B, password: PASSWORD }).terminal;
+    try {
+      await waitFor('both desktops', () => a.painter.width === 800 && b.painter.width === 800, 20_000);
+      const compositorOf = (uid: number): number | undefined =>
+        descendants(s.proc.pid!).find((p) => uidsOf(p)[0] === uid && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node');
+      const victim = compositorOf(uidOf(A))!;
+      const bystander = compositorOf(uidOf(B))!;
+      const told = new Promise<{ retrying: boolean; message: string }>((r) => a.on('status', (x) => !x.connected && r(x)));
+      process.kill(victim, 'SIGKILL');
+      expect(await told).toMatchObject({ retrying: false, message: 'your desktop ended unexpectedly: log in again for a new one' });
+      await waitFor("A's PAM session to close", () => /"session":"user:wdlogin-a"[^\n]*"event":"session-end"/.test(s.log()), 10_000);
+      // B saw nothing of it: same compositor, still connected, still answering
+      expect(compositorOf(uidOf(B))).toBe(bystander);
+      expect(b.connected).toBe(true);
+      const before = b.framesDecoded;
+      b.key(30, true);
+      b.key(30, false);
+      await waitFor("B's desktop to answer a key", () => b.framesDecoded > before, 10_000);
+      b.key(14, true);
+      b.key(14, false);
+    } finally {
+      a.stop();
+      b.stop();
+    }
+  });
+
   it('logging out ends the session: the terminal is told, the PAM session is closed', async () => {
     const t = startTerminal(s, { width: 800, height: 600 }, 'desk-3', false, { user: B, password: PASSWORD }).terminal;
     await waitFor('the session', () => t.painter.width === 800, 20_000);

@@ -9,6 +9,7 @@ import { benchStreaming } from './streaming.js';
 import { benchCodec } from './codec.js';
 import { benchPeers } from './peers/run.js';
 import { benchHost } from './host.js';
+import { benchLogin } from './login.js';
 import { ensureTestUser, removeTestUser } from '../helpers/test-user.js';
 
 const args = process.argv.slice(2);
@@ -25,6 +26,7 @@ const all: Record<string, (r: Report) => Promise<void>> = {
   codec: benchCodec,
   streaming: benchStreaming,
   host: benchHost,
+  login: benchLogin,
   peers: (r) => benchPeers(r, only),
 };
 // The side-by-side run takes about ten minutes: only with --peers, or named.

@@ -95,6 +95,7 @@ async function main(): Promise<void> {
     ];
     return serve({
       log, identity, listen, port, router, banner, ready: {}, owner: 'each user who logs in',
+      exposure: 'Anyone who can reach it may try to log in as any user of this machine (failures are throttled and logged)',
       auth: { login: (b, from) => sessions.login(b, from) },
       healthy: () => sessions.healthy,
       stopSessions: () => sessions.stop(),
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
   };
   return serve({
     log, identity, listen, port, router, banner, ready: { token }, owner,
+    exposure: `Anyone who has the address with its token gets the desktop of ${owner} and types as that user`,
     auth: { token: (a) => (tokenMatches(token, a.token) ? key : null) },
     healthy: () => desktop.healthy,
     stopSessions: () => desktop.stop(),
@@ -149,8 +151,10 @@ interface ServeOptions {
   banner: (hostPort: string, url: string) => string[];
   /** More for the line on WAYDESK_READY_FD (the dev token, for tests and supervisors). */
   ready: Record<string, string>;
-  /** Whose desktops a network listener exposes, for its warning. */
+  /** Whose desktops are served (for the log). */
   owner: string;
+  /** What a listener beyond loopback lets the network do, for its warning. */
+  exposure: string;
 }
 
 /** Both configurations from here on: the HTTP side, the terminal endpoint, the console, the signals. */
@@ -169,8 +173,7 @@ async function serve(o: ServeOptions): Promise<void> {
   if (!isLoopback(listen)) {
     process.stderr.write(
       `waydesk-server: WARNING: listening on ${listen}, not loopback: the browser page and the terminal endpoint on port ${actualPort} ` +
-        `are reachable from the network. Anyone who has the address with its token gets the desktop of ${o.owner} ` +
-        `and types as that user; the traffic is encrypted, but the certificate is self-signed (compare the fingerprint).\n\n`,
+        `are reachable from the network. ${o.exposure}; the traffic is encrypted, but the certificate is self-signed (compare the fingerprint).\n\n`,
     );
     log.warn({ listen }, 'listening on a non-loopback address');
   }

@@ -22,7 +22,8 @@ COMMAND (default: foot) is the session: when it exits, the desktop closes.
   --user NAME           run as this user (needs root): fresh XDG_RUNTIME_DIR, then setuid
   --ipc stdio|PATH      frame link to a parent: over stdin/stdout, or a Unix socket
                         this process listens on at PATH (its parent may re-attach). Only
-                        the process that started this one may attach (SO_PEERCRED)
+                        root (started by root) or else the process that started this one
+                        may attach (SO_PEERCRED)
   --exit-with-parent PID  end the desktop when PID, the process that started it, ends
   --keymap LAYOUT[:VARIANT]  xkb layout (default us)
   --renderer auto|pixman|gles2  (default auto: gles2 only where a render node exists)
@@ -212,8 +213,7 @@ async function main(): Promise<void> {
     // The parent closing our stdin means it is gone for good: end the session with it.
     process.stdin.on('end', () => void shutdown(0));
   } else if (ipcServer) {
-    // Only the process that started this desktop may drive it: not another process of the same
-    // uid (one of the user's own apps, when the server runs as the user), nor anyone else.
+    // Only the session-manager may drive this desktop: not one of the user's own apps, nor anyone else.
     ipcServer.on('connection', (sock) => {
       let peer;
       try {
@@ -223,7 +223,10 @@ async function main(): Promise<void> {
         sock.destroy();
         return;
       }
-      if (peer.uid !== parentUid || peer.pid !== parentPid) {
+      // Root's desktop link lies in root's 0700 directory: a root peer is the session-manager, also
+      // one restarted since (it adopts the desktops it left running). Otherwise only the very
+      // process that started us, since the user's own apps share our uid.
+      if (peer.uid !== parentUid || (parentUid !== 0 && peer.pid !== parentPid)) {
         // One of the user's own apps (or anyone else) may not take the stream or type into it.
         log.warn({ peerPid: peer.pid, peerUid: peer.uid, parentUid }, 'refused a link connection from a process that did not start this desktop');
         sock.destroy();

@@ -10,6 +10,7 @@ import { createLogger } from './log.js';
 import { serveTerminal, type Authenticator } from './terminal-endpoint.js';
 import { PamLogin } from './pam-login.js';
 import { Sessions } from './sessions.js';
+import { LevelStore } from './store.js';
 import { listenWebSocket, transports } from './transport.js';
 import { loadOrCreateIdentity, type ServerIdentity } from './tls.js';
 import { createRunToken, tokenMatches } from './run-token.js';
@@ -86,7 +87,13 @@ async function main(): Promise<void> {
   const router = new Router(log);
   if (!dev) {
     const pam = new PamLogin({ service: 'waydesk', log });
-    const sessions = new Sessions({ pam, router, log, command, display });
+    fs.mkdirSync(state, { recursive: true, mode: 0o700 });
+    const linkDir = path.join(state, 'links');
+    fs.mkdirSync(linkDir, { recursive: true, mode: 0o700 });
+    const store = await LevelStore.open(path.join(state, 'db'));
+    const sessions = new Sessions({ pam, router, log, command, display, store, linkDir });
+    const adopted = await sessions.adopt();
+    if (adopted) log.info({ adopted }, 'adopted the sessions the last run left running');
     const banner = (hostPort: string, url: string): string[] => [
       `waydesk-server is serving logins on ${hostPort}: every user logs in with their own password and gets their own desktop`,
       `  certificate fingerprint: ${identity.fingerprint}`,
@@ -98,7 +105,7 @@ async function main(): Promise<void> {
       exposure: 'Anyone who can reach it may try to log in as any user of this machine (failures are throttled and logged)',
       auth: { login: (b, from) => sessions.login(b, from) },
       healthy: () => sessions.healthy,
-      stopSessions: () => sessions.stop(),
+      stopSessions: () => sessions.release(),
     });
   }
   let who;

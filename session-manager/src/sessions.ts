@@ -2,7 +2,8 @@ import type { Display, LoginBody } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
 import type { PamLogin } from './pam-login.js';
 import type { Router } from './router.js';
-import { SupervisedDesktop } from './supervisor.js';
+import type { Store } from './store.js';
+import { SupervisedDesktop, type DesktopSpec } from './supervisor.js';
 
 export interface SessionsOptions {
   pam: PamLogin;
@@ -12,6 +13,10 @@ export interface SessionsOptions {
   command: string[];
   /** The size a new desktop starts at, until its terminal says its own. */
   display: Display;
+  /** Running sessions and the audit trail, kept across the server's restarts. */
+  store: Store;
+  /** Root's private directory for the desktops' link sockets (in the state directory). */
+  linkDir: string;
 }
 
 /**
@@ -23,7 +28,8 @@ export interface SessionsOptions {
  */
 export class Sessions {
   readonly #o: SessionsOptions;
-  readonly #desktops = new Map<string, { desktop: SupervisedDesktop; endPam: () => Promise<void> }>();
+  /** endPam is null for a desktop adopted after a restart: the PAM handle died with the old server. */
+  readonly #desktops = new Map<string, { desktop: SupervisedDesktop; endPam: (() => Promise<void>) | null }>();
 
   constructor(o: SessionsOptions) {
     this.#o = o;
@@ -39,17 +45,55 @@ export class Sessions {
       this.#o.log.info({ session: key, terminal: from.terminal, event: 'reattach' }, 'the user has a session: attaching it here');
       return { key };
     }
-    const desktop = new SupervisedDesktop(
-      { user: r.user, command: this.#o.command, display: this.#o.display, endsWithCompositor: true, env: pamEnvForCompositor(r.env) },
-      this.#o.log,
-    );
+    const desktop = this.#desktop(r.user, pamEnvForCompositor(r.env));
     this.#desktops.set(key, { desktop, endPam: r.end });
     this.#o.router.add(key, desktop);
     desktop.on('ended', (why) => void this.#end(key, why));
+    desktop.once('up', () => {
+      void this.#o.store.putSession({ key, user: r.user, pid: desktop.pid!, ipc: desktop.ipc, startedAt: Date.now() });
+    });
     // The router greets the terminal once the desktop is up; one that cannot start ends the session.
     desktop.start().catch((err: Error) => this.#o.log.error({ session: key, err: err.message }, 'the desktop did not start'));
     this.#o.log.info({ session: key, terminal: from.terminal, event: 'session-new' }, 'started a session');
+    void this.#o.store.audit('session-new', { session: key, terminal: from.terminal, remote: from.remote });
     return { key };
+  }
+
+  #desktop(user: string, env: Record<string, string>): SupervisedDesktop {
+    const spec: DesktopSpec = {
+      user,
+      command: this.#o.command,
+      display: this.#o.display,
+      endsWithCompositor: true,
+      env,
+      linkDir: this.#o.linkDir,
+      exitWithServer: false,
+    };
+    return new SupervisedDesktop(spec, this.#o.log);
+  }
+
+  /**
+   * Takes over the desktops a previous run left running (from the store; each checked against
+   * /proc and its own hello). The ones that are gone are forgotten. Their users' terminals find
+   * them again when they log in: re-attaching is what a login does.
+   */
+  async adopt(): Promise<number> {
+    let n = 0;
+    for (const rec of await this.#o.store.sessions()) {
+      const desktop = this.#desktop(rec.user, {});
+      if (!(await desktop.adopt(rec.pid, rec.ipc))) {
+        this.#o.log.info({ session: rec.key, pid: rec.pid }, 'a session of the last run is gone; forgetting it');
+        await this.#o.store.removeSession(rec.key);
+        continue;
+      }
+      this.#desktops.set(rec.key, { desktop, endPam: null });
+      this.#o.router.add(rec.key, desktop);
+      desktop.on('ended', (why) => void this.#end(rec.key, why));
+      this.#o.log.info({ session: rec.key, compositorPid: rec.pid, event: 'session-adopted' }, 'adopted a session of the last run');
+      void this.#o.store.audit('session-adopted', { session: rec.key, pid: rec.pid });
+      n++;
+    }
+    return n;
   }
 
   async #end(key: string, why: string): Promise<void> {
@@ -58,16 +102,21 @@ export class Sessions {
     this.#desktops.delete(key);
     this.#o.router.remove(key, why);
     await s.desktop.stop();
-    await s.endPam();
-    this.#o.log.info({ session: key, event: 'session-end' }, 'session over; its PAM session closed');
+    await this.#o.store.removeSession(key);
+    if (s.endPam) await s.endPam();
+    else this.#o.log.warn({ session: key }, 'an adopted session ended: its PAM session was opened by an earlier run of the server and cannot be closed from here');
+    this.#o.log.info({ session: key, event: 'session-end', why }, s.endPam ? 'session over; its PAM session closed' : 'session over');
+    void this.#o.store.audit('session-end', { session: key, why });
   }
 
   get healthy(): boolean {
     return [...this.#desktops.values()].every((s) => s.desktop.healthy);
   }
 
-  async stop(): Promise<void> {
-    await Promise.all([...this.#desktops.keys()].map((k) => this.#end(k, 'the server is stopping')));
+  /** The server stops or restarts: the desktops run on, for the next run to adopt. */
+  async release(): Promise<void> {
+    for (const { desktop } of this.#desktops.values()) desktop.release();
+    await this.#o.store.close();
   }
 }
 

@@ -41,6 +41,58 @@ export interface DesktopSpec {
   endsWithCompositor?: boolean;
   /** Variables for the compositor's environment (a PAM session's, for example). */
   env?: Record<string, string>;
+  /**
+   * Where its link socket's private directory is made (default: the temporary directory). A
+   * server that adopts its desktops after a restart keeps them in its state directory.
+   */
+  linkDir?: string;
+  /** The desktop dies with the server (the single-user desktop); otherwise it outlives it, to be adopted. */
+  exitWithServer?: boolean;
+}
+
+/**
+ * A compositor this process did not start (a previous run of the server did): watched by its
+ * pid, which the store recorded at spawn. It is signalled only while /proc says it is still our
+ * compositor on that link socket, so a reused pid is never hit.
+ */
+class AdoptedProcess extends EventEmitter<{ exit: [number | null, NodeJS.Signals | null]; error: [Error] }> {
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(readonly pid: number, readonly ipc: string) {
+    super();
+    this.#timer = setInterval(() => this.check(), 500);
+  }
+
+  /** Still the compositor serving `ipc` (not a pid the kernel gave to something else). */
+  get ours(): boolean {
+    try {
+      const args = fs.readFileSync(`/proc/${this.pid}/cmdline`, 'utf8').split('\0');
+      const state = /^State:\s+(\S)/m.exec(fs.readFileSync(`/proc/${this.pid}/status`, 'utf8'))?.[1];
+      return state !== 'Z' && args.includes(compositorBin) && args[args.indexOf('--ipc') + 1] === this.ipc;
+    } catch {
+      return false;
+    }
+  }
+
+  check(): void {
+    if (this.exitCode !== null || this.signalCode !== null || this.ours) return;
+    clearInterval(this.#timer);
+    // not our child: its status is not ours to read; it is gone, which is what matters
+    this.exitCode = -1;
+    this.emit('exit', -1, null);
+  }
+
+  unwatch(): void {
+    clearInterval(this.#timer);
+  }
+
+  kill(sig: NodeJS.Signals): boolean {
+    if (!this.ours) return false;
+    process.kill(this.pid, sig);
+    return true;
+  }
 }
 
 export interface DesktopEvents {
@@ -65,7 +117,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
   #display: Display;
   /** Root's private directory (0700) for the link socket: no user can reach it. */
   #dir = '';
-  #proc: ChildProcess | null = null;
+  #proc: ChildProcess | AdoptedProcess | null = null;
   #link: CompositorLink | null = null;
   #stopping = false;
   #restarts = 0;
@@ -103,10 +155,47 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     return this.#display;
   }
 
+  /** The link socket, for the store. */
+  get ipc(): string {
+    return path.join(this.#dir, 'compositor.sock');
+  }
+
   /** Resolves once the first compositor said hello; rejects if it could not start. */
   async start(): Promise<void> {
-    this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waydesk-dev-'));
+    this.#dir = fs.mkdtempSync(path.join(this.#spec.linkDir ?? os.tmpdir(), 'waydesk-'));
     await this.#spawn();
+  }
+
+  /**
+   * Takes over a compositor a previous run of the server left running: its link, its heartbeat,
+   * its end. Resolves false (and touches nothing) when it is gone or answers as someone else.
+   */
+  async adopt(pid: number, ipc: string): Promise<boolean> {
+    const proc = new AdoptedProcess(pid, ipc);
+    if (!proc.ours) {
+      proc.check();
+      return false;
+    }
+    this.#dir = path.dirname(ipc);
+    this.#proc = proc;
+    this.#startedAt = Date.now();
+    proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
+    try {
+      await this.#connect(proc, ipc, Date.now() + 5000);
+    } catch (err) {
+      this.#log.warn({ pid, err: (err as Error).message }, 'could not adopt a desktop left running');
+      return false;
+    }
+    const hello = this.#link?.hello;
+    if (hello?.pid !== pid) {
+      this.#log.error({ pid, said: hello?.pid }, 'a left-running desktop answered with another pid; not adopting it');
+      this.#link?.close();
+      this.#link = null;
+      return false;
+    }
+    // it has the size its last terminal gave it
+    this.#display = { width: hello.width, height: hello.height, refreshMhz: hello.refreshMhz };
+    return true;
   }
 
   /** The compositor's environment: nothing of the server's own but what it needs to run. */
@@ -133,10 +222,17 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
     }
     const d = this.#display;
-    const args = [compositorBin, '--ipc', ipc, '--exit-with-parent', String(process.pid), '--size', `${d.width}x${d.height}`, '--refresh', String(d.refreshMhz / 1000)];
+    const args = [compositorBin, '--ipc', ipc, '--size', `${d.width}x${d.height}`, '--refresh', String(d.refreshMhz / 1000)];
+    if (this.#spec.exitWithServer !== false) args.push('--exit-with-parent', String(process.pid));
     if (this.#spec.user !== null) args.push('--user', this.#spec.user);
     args.push('--', ...this.#spec.command);
-    const proc = spawn(process.execPath, args, { env: this.#env(runtimeDir), cwd: '/', stdio: ['ignore', 'ignore', 'inherit'] });
+    // A desktop that outlives the server has no stderr of the server's to write to then: its own session.
+    const proc = spawn(process.execPath, args, {
+      env: this.#env(runtimeDir),
+      cwd: '/',
+      stdio: ['ignore', 'ignore', 'inherit'],
+      detached: this.#spec.exitWithServer === false,
+    });
     this.#proc = proc;
     this.#startedAt = Date.now();
     proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
@@ -145,9 +241,13 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       this.#log.error({ err: err.message }, 'could not start the compositor');
       if (proc.exitCode === null && proc.signalCode === null && proc.pid === undefined) this.#exited(proc, null, null);
     });
+    await this.#connect(proc, ipc, Date.now() + HELLO_TIMEOUT_MS);
+  }
+
+  /** Connects to the compositor's link, waits for its hello, then watches it. */
+  async #connect(proc: ChildProcess | AdoptedProcess, ipc: string, deadline: number): Promise<void> {
     let link: CompositorLink | null = null;
     try {
-      const deadline = Date.now() + HELLO_TIMEOUT_MS;
       while (!fs.existsSync(ipc)) {
         if (this.#proc !== proc) throw new Error('the compositor ended before it listened (see its log above)');
         if (Date.now() > deadline) throw new Error(`the compositor did not listen within ${HELLO_TIMEOUT_MS} ms`);
@@ -169,7 +269,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     this.#lastPong = this.#lastBeat = Date.now();
     this.#hung = false;
     this.#heartbeat = setInterval(() => this.#beat(link), HEARTBEAT_MS);
-    this.#log.info({ pid: proc.pid, socket: path.join(link.hello!.runtimeDir, link.hello!.socket), uid: link.hello!.uid }, 'desktop running');
+    this.#log.info({ compositorPid: proc.pid, socket: path.join(link.hello!.runtimeDir, link.hello!.socket), uid: link.hello!.uid }, 'desktop running');
     this.emit('up', link);
   }
 
@@ -203,7 +303,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     link.send({ type: 'ping', id: 0 });
   }
 
-  #exited(proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  #exited(proc: ChildProcess | AdoptedProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#proc !== proc) return;
     this.#proc = null;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
@@ -247,6 +347,18 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     const wait = this.#resizeAppliedAt + RESIZE_EVERY_MS - Date.now();
     if (wait <= 0) apply();
     else this.#resizeTimer = setTimeout(apply, wait);
+  }
+
+  /**
+   * Lets go of a desktop that outlives this server (it stops or restarts): no more heartbeat,
+   * its link closed, the compositor left running for the next server to adopt.
+   */
+  release(): void {
+    this.#stopping = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#resizeTimer) clearTimeout(this.#resizeTimer);
+    this.#link?.close();
+    if (this.#proc instanceof AdoptedProcess) this.#proc.unwatch();
   }
 
   async stop(): Promise<void> {

@@ -14,6 +14,8 @@ export interface DevServer {
   proc: ChildProcess;
   url: string;
   fingerprint: string;
+  /** Its state directory (a restarted server takes the same one). */
+  state: string;
   /** This run's secret, as the printed address carries it. */
   token: string;
   /** The desktop's Wayland socket (the newest one, or that user's), for grim and extra apps. */
@@ -34,14 +36,17 @@ export async function startDevServer(command: string[], sessionEnv: Record<strin
   return startServer(['--dev', ...user, ...extraArgs], session);
 }
 
-/** Starts the real waydesk-server as a login server (users log in with PAM; needs root). */
-export function startLoginServer(command: string[], extraArgs: string[] = []): Promise<DevServer> {
-  return startServer(extraArgs, command);
+/**
+ * Starts the real waydesk-server as a login server (users log in with PAM; needs root). Given a
+ * state directory and port (a restart), it takes those: it adopts what a server there left.
+ */
+export function startLoginServer(command: string[], extraArgs: string[] = [], at?: { state: string; port: number }): Promise<DevServer> {
+  return startServer(extraArgs, command, at);
 }
 
-async function startServer(args: string[], command: string[]): Promise<DevServer> {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
-  const proc = spawn(process.execPath, [SERVER_BIN, '--port', '0', '--state', state, ...args, '--', ...command], {
+async function startServer(args: string[], command: string[], at?: { state: string; port: number }): Promise<DevServer> {
+  const state = at?.state ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wd-state-'));
+  const proc = spawn(process.execPath, [SERVER_BIN, '--port', String(at?.port ?? 0), '--state', state, ...args, '--', ...command], {
     env: { ...process.env, WAYDESK_READY_FD: '3' },
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
@@ -60,6 +65,7 @@ async function startServer(args: string[], command: string[]): Promise<DevServer
     proc,
     url,
     fingerprint,
+    state,
     token,
     log: () => log,
     env: (uid?: number) => {
@@ -73,9 +79,30 @@ async function startServer(args: string[], command: string[]): Promise<DevServer
       const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
       await exited;
       clearTimeout(t);
+      // A login server leaves its desktops running for the next run to adopt: end the ones this
+      // server started, by the pids it logged, while they are still those compositors.
+      await endDesktops(log);
       fs.rmSync(state, { recursive: true, force: true });
     },
   };
+}
+
+function isCompositor(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('waydesk-compositor') && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Ends the compositors a server's log says it started or adopted, if they still run. */
+export async function endDesktops(log: string): Promise<void> {
+  const pids = new Set([...log.matchAll(/"compositorPid":(\d+)[^\n]*"msg":"(?:desktop running|adopted a session of the last run)"/g)].map((m) => Number(m[1])));
+  const alive = [...pids].filter(isCompositor);
+  for (const pid of alive) process.kill(pid, 'SIGTERM');
+  const end = Date.now() + 5000;
+  while (alive.some(isCompositor) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of alive.filter(isCompositor)) process.kill(pid, 'SIGKILL');
 }
 
 /**

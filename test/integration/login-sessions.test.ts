@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
-import { startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { endDesktops, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'another horse battery staple';
@@ -175,4 +175,67 @@ describe.skipIf(!isRoot())('logging in', () => {
     t.stop();
     await waitFor('the PAM session to close', () => /"session":"user:wdlogin-b"[^\n]*"event":"session-end"/.test(s.log()), 10_000);
   });
+});
+
+describe.skipIf(!isRoot())('a server killed with kill -9', () => {
+  const C = 'wdlogin-c';
+  const D = 'wdlogin-d';
+  const made: string[] = [];
+  let first: DevServer | undefined;
+  let second: DevServer | undefined;
+  beforeAll(() => {
+    for (const name of [C, D]) {
+      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', name]);
+      made.push(name);
+      execFileSync('chpasswd', [], { input: `${name}:${PASSWORD}\n` });
+    }
+  });
+  afterAll(async () => {
+    await second?.stop();
+    if (first) await endDesktops(first.log());
+    for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
+  });
+
+  it('leaves every desktop running; restarted, it adopts them and both terminals show their sessions again within 3 s', async () => {
+    const command = ['foot', '-o', 'cursor.blink=no', 'sh'];
+    first = await startLoginServer(command);
+    const port = Number(new URL(first.url).port);
+    const c = startTerminal(first, { width: 800, height: 600 }, 'kill-c', false, { user: C, password: PASSWORD }).terminal;
+    const d = startTerminal(first, { width: 1024, height: 768 }, 'kill-d', false, { user: D, password: PASSWORD }).terminal;
+    try {
+      await waitFor('both desktops', () => c.painter.width === 800 && d.painter.width === 1024, 20_000);
+      // something typed before the kill, to find again after it
+      for (const code of [30, 48, 46]) {
+        c.key(code, true);
+        c.key(code, false);
+      }
+      await quiet(c);
+      const before = Buffer.from(c.painter.framebuffer);
+      const compositorOf = (uid: number): number | undefined =>
+        descendants(first!.proc.pid!).find((p) => uidsOf(p)[0] === uid && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node');
+      const pids = [compositorOf(uidOf(C))!, compositorOf(uidOf(D))!];
+      process.kill(first.proc.pid!, 'SIGKILL');
+      await waitFor('the server to die', () => first!.proc.exitCode !== null || first!.proc.signalCode !== null, 5000);
+      await sleep(1000);
+      for (const pid of pids) expect(fs.existsSync(`/proc/${pid}`) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('waydesk-compositor')).toBe(true);
+      const framesBefore = [c.framesDecoded, d.framesDecoded];
+      second = await startLoginServer(command, [], { state: first.state, port });
+      const t0 = Date.now();
+      await waitFor('both terminals to show their sessions again', () => c.framesDecoded > framesBefore[0]! && d.framesDecoded > framesBefore[1]!, 10_000);
+      const backMs = Date.now() - t0;
+      expect(backMs).toBeLessThan(3000);
+      expect(second.log().match(/"event":"session-adopted"/g)).toHaveLength(2);
+      // the same desktops: the same compositors, and what was typed is still on screen
+      for (const pid of pids) expect(second.log()).toContain(`"compositorPid":${pid}`);
+      await quiet(c);
+      let changed = 0;
+      const now = c.painter.framebuffer;
+      for (let i = 0; i < 800 * 600; i++) if ((now.readUInt32LE(i * 4) & 0xffffff) !== (before.readUInt32LE(i * 4) & 0xffffff)) changed++;
+      expect(changed).toBe(0);
+      expect(await differs(second, uidOf(D), d.painter.framebuffer, 1024, 768)).toBe(0);
+    } finally {
+      c.stop();
+      d.stop();
+    }
+  }, 60_000);
 });

@@ -1222,6 +1222,9 @@ void wd_server_flush(wd_server *s) {
 
 bool wd_output_set_mode(wd_server *s, int width, int height, int refresh_mhz) {
 	if (!s->output || width < 1 || height < 1 || width > s->max_width || height > s->max_height) return false;
+	/* The same mode again changes nothing: a new (zeroed) picture would stay black, since no
+	 * client redraws for a size it already has. */
+	if (s->output->width == width && s->output->height == height && s->output->refresh == refresh_mhz) return true;
 	wlr_output_set_custom_mode(s->output, width, height, refresh_mhz);
 	if (!wlr_output_commit(s->output)) {
 		wlr_output_rollback(s->output);

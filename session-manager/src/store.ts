@@ -1,0 +1,74 @@
+import { ClassicLevel } from 'classic-level';
+
+/** A running desktop as the server left it: enough to find it again after a restart. */
+export interface SessionRecord {
+  /** The session's key: what its user authenticated as (`user:NAME`). */
+  key: string;
+  user: string;
+  /** The compositor's pid as the server spawned it (never taken from the compositor's own word). */
+  pid: number;
+  /** Its link socket, in the server's root-only directory. */
+  ipc: string;
+  startedAt: number;
+}
+
+/** What the server keeps across its own restarts: running sessions and an audit trail. */
+export interface Store {
+  sessions(): Promise<SessionRecord[]>;
+  putSession(r: SessionRecord): Promise<void>;
+  removeSession(key: string): Promise<void>;
+  audit(event: string, fields: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The store on `level` (classic-level) in the state directory: one process at a time holds it
+ * (LevelDB's lock), which also keeps a second server from adopting the same desktops. Running
+ * sessions never depend on it: it is read once at start and written as sessions come and go.
+ */
+export class LevelStore implements Store {
+  readonly #db: ClassicLevel<string, unknown>;
+  #seq = 0;
+
+  private constructor(db: ClassicLevel<string, unknown>) {
+    this.#db = db;
+  }
+
+  static async open(dir: string): Promise<LevelStore> {
+    const db = new ClassicLevel<string, unknown>(dir, { valueEncoding: 'json' });
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+      throw new Error(`cannot open the store in ${dir}: ${cause} (is another waydesk-server running with this state directory?)`);
+    }
+    return new LevelStore(db);
+  }
+
+  async sessions(): Promise<SessionRecord[]> {
+    const out: SessionRecord[] = [];
+    for await (const [, v] of this.#db.iterator({ gte: 'session/', lt: 'session0' })) {
+      const r = v as Partial<SessionRecord>;
+      if (typeof r.key === 'string' && typeof r.user === 'string' && Number.isInteger(r.pid) && typeof r.ipc === 'string') out.push(r as SessionRecord);
+    }
+    return out;
+  }
+
+  putSession(r: SessionRecord): Promise<void> {
+    return this.#db.put(`session/${r.key}`, r);
+  }
+
+  removeSession(key: string): Promise<void> {
+    return this.#db.del(`session/${key}`);
+  }
+
+  audit(event: string, fields: Record<string, unknown>): Promise<void> {
+    // time-ordered keys; a counter keeps events of the same millisecond apart
+    const at = Date.now();
+    return this.#db.put(`audit/${String(at).padStart(15, '0')}-${String(this.#seq++ % 1e6).padStart(6, '0')}`, { at, event, ...fields });
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
+}

@@ -17,12 +17,14 @@ export type LoginFailure =
   | { ok: false; reason: 'incorrect'; message: 'login incorrect' }
   | { ok: false; reason: 'expired' | 'password-expired' | 'denied' | 'unavailable' | 'busy' | 'slow-down'; message: string };
 
+/** A user who proved who they are; a session is opened only if they need a new desktop. */
 export interface LoginSuccess {
   ok: true;
+  /** The account as PAM knows it (PAM_USER), which may differ from the name typed. */
   user: string;
-  /** The session's environment from PAM (pam_env, pam_systemd and our own items). */
-  env: Record<string, string>;
-  /** Closes the PAM session and deletes the credentials: call when the desktop ends. */
+  /** setcred and open_session: the session's environment, or what to tell the user. */
+  openSession: () => Promise<{ ok: true; env: Record<string, string> } | LoginFailure>;
+  /** Closes the PAM session (if one was opened) and ends the transaction: when the desktop ends, or at once for a re-attach. */
   end: () => Promise<void>;
 }
 
@@ -85,8 +87,9 @@ export class PamLogin {
   #failed(keys: string[], now: number): void {
     for (const k of keys) {
       const f = this.#failures.get(k);
-      if (!f || now - f.last > FAILURE_WINDOW_MS) this.#failures.set(k, { n: 1, last: now });
-      else this.#failures.set(k, { n: f.n + 1, last: now });
+      // deleted and set again, so the map's order is by last failure: the oldest go first below
+      this.#failures.delete(k);
+      this.#failures.set(k, !f || now - f.last > FAILURE_WINDOW_MS ? { n: 1, last: now } : { n: f.n + 1, last: now });
     }
     // bounded: forget the oldest keys past a few thousand
     if (this.#failures.size > 4096) for (const k of [...this.#failures.keys()].slice(0, 1024)) this.#failures.delete(k);
@@ -107,14 +110,16 @@ export class PamLogin {
     this.#active++;
     try {
       const result = await this.#converse(r);
+      // an outage is not the user's failure: it is not counted against them
+      if (!result.ok && result.reason !== 'unavailable') this.#failed(keys, Date.now());
       if (!result.ok) {
-        this.#failed(keys, Date.now());
         this.#o.log.warn({ ...audit, event: 'login-failed', reason: result.reason }, 'login failed');
         // the same time for every failure: nothing to tell an unknown user from a wrong password
         const left = t0 + this.#o.failureMs - Date.now();
         if (left > 0) await new Promise((res) => setTimeout(res, left));
       } else {
-        for (const k of keys) this.#failures.delete(k);
+        // only the user's own count: one good account must not clear an address under attack
+        this.#failures.delete(keys[0]!);
         this.#o.log.info({ ...audit, event: 'login-ok' }, 'logged in');
       }
       return result;
@@ -126,9 +131,10 @@ export class PamLogin {
   async #converse(r: LoginRequest): Promise<LoginSuccess | LoginFailure> {
     const incorrect: LoginFailure = { ok: false, reason: 'incorrect', message: 'login incorrect' };
     if (!USER_NAME.test(r.user) || r.password.length === 0 || r.password.length > 4096) return incorrect;
-    const c = pamCodes();
+    let c: ReturnType<typeof pamCodes>;
     let t: PamTransaction;
     try {
+      c = pamCodes();
       t = new PamTransaction({ service: this.#o.service, user: r.user, password: r.password, rhost: r.remote.replace(/:\d+$/, ''), tty: r.terminal });
     } catch (err) {
       this.#o.log.error({ err: (err as Error).message }, 'PAM would not start');
@@ -153,20 +159,23 @@ export class PamLogin {
       const said = t.messages.split('\n').filter(Boolean).pop();
       return fail({ ok: false, reason: 'denied', message: said ? said.slice(0, 200) : 'this account may not log in here' });
     }
-    const opened = await t.openSession({ XDG_SESSION_TYPE: 'wayland', XDG_SESSION_CLASS: 'user' });
-    if (opened.code !== c.SUCCESS) {
-      this.#o.log.error({ user: r.user, err: t.describe(opened.code) }, 'PAM would not open a session');
-      return fail({ ok: false, reason: 'unavailable', message: 'your session could not be opened: ask an administrator' });
-    }
+    const user = t.user || r.user;
     let ended = false;
+    const end = async (): Promise<void> => {
+      if (ended) return;
+      ended = true;
+      await t.end();
+    };
     return {
       ok: true,
-      user: r.user,
-      env: opened.env,
-      end: async () => {
-        if (ended) return;
-        ended = true;
-        await t.end();
+      user,
+      end,
+      openSession: async () => {
+        const opened = await t.openSession({ XDG_SESSION_TYPE: 'wayland', XDG_SESSION_CLASS: 'user' });
+        if (opened.code === c.SUCCESS) return { ok: true, env: opened.env };
+        this.#o.log.error({ user, err: t.describe(opened.code) }, 'PAM would not open a session');
+        await end();
+        return { ok: false, reason: 'unavailable', message: 'your session could not be opened: ask an administrator' };
       },
     };
   }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import type { Display, LoginBody } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
 import type { PamLogin } from './pam-login.js';
@@ -38,14 +39,21 @@ export class Sessions {
   async login(body: LoginBody, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
     const r = await this.#o.pam.login({ user: body.user, password: body.password, remote: from.remote, terminal: from.terminal });
     if (!r.ok) return { message: r.message };
+    if (uidOf(r.user) === 0) {
+      await r.end();
+      this.#o.log.warn({ user: r.user, terminal: from.terminal, event: 'login-root-refused' }, 'refused a root login');
+      return { message: 'root may not log in at a terminal: log in as yourself' };
+    }
     const key = `user:${r.user}`;
     if (this.#desktops.has(key)) {
-      // one PAM session per desktop: this login only proved who it is
+      // one PAM session per desktop: this login only proved who it is, and opens none
       await r.end();
       this.#o.log.info({ session: key, terminal: from.terminal, event: 'reattach' }, 'the user has a session: attaching it here');
       return { key };
     }
-    const desktop = this.#desktop(r.user, pamEnvForCompositor(r.env));
+    const opened = await r.openSession();
+    if (!opened.ok) return { message: opened.message };
+    const desktop = this.#desktop(r.user, pamEnvForCompositor(opened.env));
     this.#desktops.set(key, { desktop, endPam: r.end });
     this.#o.router.add(key, desktop);
     desktop.on('ended', (why) => void this.#end(key, why));
@@ -117,6 +125,14 @@ export class Sessions {
   async release(): Promise<void> {
     for (const { desktop } of this.#desktops.values()) desktop.release();
     await this.#o.store.close();
+  }
+}
+
+function uidOf(user: string): number | null {
+  try {
+    return Number(execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[2]);
+  } catch {
+    return null;
   }
 }
 

@@ -296,7 +296,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     if (now - this.#lastPong > HEARTBEAT_TIMEOUT_MS) {
       if (this.#hung) return;
       this.#hung = true;
-      this.#log.error({ pid: this.#proc?.pid, silentMs: now - this.#lastPong }, 'the compositor stopped answering; killing it and starting a new desktop');
+      this.#log.error({ pid: this.#proc?.pid, silentMs: now - this.#lastPong }, 'the compositor stopped answering; killing it');
       this.#proc?.kill('SIGKILL');
       return;
     }

@@ -16,6 +16,8 @@ import type { TerminalChannel } from './transport.js';
 
 /** A connection must say hello and authenticate within this time, or it is closed. */
 export const GREETING_TIMEOUT_MS = 5000;
+/** Longest a password login may take with PAM before the terminal is told to try again. */
+const LOGIN_TIMEOUT_MS = 30_000;
 /** What an unauthenticated connection may leave unread (pongs and one error) before it is dropped. */
 const PREAUTH_BUFFER_LIMIT = 64 * 1024;
 
@@ -85,8 +87,8 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
   const refuse = (message: string): void => close(CloseCode.Protocol, message);
   const greetingTimer = setTimeout(() => {
     if (!hello) return refuse(`no hello within ${GREETING_TIMEOUT_MS} ms`);
-    log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-missing' }, 'refused a terminal: no token');
-    close(CloseCode.Unauthorized, `no token within ${GREETING_TIMEOUT_MS} ms`);
+    log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-missing' }, 'refused a terminal: no credentials');
+    close(CloseCode.Unauthorized, `no ${auth.login ? 'login' : 'token'} within ${GREETING_TIMEOUT_MS} ms`);
   }, GREETING_TIMEOUT_MS);
 
   ch.onMessage((data) => {
@@ -131,14 +133,18 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
         if (!auth.login) return close(CloseCode.Unauthorized, 'this server opens its one desktop with its token, not a login');
         clearTimeout(greetingTimer);
         pending = true;
+        // A PAM module that hangs (an unreachable directory) does not hold the terminal forever.
+        const deadline = setTimeout(() => close(CloseCode.Unauthorized, `the login was not decided within ${LOGIN_TIMEOUT_MS / 1000} s: try again`), LOGIN_TIMEOUT_MS);
         void auth.login(m.body, { remote: ch.remote, terminal: h.terminalId }).then(
           (r) => {
+            clearTimeout(deadline);
             pending = false;
             if (closed) return;
             if ('message' in r) return close(CloseCode.Unauthorized, r.message);
             open(r.key);
           },
           (err: Error) => {
+            clearTimeout(deadline);
             pending = false;
             log.error({ err: err.message }, 'login failed inside the server');
             close(CloseCode.Unauthorized, 'the login could not be checked: try again');

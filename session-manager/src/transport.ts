@@ -78,7 +78,10 @@ export function listenWebSocket(server: Server, path: string, log: Logger, onCha
         close: (code, reason) => {
           if (closing) return;
           closing = true;
-          ws.close(code, reason.slice(0, 120));
+          // a close reason is at most 123 bytes of UTF-8
+          let r = reason.slice(0, 120);
+          while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
+          ws.close(code, r);
           // a peer that does not answer the close handshake is cut off
           setTimeout(() => ws.terminate(), 2000).unref();
         },

@@ -43,8 +43,11 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.user).toBe(USERS.ok);
-    expect(r.env.XDG_SESSION_TYPE).toBe('wayland');
-    expect(r.env.XDG_SESSION_CLASS).toBe('user');
+    const s = await r.openSession();
+    expect(s.ok).toBe(true);
+    if (!s.ok) return;
+    expect(s.env.XDG_SESSION_TYPE).toBe('wayland');
+    expect(s.env.XDG_SESSION_CLASS).toBe('user');
     await r.end();
   });
 

@@ -16,9 +16,9 @@ extern "C" {
 namespace {
 
 struct Outcome {
+  explicit Outcome(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise::Deferred deferred;
   int code = 0;
-  std::string error;
   std::vector<std::string> env;
   bool wantEnv = false;
 };
@@ -28,7 +28,7 @@ class Transaction : public Napi::ObjectWrap<Transaction> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Transaction", {InstanceMethod("authenticate", &Transaction::Authenticate), InstanceMethod("account", &Transaction::Account),
                                             InstanceMethod("openSession", &Transaction::OpenSession), InstanceMethod("end", &Transaction::End),
-                                            InstanceMethod("messages", &Transaction::Messages), InstanceMethod("strerror", &Transaction::StrError)});
+                                            InstanceMethod("messages", &Transaction::Messages), InstanceMethod("user", &Transaction::User), InstanceMethod("strerror", &Transaction::StrError)});
   }
 
   // new Transaction(service, user, password, rhost | null, tty | null)
@@ -57,7 +57,7 @@ class Transaction : public Napi::ObjectWrap<Transaction> {
     if (!p_) throw Napi::Error::New(env, "the PAM transaction has ended");
     if (busy_) throw Napi::Error::New(env, "a PAM step is still running");
     busy_ = true;
-    auto* out = new Outcome{Napi::Promise::Deferred::New(env)};
+    auto* out = new Outcome(env);
     out->wantEnv = wantEnv;
     Napi::Promise promise = out->deferred.Promise();
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "waydesk-pam", 0, 1);
@@ -118,6 +118,10 @@ class Transaction : public Napi::ObjectWrap<Transaction> {
     return v;
   }
   Napi::Value Messages(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), p_ ? wd_pam_messages(p_) : ""); }
+  Napi::Value User(const Napi::CallbackInfo& info) {
+    if (busy_) throw Napi::Error::New(info.Env(), "a PAM step is still running");
+    return Napi::String::New(info.Env(), p_ ? wd_pam_user(p_) : "");
+  }
   Napi::Value StrError(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), p_ ? wd_pam_strerror(p_, info[0].ToNumber().Int32Value()) : "");
   }

@@ -92,6 +92,12 @@ int wd_pam_authenticate(wd_pam *p) {
 	return p->last;
 }
 
+const char *wd_pam_user(wd_pam *p) {
+	const void *u = NULL;
+	if (pam_get_item(p->h, PAM_USER, &u) != PAM_SUCCESS || !u) return "";
+	return u;
+}
+
 int wd_pam_account(wd_pam *p) {
 	return p->last = pam_acct_mgmt(p->h, PAM_DISALLOW_NULL_AUTHTOK);
 }

@@ -12,6 +12,9 @@ typedef struct wd_pam wd_pam;
 wd_pam *wd_pam_start(const char *service, const char *user, const char *password, const char *rhost, const char *tty, char *err, size_t errlen);
 /* pam_authenticate; returns a PAM status code. */
 int wd_pam_authenticate(wd_pam *p);
+/* The user as PAM knows them after authenticating (PAM_USER: a module may have mapped the name
+ * typed to the account's own); owned by p. */
+const char *wd_pam_user(wd_pam *p);
 /* pam_acct_mgmt; PAM_NEW_AUTHTOK_REQD, PAM_ACCT_EXPIRED, PAM_PERM_DENIED, ... */
 int wd_pam_account(wd_pam *p);
 /* pam_setcred(ESTABLISH), the environment items (NAME=value strings, NULL-terminated), then

@@ -24,6 +24,7 @@ interface RawTransaction {
   openSession(env: string[]): Promise<{ code: number; env: string[] }>;
   end(): Promise<{ code: number }>;
   messages(): string;
+  user(): string;
   strerror(code: number): string;
 }
 
@@ -92,6 +93,10 @@ export class PamTransaction {
     if (this.#ended) return pamCodes().SUCCESS;
     this.#ended = true;
     return (await this.#t.end()).code;
+  }
+  /** PAM_USER: the account as PAM knows it after authenticating (a module may map the name typed). */
+  get user(): string {
+    return this.#t.user();
   }
   /** What the modules told the user (e.g. "Your account has expired"), newline-separated. */
   get messages(): string {

@@ -11,6 +11,7 @@ import { serveTerminal, type Authenticator } from './terminal-endpoint.js';
 import { PamLogin } from './pam-login.js';
 import { Sessions } from './sessions.js';
 import { LevelStore } from './store.js';
+import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
 import { listenWebSocket, transports } from './transport.js';
 import { loadOrCreateIdentity, type ServerIdentity } from './tls.js';
 import { createRunToken, tokenMatches } from './run-token.js';
@@ -26,9 +27,12 @@ const USAGE = `usage: waydesk-server [--dev] [options] [-- COMMAND [ARGS...]]
                         run's secret token
   --user NAME           --dev: whose desktop it is (started by root; default: SUDO_USER, else
                         the unprivileged 'waydesk' account, made if no other user exists)
+  --config FILE         the configuration (default ${DEFAULT_CONFIG_FILE}, if it exists);
+                        the options below override it
+  --check-config        check the configuration, print what is in effect, and exit
   --listen ADDR         address to listen on (default 127.0.0.1)
   --port N              TLS port for terminals and browsers (default 8443; 0 picks a free one)
-  --state DIR           where the server keeps its TLS identity
+  --state DIR           where the server keeps its TLS identity, store and link sockets
                         (default /var/lib/waydesk as root, else ~/.local/state/waydesk)
   --size WxH            desktop size until a terminal says its own (default 1920x1080)
 `;
@@ -47,46 +51,64 @@ async function main(): Promise<void> {
   const log = createLogger('waydesk-server');
   const argv = process.argv.slice(2);
   let dev = false;
-  let listen = '127.0.0.1';
-  let port = 8443;
-  let size = { width: 1920, height: 1080 };
-  let state = process.getuid?.() === 0 ? '/var/lib/waydesk' : path.join(os.homedir(), '.local/state/waydesk');
+  let checkOnly = false;
+  let configFile: string | undefined;
+  const flags: { listen?: string; port?: number; state?: string; size?: string; command?: string[] } = {};
   let userFlag: string | undefined;
-  let command = ['foot'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => argv[++i] ?? fail(`${a} needs a value`);
     if (a === '--dev') dev = true;
-    else if (a === '--listen') listen = v();
+    else if (a === '--config') configFile = v();
+    else if (a === '--check-config') checkOnly = true;
+    else if (a === '--listen') flags.listen = v();
     else if (a === '--user') userFlag = v();
     else if (a === '--port') {
-      port = Number(v());
-      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port wants 0..65535');
-    } else if (a === '--state') state = v();
-    else if (a === '--size') {
-      const m = /^(\d+)x(\d+)$/.exec(v());
-      if (!m) fail('--size wants WIDTHxHEIGHT');
-      size = { width: Number(m[1]), height: Number(m[2]) };
-      if (size.width < MIN_OUTPUT.width || size.height < MIN_OUTPUT.height || size.width > MAX_OUTPUT.width || size.height > MAX_OUTPUT.height) {
-        fail(`--size wants ${MIN_OUTPUT.width}x${MIN_OUTPUT.height}..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`);
-      }
-    } else if (a === '-h' || a === '--help') {
+      flags.port = Number(v());
+      if (!Number.isInteger(flags.port) || flags.port < 0 || flags.port > 65535) fail('--port wants 0..65535');
+    } else if (a === '--state') flags.state = v();
+    else if (a === '--size') flags.size = v();
+    else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
       return;
     } else if (a === '--') {
-      command = argv.slice(i + 1);
+      flags.command = argv.slice(i + 1);
       break;
     } else fail(`unknown option '${a}'`);
   }
-  if (!dev && process.getuid?.() !== 0) fail('logging users in needs root (PAM, and starting desktops as their users); run it as root, or use --dev for your own desktop');
-  if (!dev && userFlag !== undefined) fail('--user is for --dev: users log in with their own names');
-
+  let cfg;
+  try {
+    cfg = loadConfig(configFile);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`waydesk-server: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  // The command line wins over the file, which wins over the defaults.
+  const listen = flags.listen ?? cfg.config.listen;
+  const port = flags.port ?? cfg.config.port;
+  const state = flags.state ?? cfg.config.state;
+  const command = flags.command ?? cfg.config.session.command;
+  const sizeText = flags.size ?? cfg.config.session.size;
+  const m = /^(\d+)x(\d+)$/.exec(sizeText);
+  if (!m) fail('--size wants WIDTHxHEIGHT');
+  const size = { width: Number(m[1]), height: Number(m[2]) };
+  if (size.width < MIN_OUTPUT.width || size.height < MIN_OUTPUT.height || size.width > MAX_OUTPUT.width || size.height > MAX_OUTPUT.height) {
+    fail(`--size wants ${MIN_OUTPUT.width}x${MIN_OUTPUT.height}..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`);
+  }
+  if (checkOnly) {
+    const effective = { listen, port, state, session: { command, size: sizeText }, pam: cfg.config.pam };
+    process.stdout.write(`configuration from ${cfg.from} is valid; in effect (with the command line):\n${JSON.stringify(effective, null, 2)}\n`);
+    return;
+  }
   // The identity first: a key that others can read stops the start before any account is made.
   const identity = loadOrCreateIdentity(state);
   const display = { ...size, refreshMhz: 60000 };
   const router = new Router(log);
   if (!dev) {
-    const pam = new PamLogin({ service: 'waydesk', log });
+    const pam = new PamLogin({ service: cfg.config.pam.service, log });
     fs.mkdirSync(state, { recursive: true, mode: 0o700 });
     const linkDir = path.join(state, 'links');
     fs.mkdirSync(linkDir, { recursive: true, mode: 0o700 });

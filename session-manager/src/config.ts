@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
+
+/** The server's configuration file, `/etc/waydesk/server.json` unless `--config` names another. */
+export const DEFAULT_CONFIG_FILE = '/etc/waydesk/server.json';
+
+export interface ServerConfig {
+  listen: string;
+  port: number;
+  state: string;
+  session: { command: string[]; size: string };
+  pam: { service: string };
+}
+
+export const DEFAULTS: ServerConfig = {
+  listen: '127.0.0.1',
+  port: 8443,
+  // a server run by an ordinary user (--dev) keeps its identity in that user's home
+  state: process.getuid?.() === 0 ? '/var/lib/waydesk' : path.join(os.homedir(), '.local/state/waydesk'),
+  session: { command: ['foot'], size: '1920x1080' },
+  pam: { service: 'waydesk' },
+};
+
+/** Each key with what it is for: the schema validates, the descriptions are the fixes errors suggest. */
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: { type: 'string', minLength: 1, maxLength: 255, description: 'an address to listen on, e.g. "127.0.0.1" or "0.0.0.0"' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, description: 'a TCP port, 0..65535 (0 picks a free one)' },
+    state: { type: 'string', pattern: '^/', description: 'an absolute directory for the TLS identity, the store and the link sockets' },
+    session: {
+      type: 'object',
+      additionalProperties: false,
+      description: '{ "command": [...], "size": "WxH" }',
+      properties: {
+        command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'the session command as a list, e.g. ["foot"]' },
+        size: { type: 'string', pattern: '^[0-9]{2,4}x[0-9]{2,4}$', description: `a size WIDTHxHEIGHT between ${MIN_OUTPUT.width}x${MIN_OUTPUT.height} and ${MAX_OUTPUT.width}x${MAX_OUTPUT.height}` },
+      },
+    },
+    pam: {
+      type: 'object',
+      additionalProperties: false,
+      description: '{ "service": "waydesk" }',
+      properties: { service: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'the name of a file in /etc/pam.d' } },
+    },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function describe(path: string): string {
+  let node: { description?: string; properties?: Record<string, unknown> } = SCHEMA;
+  for (const k of path.split('/').filter(Boolean)) node = (node.properties?.[k] ?? {}) as typeof node;
+  return node.description ?? '';
+}
+
+/**
+ * Reads and checks the configuration: every error names the key, what is wrong and what it
+ * wants. A missing file at the default place means the defaults; a named file must exist.
+ */
+export function loadConfig(file: string | undefined): { config: ServerConfig; from: string } {
+  const where = file ?? DEFAULT_CONFIG_FILE;
+  let text: string;
+  try {
+    text = fs.readFileSync(where, 'utf8');
+  } catch (err) {
+    if (file === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return { config: structuredClone(DEFAULTS), from: 'built-in defaults' };
+    throw new ConfigError(`cannot read ${where}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${where} is not valid JSON: ${(err as Error).message}`);
+  }
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const validate = ajv.compile(SCHEMA);
+  if (!validate(raw)) {
+    const lines = (validate.errors ?? []).map((e) => {
+      const key = e.keyword === 'additionalProperties' ? `${e.instancePath}/${String(e.params.additionalProperty)}` : e.instancePath;
+      const name = key.split('/').filter(Boolean).join('.') || '(top level)';
+      if (e.keyword === 'additionalProperties') return `  "${name}": not a key this server knows (check its spelling)`;
+      const want = describe(e.instancePath);
+      return `  "${name}": ${e.message}${want ? `: it wants ${want}` : ''}`;
+    });
+    throw new ConfigError(`${where} has ${lines.length} error${lines.length > 1 ? 's' : ''}:\n${lines.join('\n')}`);
+  }
+  const r = raw as Partial<ServerConfig>;
+  const config: ServerConfig = {
+    listen: r.listen ?? DEFAULTS.listen,
+    port: r.port ?? DEFAULTS.port,
+    state: r.state ?? DEFAULTS.state,
+    session: { command: r.session?.command ?? DEFAULTS.session.command, size: r.session?.size ?? DEFAULTS.session.size },
+    pam: { service: r.pam?.service ?? DEFAULTS.pam.service },
+  };
+  const [w, h] = config.session.size.split('x').map(Number) as [number, number];
+  if (w < MIN_OUTPUT.width || h < MIN_OUTPUT.height || w > MAX_OUTPUT.width || h > MAX_OUTPUT.height) {
+    throw new ConfigError(`${where} has 1 error:\n  "session.size": ${config.session.size} is out of range: it wants ${describe('/session/size')}`);
+  }
+  return { config, from: where };
+}

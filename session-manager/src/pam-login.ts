@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { PamTransaction, pamCodes } from '@waydesk/native-pam';
 import type { Logger } from './log.js';
 
@@ -37,6 +39,18 @@ export interface PamLoginOptions {
   failureMs?: number;
 }
 
+const run = promisify(execFile);
+
+/** The account's uid through NSS (without blocking the event loop on a slow directory), or null. */
+export async function uidOf(user: string): Promise<number | null> {
+  try {
+    const { stdout } = await run('getent', ['passwd', user], { encoding: 'utf8', timeout: 10_000 });
+    return Number(stdout.split(':')[2]);
+  } catch {
+    return null;
+  }
+}
+
 /** What a user name may be: a login name, never a path or an option. */
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 /** Failures a key may have within the window before it must wait; the wait doubles from there. */
@@ -65,7 +79,7 @@ export class PamLogin {
 
   constructor(o: PamLoginOptions) {
     this.#o = { maxConcurrent: 16, failureMs: 3000, ...o };
-    if (!this.logind) o.log.info('logind is not running here: sessions are not registered with it (pam_systemd does nothing)');
+    if (!this.logind) o.log.info('logind is not running here: sessions are not registered with it');
   }
 
   #keys(r: LoginRequest): string[] {
@@ -131,6 +145,9 @@ export class PamLogin {
   async #converse(r: LoginRequest): Promise<LoginSuccess | LoginFailure> {
     const incorrect: LoginFailure = { ok: false, reason: 'incorrect', message: 'login incorrect' };
     if (!USER_NAME.test(r.user) || r.password.length === 0 || r.password.length > 4096) return incorrect;
+    // Root never logs in at a terminal, and is told nothing else: a different answer for root's
+    // right password would tell a guesser that it is right.
+    if ((await uidOf(r.user)) === 0) return incorrect;
     let c: ReturnType<typeof pamCodes>;
     let t: PamTransaction;
     try {
@@ -160,6 +177,7 @@ export class PamLogin {
       return fail({ ok: false, reason: 'denied', message: said ? said.slice(0, 200) : 'this account may not log in here' });
     }
     const user = t.user || r.user;
+    if (user !== r.user && (await uidOf(user)) === 0) return fail(incorrect);
     let ended = false;
     const end = async (): Promise<void> => {
       if (ended) return;

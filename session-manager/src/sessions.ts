@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Display, LoginBody } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
-import type { PamLogin } from './pam-login.js';
+import type { LoginSuccess, PamLogin } from './pam-login.js';
 import type { Router } from './router.js';
 import type { Store } from './store.js';
 import { SupervisedDesktop, type DesktopSpec } from './supervisor.js';
@@ -31,6 +32,7 @@ export class Sessions {
   readonly #o: SessionsOptions;
   /** endPam is null for a desktop adopted after a restart: the PAM handle died with the old server. */
   readonly #desktops = new Map<string, { desktop: SupervisedDesktop; endPam: (() => Promise<void>) | null }>();
+  readonly #opening = new Map<string, Promise<void>>();
 
   constructor(o: SessionsOptions) {
     this.#o = o;
@@ -39,32 +41,45 @@ export class Sessions {
   async login(body: LoginBody, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
     const r = await this.#o.pam.login({ user: body.user, password: body.password, remote: from.remote, terminal: from.terminal });
     if (!r.ok) return { message: r.message };
-    if (uidOf(r.user) === 0) {
-      await r.end();
-      this.#o.log.warn({ user: r.user, terminal: from.terminal, event: 'login-root-refused' }, 'refused a root login');
-      return { message: 'root may not log in at a terminal: log in as yourself' };
-    }
     const key = `user:${r.user}`;
+    // Two first logins of one user at once make one desktop: the second waits for the first.
+    const opening = this.#opening.get(key);
+    if (opening) await opening.catch(() => {});
     if (this.#desktops.has(key)) {
       // one PAM session per desktop: this login only proved who it is, and opens none
       await r.end();
       this.#o.log.info({ session: key, terminal: from.terminal, event: 'reattach' }, 'the user has a session: attaching it here');
       return { key };
     }
+    let done = (): void => {};
+    this.#opening.set(key, new Promise<void>((res) => (done = res)));
+    try {
+      return await this.#open(key, r, from);
+    } finally {
+      this.#opening.delete(key);
+      done();
+    }
+  }
+
+  async #open(key: string, r: LoginSuccess, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
     const opened = await r.openSession();
     if (!opened.ok) return { message: opened.message };
     const desktop = this.#desktop(r.user, pamEnvForCompositor(opened.env));
     this.#desktops.set(key, { desktop, endPam: r.end });
     this.#o.router.add(key, desktop);
     desktop.on('ended', (why) => void this.#end(key, why));
-    desktop.once('up', () => {
-      void this.#o.store.putSession({ key, user: r.user, pid: desktop.pid!, ipc: desktop.ipc, startedAt: Date.now() });
-    });
     // The router greets the terminal once the desktop is up; one that cannot start ends the session.
     desktop.start().catch((err: Error) => this.#o.log.error({ session: key, err: err.message }, 'the desktop did not start'));
+    // Recorded at once (the pid exists from the spawn): a server that dies while it starts still adopts it.
+    if (desktop.pid !== undefined) this.#write(this.#o.store.putSession({ key, user: r.user, pid: desktop.pid, ipc: desktop.ipc, startedAt: Date.now() }));
     this.#o.log.info({ session: key, terminal: from.terminal, event: 'session-new' }, 'started a session');
-    void this.#o.store.audit('session-new', { session: key, terminal: from.terminal, remote: from.remote });
+    this.#write(this.#o.store.audit('session-new', { session: key, terminal: from.terminal, remote: from.remote }));
     return { key };
+  }
+
+  /** A store write that fails is logged; the sessions go on (they never depend on the store). */
+  #write(p: Promise<void>): void {
+    p.catch((err: Error) => this.#o.log.error({ err: err.message }, 'could not write to the store'));
   }
 
   #desktop(user: string, env: Record<string, string>): SupervisedDesktop {
@@ -92,13 +107,16 @@ export class Sessions {
       if (!(await desktop.adopt(rec.pid, rec.ipc))) {
         this.#o.log.info({ session: rec.key, pid: rec.pid }, 'a session of the last run is gone; forgetting it');
         await this.#o.store.removeSession(rec.key);
+        // its link directory, if it is one of ours
+        const dir = path.dirname(rec.ipc);
+        if (path.dirname(dir) === this.#o.linkDir) fs.rmSync(dir, { recursive: true, force: true });
         continue;
       }
       this.#desktops.set(rec.key, { desktop, endPam: null });
       this.#o.router.add(rec.key, desktop);
       desktop.on('ended', (why) => void this.#end(rec.key, why));
       this.#o.log.info({ session: rec.key, compositorPid: rec.pid, event: 'session-adopted' }, 'adopted a session of the last run');
-      void this.#o.store.audit('session-adopted', { session: rec.key, pid: rec.pid });
+      this.#write(this.#o.store.audit('session-adopted', { session: rec.key, pid: rec.pid }));
       n++;
     }
     return n;
@@ -110,11 +128,11 @@ export class Sessions {
     this.#desktops.delete(key);
     this.#o.router.remove(key, why);
     await s.desktop.stop();
-    await this.#o.store.removeSession(key);
+    this.#write(this.#o.store.removeSession(key));
     if (s.endPam) await s.endPam();
     else this.#o.log.warn({ session: key }, 'an adopted session ended: its PAM session was opened by an earlier run of the server and cannot be closed from here');
     this.#o.log.info({ session: key, event: 'session-end', why }, s.endPam ? 'session over; its PAM session closed' : 'session over');
-    void this.#o.store.audit('session-end', { session: key, why });
+    this.#write(this.#o.store.audit('session-end', { session: key, why }));
   }
 
   get healthy(): boolean {
@@ -125,14 +143,6 @@ export class Sessions {
   async release(): Promise<void> {
     for (const { desktop } of this.#desktops.values()) desktop.release();
     await this.#o.store.close();
-  }
-}
-
-function uidOf(user: string): number | null {
-  try {
-    return Number(execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[2]);
-  } catch {
-    return null;
   }
 }
 

@@ -181,20 +181,12 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     this.#startedAt = Date.now();
     proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
     try {
-      await this.#connect(proc, ipc, Date.now() + 5000);
+      await this.#connect(proc, ipc, Date.now() + 5000, pid);
     } catch (err) {
       this.#log.warn({ pid, err: (err as Error).message }, 'could not adopt a desktop left running');
+      proc.unwatch();
       return false;
     }
-    const hello = this.#link?.hello;
-    if (hello?.pid !== pid) {
-      this.#log.error({ pid, said: hello?.pid }, 'a left-running desktop answered with another pid; not adopting it');
-      this.#link?.close();
-      this.#link = null;
-      return false;
-    }
-    // it has the size its last terminal gave it
-    this.#display = { width: hello.width, height: hello.height, refreshMhz: hello.refreshMhz };
     return true;
   }
 
@@ -226,7 +218,8 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     if (this.#spec.exitWithServer !== false) args.push('--exit-with-parent', String(process.pid));
     if (this.#spec.user !== null) args.push('--user', this.#spec.user);
     args.push('--', ...this.#spec.command);
-    // A desktop that outlives the server has no stderr of the server's to write to then: its own session.
+    // A desktop that outlives the server is in a session of its own (no signal to the server's
+    // process group reaches it); its log still goes to the stderr it was started with.
     const proc = spawn(process.execPath, args, {
       env: this.#env(runtimeDir),
       cwd: '/',
@@ -244,8 +237,8 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     await this.#connect(proc, ipc, Date.now() + HELLO_TIMEOUT_MS);
   }
 
-  /** Connects to the compositor's link, waits for its hello, then watches it. */
-  async #connect(proc: ChildProcess | AdoptedProcess, ipc: string, deadline: number): Promise<void> {
+  /** Connects to the compositor's link, waits for its hello (from `expectPid`, when adopting), then watches it. */
+  async #connect(proc: ChildProcess | AdoptedProcess, ipc: string, deadline: number, expectPid?: number): Promise<void> {
     let link: CompositorLink | null = null;
     try {
       while (!fs.existsSync(ipc)) {
@@ -257,7 +250,12 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       if (this.#proc !== proc) throw new Error('the compositor ended while the server connected to it');
       this.#link = link;
       this.#wire(link);
-      await link.next('hello', Math.max(1, deadline - Date.now()));
+      const [hello] = await link.next('hello', Math.max(1, deadline - Date.now()));
+      if (expectPid !== undefined) {
+        if (hello.pid !== expectPid) throw new Error(`it answered as pid ${hello.pid}, not ${expectPid}`);
+        // it has the size its last terminal gave it
+        this.#display = { width: hello.width, height: hello.height, refreshMhz: hello.refreshMhz };
+      }
     } catch (err) {
       // Never leave a half-started desktop behind: the exit handler restarts with back-off.
       this.#log.error({ err: (err as Error).message, pid: proc.pid }, 'the compositor did not start; killing it');

@@ -258,7 +258,7 @@ function runAsTestUser(script: string): string {
 }
 
 describe.skipIf(!isRoot())("the compositor's parent", () => {
-  it('is only the process that started it: the desktop user cannot attach even where the socket is open to it', async () => {
+  it('is the session-manager (root) only: the desktop user cannot attach even where the socket is open to it', async () => {
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-peer-'));
     fs.chmodSync(base, 0o755);
     const ipc = path.join(base, 'ipc.sock');

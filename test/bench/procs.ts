@@ -46,6 +46,12 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
+/** Real, effective, saved and filesystem uid of a process, from /proc/PID/status. */
+export function uidsOf(pid: number): number[] {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
+  return line.split(/\s+/).slice(1, 5).map(Number);
+}
+
 export function comm(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();

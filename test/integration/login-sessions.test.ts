@@ -4,6 +4,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { descendants, uidsOf } from '../bench/procs.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { endDesktops, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 
@@ -16,28 +17,7 @@ function uidOf(name: string): number {
   return Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
 }
 
-function uidsOf(pid: number): number[] {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
-  return line.split(/\s+/).slice(1, 5).map(Number);
-}
 
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    let kids: number[] = [];
-    try {
-      kids = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      return;
-    }
-    for (const k of kids) {
-      out.push(k);
-      walk(k);
-    }
-  };
-  walk(pid);
-  return out;
-}
 
 /** Pixels where a terminal's picture differs from what grim reads off a desktop. */
 async function differs(s: DevServer, uid: number, fb: Buffer, w: number, h: number): Promise<number> {

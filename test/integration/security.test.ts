@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { CloseCode, WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type ServerMessage } from '@waydesk/protocol/wire';
 import { launchChromium } from '../helpers/browser.js';
 import { BIN, isRoot, waitFor } from '../helpers/compositor.js';
+import { comm, descendants, uidsOf } from '../bench/procs.js';
 import { SERVER_BIN, startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { TEST_USER, testUser } from '../helpers/test-user.js';
 
@@ -47,34 +48,8 @@ function attempt(
   });
 }
 
-function uidsOf(pid: number): number[] {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
-  return line.split(/\s+/).slice(1, 5).map(Number);
-}
 
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const task of fs.readdirSync(`/proc/${p}/task`)) {
-      let kids: string[] = [];
-      try {
-        kids = fs.readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      } catch {
-        continue;
-      }
-      for (const k of kids.map(Number)) {
-        out.push(k);
-        walk(k);
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
 
-function comm(pid: number): string {
-  return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-}
 
 describe('who may connect', () => {
   let s: DevServer;

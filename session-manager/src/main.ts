@@ -120,7 +120,7 @@ async function main(): Promise<void> {
       `waydesk-server is serving logins on ${hostPort}: every user logs in with their own password and gets their own desktop`,
       `  certificate fingerprint: ${identity.fingerprint}`,
       `  headless terminal: WAYDESK_PASSWORD=… npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --user NAME --png /tmp/terminal.png`,
-      `  (the browser terminal logs in at the greeter, which is not built yet: use --dev for a browser)`,
+      `  browser terminal: https://${hostPort}/  (log in with your user name and password; self-signed: check the fingerprint)`,
     ];
     return serve({
       log, identity, listen, port, router, banner, ready: {}, owner: 'each user who logs in',

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, uidsOf } from '../bench/procs.js';
+import { launchChromium } from '../helpers/browser.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { endDesktops, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 
@@ -137,6 +138,26 @@ describe.skipIf(!isRoot())('logging in', () => {
       b.stop();
     }
   });
+
+  it('the browser terminal logs in with the page\'s form: a wrong password is told, the right one shows the desktop', async () => {
+    const chrome = await launchChromium();
+    try {
+      const page = await chrome.browser.newPage({ viewport: { width: 800, height: 600 } });
+      await page.goto(`${s.url.replace('wss://', 'https://').replace('/terminal', '/')}?size=800x600`);
+      await page.fill('#login-user', A);
+      await page.fill('#login-password', 'not the password');
+      await page.click('#login button');
+      await page.waitForFunction(() => document.getElementById('status')!.textContent === 'login incorrect', null, { timeout: 10_000 });
+      expect(await page.isVisible('#login')).toBe(true);
+      await page.fill('#login-password', PASSWORD);
+      await page.click('#login button');
+      await page.waitForFunction(() => (window as unknown as { waydesk: { framesDrawn: number } }).waydesk.framesDrawn > 0, null, { timeout: 20_000 });
+      expect(await page.isVisible('#login')).toBe(false);
+      await waitFor("A's session at the browser", () => /"kind":"browser"[^\n]*"session":"user:wdlogin-a"[^\n]*"msg":"terminal attached"/.test(s.log()), 5000);
+    } finally {
+      await chrome.close();
+    }
+  }, 60_000);
 
   it('logging out ends the session: the terminal is told, the PAM session is closed', async () => {
     const t = startTerminal(s, { width: 800, height: 600 }, 'desk-3', false, { user: B, password: PASSWORD }).terminal;

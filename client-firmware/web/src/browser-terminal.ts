@@ -196,11 +196,33 @@ function takeToken(): string | null {
 }
 const token = takeToken();
 
+/**
+ * Without a token the page logs a user in (a login server), until the streamed greeter
+ * replaces this form. The password stays in this tab's memory only, to log in again after a
+ * dropped connection, and is forgotten when the server refuses it or the session ends.
+ */
+let login: { user: string; password: string } | null = null;
+const form = document.getElementById('login') as HTMLFormElement;
+const userField = document.getElementById('login-user') as HTMLInputElement;
+const passwordField = document.getElementById('login-password') as HTMLInputElement;
+function askLogin(message: string): void {
+  show(message);
+  form.hidden = false;
+  (userField.value ? passwordField : userField).focus();
+}
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  login = { user: userField.value, password: passwordField.value };
+  passwordField.value = '';
+  form.hidden = true;
+  connect();
+});
+
 let backoff = 250;
 let stableTimer: ReturnType<typeof setTimeout> | undefined;
 function connect(): void {
-  if (!token) {
-    show('This address has no token. Open the address the server printed: it ends in #token=…');
+  if (!token && !login) {
+    askLogin('Log in to your desktop');
     return;
   }
   show('connecting…');
@@ -225,7 +247,7 @@ function connect(): void {
         input: ['keyboard', 'pointer'],
       },
     });
-    send({ type: 'auth', body: { token } });
+    send(token ? { type: 'auth', body: { token } } : { type: 'login', body: login! });
   };
   sock.onmessage = (e) => {
     const data = new Uint8Array(e.data as ArrayBuffer);
@@ -252,7 +274,12 @@ function connect(): void {
     state.connected = false;
     clearTimeout(stableTimer);
     releaseAll();
-    if (e.code === CloseCode.Unauthorized) {
+    if (e.code === CloseCode.Unauthorized || e.code === CloseCode.SessionEnded) {
+      if (login || !token) {
+        login = null;
+        askLogin(e.reason || 'the server refused this login');
+        return;
+      }
       sessionStorage.removeItem('waydesk-token');
       show(`${e.reason || 'the server refused this token'}. Open the address the server printed for this run.`);
       return;
@@ -277,6 +304,7 @@ function releaseAll(): void {
 }
 
 window.addEventListener('keydown', (e) => {
+  if (!form.hidden) return; // typing into the login form, not into the desktop
   const code = EVDEV[e.code];
   if (code === undefined) return;
   e.preventDefault(); // Tab, F5, Ctrl+W belong to the remote desktop
@@ -285,6 +313,7 @@ window.addEventListener('keydown', (e) => {
   send({ type: 'key', code, pressed: true });
 });
 window.addEventListener('keyup', (e) => {
+  if (!form.hidden) return;
   const code = EVDEV[e.code];
   if (code === undefined) return;
   e.preventDefault();

@@ -20,6 +20,8 @@ COMMAND (default: foot) is the session: when it exits, the desktop closes.
   --refresh HZ          output refresh rate (default 60)
   --socket NAME         socket name (default: wayland-N, the first free one)
   --user NAME           run as this user (needs root): fresh XDG_RUNTIME_DIR, then setuid
+  --runtime-parent DIR  make that XDG_RUNTIME_DIR in DIR (root's, sticky; its supervisor
+                        removes it however the desktop ends) instead of /run/waydesk
   --ipc stdio|PATH      frame link to a parent: over stdin/stdout, or a Unix socket
                         this process listens on at PATH (its parent may re-attach). Only
                         root (started by root) or else the process that started this one
@@ -37,6 +39,7 @@ interface Args {
   refreshHz: number;
   socket?: string;
   user?: string;
+  runtimeParent?: string;
   ipc?: string;
   keymap: { layout: string; variant?: string };
   renderer: 'auto' | 'pixman' | 'gles2';
@@ -83,6 +86,9 @@ function parseArgs(argv: string[]): Args {
       }
       case '--user':
         a.user = value();
+        break;
+      case '--runtime-parent':
+        a.runtimeParent = value();
         break;
       case '--ipc':
         a.ipc = value();
@@ -145,7 +151,7 @@ async function main(): Promise<void> {
   // Whoever started us is the only parent we take: root for the session-manager, else this uid.
   const parentUid = process.getuid?.() ?? -1;
   const parentPid = process.ppid;
-  const runtimeDir = makeRuntimeDir(user);
+  const runtimeDir = makeRuntimeDir(user, args.runtimeParent);
   const ownRuntimeDir = runtimeDir !== process.env.XDG_RUNTIME_DIR;
   // Load native code while we may still read it, then give up root for good.
   preloadCompositorBinding();

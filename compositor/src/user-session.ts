@@ -31,6 +31,16 @@ export function lookupUser(name: string): UserEntry {
  */
 const RUNTIME_BASE = '/run/waydesk';
 
+/** True if `dir` is root's own sticky directory, not a link: safe to make a user's directory in. */
+export function isRootSticky(dir: string): boolean {
+  try {
+    const st = fs.lstatSync(dir);
+    return st.isDirectory() && st.uid === 0 && (st.mode & 0o1000) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 /** RUNTIME_BASE if it is root's own sticky directory (made if missing), not a link; else null. */
 function runtimeBase(): string | null {
   try {
@@ -40,9 +50,7 @@ function runtimeBase(): string | null {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
   }
-  const st = fs.lstatSync(RUNTIME_BASE);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o1000) === 0) return null;
-  return RUNTIME_BASE;
+  return isRootSticky(RUNTIME_BASE) ? RUNTIME_BASE : null;
 }
 
 /**
@@ -51,10 +59,12 @@ function runtimeBase(): string | null {
  * sticky directory (so nobody can rename or swap it), and the one call after that is the
  * chown: nothing is ever changed through a path the user controls.
  */
-export function makeRuntimeDir(user: UserEntry | null): string {
+export function makeRuntimeDir(user: UserEntry | null, parent?: string): string {
   const asRoot = process.getuid?.() === 0;
   if (user && asRoot) {
-    const dir = fs.mkdtempSync(path.join(runtimeBase() ?? os.tmpdir(), `${user.name}-`));
+    // A supervisor may name the parent (a directory of its own, which it removes however the desktop ends).
+    if (parent !== undefined && !isRootSticky(parent)) throw new Error(`--runtime-parent ${parent} is not a directory of root's with the sticky bit`);
+    const dir = fs.mkdtempSync(path.join(parent ?? runtimeBase() ?? os.tmpdir(), `${user.name}-`));
     fs.chownSync(dir, user.uid, user.gid);
     return dir;
   }

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Display, LoginBody } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
 import type { LoginSuccess, PamLogin } from './pam-login.js';
@@ -71,7 +69,7 @@ export class Sessions {
     // The router greets the terminal once the desktop is up; one that cannot start ends the session.
     desktop.start().catch((err: Error) => this.#o.log.error({ session: key, err: err.message }, 'the desktop did not start'));
     // Recorded at once (the pid exists from the spawn): a server that dies while it starts still adopts it.
-    if (desktop.pid !== undefined) this.#write(this.#o.store.putSession({ key, user: r.user, pid: desktop.pid, ipc: desktop.ipc, startedAt: Date.now() }));
+    if (desktop.pid !== undefined) this.#write(this.#o.store.putSession({ key, user: r.user, pid: desktop.pid, ipc: desktop.ipc, runtimeParent: desktop.runtimeParentDir, startedAt: Date.now() }));
     this.#o.log.info({ session: key, terminal: from.terminal, event: 'session-new' }, 'started a session');
     this.#write(this.#o.store.audit('session-new', { session: key, terminal: from.terminal, remote: from.remote }));
     return { key };
@@ -104,12 +102,9 @@ export class Sessions {
     let n = 0;
     for (const rec of await this.#o.store.sessions()) {
       const desktop = this.#desktop(rec.user, {});
-      if (!(await desktop.adopt(rec.pid, rec.ipc))) {
+      if (!(await desktop.adopt(rec.pid, rec.ipc, rec.runtimeParent ?? null))) {
         this.#o.log.info({ session: rec.key, pid: rec.pid }, 'a session of the last run is gone; forgetting it');
         await this.#o.store.removeSession(rec.key);
-        // its link directory, if it is one of ours
-        const dir = path.dirname(rec.ipc);
-        if (path.dirname(dir) === this.#o.linkDir) fs.rmSync(dir, { recursive: true, force: true });
         continue;
       }
       this.#desktops.set(rec.key, { desktop, endPam: null });

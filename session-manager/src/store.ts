@@ -9,6 +9,8 @@ export interface SessionRecord {
   pid: number;
   /** Its link socket, in the server's root-only directory. */
   ipc: string;
+  /** The server's parent of its runtime directory, removed when the session ends. */
+  runtimeParent?: string | null;
   startedAt: number;
 }
 

@@ -50,6 +50,23 @@ export interface DesktopSpec {
   exitWithServer?: boolean;
 }
 
+/** Root's directory for the desktops' runtime directories: one sticky parent each, removed with its desktop. */
+const RUNTIME_ROOT = '/run/waydesk-server';
+
+function runtimeParent(): string | null {
+  try {
+    fs.mkdirSync(RUNTIME_ROOT, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
+  }
+  const st = fs.lstatSync(RUNTIME_ROOT);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) return null;
+  const dir = fs.mkdtempSync(path.join(RUNTIME_ROOT, 'desktop-'));
+  // sticky like /tmp: the user may remove the directory the compositor makes for them in it
+  fs.chmodSync(dir, 0o1777);
+  return dir;
+}
+
 /**
  * A compositor this process did not start (a previous run of the server did): watched by its
  * pid, which the store recorded at spawn. It is signalled only while /proc says it is still our
@@ -129,6 +146,8 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
   #resizeTimer: NodeJS.Timeout | null = null;
   #resizeAppliedAt = 0;
   #pendingDisplay: Display | null = null;
+  /** The parent of its runtime directory (ours): removed when the desktop is over, however it ended. */
+  #runtimeParent: string | null = null;
 
   constructor(spec: DesktopSpec, log: Logger) {
     super();
@@ -160,6 +179,11 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     return path.join(this.#dir, 'compositor.sock');
   }
 
+  /** The runtime directory's parent, for the store. */
+  get runtimeParentDir(): string | null {
+    return this.#runtimeParent;
+  }
+
   /** Resolves once the first compositor said hello; rejects if it could not start. */
   async start(): Promise<void> {
     this.#dir = fs.mkdtempSync(path.join(this.#spec.linkDir ?? os.tmpdir(), 'waydesk-'));
@@ -170,13 +194,16 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
    * Takes over a compositor a previous run of the server left running: its link, its heartbeat,
    * its end. Resolves false (and touches nothing) when it is gone or answers as someone else.
    */
-  async adopt(pid: number, ipc: string): Promise<boolean> {
+  async adopt(pid: number, ipc: string, runtimeParentDir: string | null = null): Promise<boolean> {
+    this.#runtimeParent = runtimeParentDir;
     const proc = new AdoptedProcess(pid, ipc);
+    this.#dir = path.dirname(ipc);
     if (!proc.ours) {
       proc.check();
+      // gone: what it left of ours goes with it
+      this.#removeDirs();
       return false;
     }
-    this.#dir = path.dirname(ipc);
     this.#proc = proc;
     this.#startedAt = Date.now();
     proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
@@ -212,11 +239,14 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     if (this.#spec.user === null) {
       runtimeDir = path.join(this.#dir, 'run');
       fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+    } else if (this.#runtimeParent === null && process.getuid?.() === 0) {
+      this.#runtimeParent = runtimeParent();
     }
     const d = this.#display;
     const args = [compositorBin, '--ipc', ipc, '--size', `${d.width}x${d.height}`, '--refresh', String(d.refreshMhz / 1000)];
     if (this.#spec.exitWithServer !== false) args.push('--exit-with-parent', String(process.pid));
     if (this.#spec.user !== null) args.push('--user', this.#spec.user);
+    if (this.#runtimeParent) args.push('--runtime-parent', this.#runtimeParent);
     args.push('--', ...this.#spec.command);
     // A desktop that outlives the server is in a session of its own (no signal to the server's
     // process group reaches it); its log still goes to the stderr it was started with.
@@ -313,10 +343,13 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       this.#stopping = true;
       const out = code === 0 && !this.#hung;
       this.#log[out ? 'info' : 'error']({ user: this.#spec.user, code, signal, hung: this.#hung }, out ? 'the session command exited: the session is over' : 'the desktop ended: the session is over');
-      if (this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
+      this.#removeDirs();
       this.emit('ended', out ? 'you logged out: your session is over' : 'your desktop ended unexpectedly: log in again for a new one');
       return;
     }
+    // The next desktop gets a fresh runtime directory; the dead one's goes now.
+    if (this.#runtimeParent && path.dirname(this.#runtimeParent) === RUNTIME_ROOT) fs.rmSync(this.#runtimeParent, { recursive: true, force: true });
+    this.#runtimeParent = null;
     // A desktop that ends at once (a session command that cannot start) backs off.
     if (Date.now() - this.#startedAt >= STABLE_MS) this.#restarts = 0;
     const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** this.#restarts++);
@@ -372,6 +405,12 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       await done;
       clearTimeout(t);
     }
-    if (this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
+    this.#removeDirs();
+  }
+
+  /** Its link directory and its runtime directory's parent: both ours, whatever the compositor did. */
+  #removeDirs(): void {
+    if (this.#dir && path.dirname(this.#dir) === (this.#spec.linkDir ?? os.tmpdir())) fs.rmSync(this.#dir, { recursive: true, force: true });
+    if (this.#runtimeParent && path.dirname(this.#runtimeParent) === RUNTIME_ROOT) fs.rmSync(this.#runtimeParent, { recursive: true, force: true });
   }
 }

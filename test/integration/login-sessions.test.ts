@@ -2,6 +2,7 @@
 // running as that user, sessions keyed by who logged in, moving to wherever the user logs in.
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, uidsOf } from '../bench/procs.js';
@@ -119,11 +120,16 @@ describe.skipIf(!isRoot())('logging in', () => {
       const compositorOf = (uid: number): number | undefined =>
         descendants(s.proc.pid!).find((p) => uidsOf(p)[0] === uid && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node');
       const victim = compositorOf(uidOf(A))!;
+      // its runtime directory (XDG_RUNTIME_DIR), in a parent of the server's
+      const runtime = path.dirname(s.env(uidOf(A)).XDG_RUNTIME_DIR!);
+      expect(fs.existsSync(runtime)).toBe(true);
       const bystander = compositorOf(uidOf(B))!;
       const told = new Promise<{ retrying: boolean; message: string }>((r) => a.on('status', (x) => !x.connected && r(x)));
       process.kill(victim, 'SIGKILL');
       expect(await told).toMatchObject({ retrying: false, message: 'your desktop ended unexpectedly: log in again for a new one' });
       await waitFor("A's PAM session to close", () => /"session":"user:wdlogin-a"[^\n]*"event":"session-end"/.test(s.log()), 10_000);
+      // a crash leaves nothing behind: the server removes the runtime directory it gave the desktop
+      expect(fs.existsSync(runtime)).toBe(false);
       // B saw nothing of it: same compositor, still connected, still answering
       expect(compositorOf(uidOf(B))).toBe(bystander);
       expect(b.connected).toBe(true);

@@ -106,13 +106,16 @@ async function main(): Promise<void> {
   // The identity first: a key that others can read stops the start before any account is made.
   const identity = loadOrCreateIdentity(state);
   const display = { ...size, refreshMhz: 60000 };
-  const router = new Router(log);
   if (!dev) {
-    const pam = new PamLogin({ service: cfg.config.pam.service, log });
     fs.mkdirSync(state, { recursive: true, mode: 0o700 });
     const linkDir = path.join(state, 'links');
     fs.mkdirSync(linkDir, { recursive: true, mode: 0o700 });
     const store = await LevelStore.open(path.join(state, 'db'));
+    // the audit trail in the store: what an admin reads back after the fact
+    const audit = (event: string, fields: Record<string, unknown>): void =>
+      void store.audit(event, fields).catch((err: Error) => log.error({ err: err.message }, 'could not write the audit trail'));
+    const router = new Router(log, audit);
+    const pam = new PamLogin({ service: cfg.config.pam.service, log, audit });
     const sessions = new Sessions({ pam, router, log, command, display, store, linkDir });
     const adopted = await sessions.adopt();
     if (adopted) log.info({ adopted }, 'adopted the sessions the last run left running');
@@ -139,6 +142,7 @@ async function main(): Promise<void> {
   }
   const token = createRunToken();
   const owner = who.user ?? os.userInfo().username;
+  const router = new Router(log);
   // Single-user mode is one configuration of the same parts: one session, the chosen user's,
   // opened by this run's token.
   const key = `user:${owner}`;

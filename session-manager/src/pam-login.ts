@@ -37,6 +37,8 @@ export interface PamLoginOptions {
   maxConcurrent?: number;
   /** Every failure takes at least this long, so an unknown user and a wrong password look alike. */
   failureMs?: number;
+  /** Where logins and failures go besides the log: the store's audit trail. */
+  audit?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 const run = promisify(execFile);
@@ -78,7 +80,7 @@ export class PamLogin {
   readonly logind = fs.existsSync('/run/systemd/system');
 
   constructor(o: PamLoginOptions) {
-    this.#o = { maxConcurrent: 16, failureMs: 3000, ...o };
+    this.#o = { maxConcurrent: 16, failureMs: 3000, audit: () => {}, ...o };
     if (!this.logind) o.log.info('logind is not running here: sessions are not registered with it');
   }
 
@@ -116,6 +118,7 @@ export class PamLogin {
     const audit = { user: r.user.slice(0, 64), remote: r.remote, terminal: r.terminal };
     if (wait > 0) {
       this.#o.log.warn({ ...audit, event: 'login-throttled', waitMs: wait }, 'login refused: too many failures');
+      this.#o.audit('login-throttled', { ...audit, waitMs: wait });
       return { ok: false, reason: 'slow-down', message: `too many failed logins: try again in ${Math.ceil(wait / 1000)} s` };
     }
     if (this.#active >= this.#o.maxConcurrent) {
@@ -128,6 +131,7 @@ export class PamLogin {
       if (!result.ok && result.reason !== 'unavailable') this.#failed(keys, Date.now());
       if (!result.ok) {
         this.#o.log.warn({ ...audit, event: 'login-failed', reason: result.reason }, 'login failed');
+        this.#o.audit('login-failed', { ...audit, reason: result.reason });
         // the same time for every failure: nothing to tell an unknown user from a wrong password
         const left = t0 + this.#o.failureMs - Date.now();
         if (left > 0) await new Promise((res) => setTimeout(res, left));
@@ -135,6 +139,7 @@ export class PamLogin {
         // only the user's own count: one good account must not clear an address under attack
         this.#failures.delete(keys[0]!);
         this.#o.log.info({ ...audit, event: 'login-ok' }, 'logged in');
+        this.#o.audit('login-ok', { ...audit, user: result.user });
       }
       return result;
     } finally {

@@ -40,13 +40,18 @@ function nowUs(): number {
  * of the session attached to it; attaching a session elsewhere takes it from where it was.
  * Moving a session between terminals is a re-route here: the compositor only sees a new size.
  */
+/** Where the router's events go besides the log: the store's audit trail. */
+export type AuditSink = (event: string, fields: Record<string, unknown>) => void;
+
 export class Router {
   readonly #log: Logger;
+  readonly #audit: AuditSink;
   readonly #sessions = new Map<string, Session>();
   readonly #byPeer = new Map<TerminalPeer, Session>();
 
-  constructor(log: Logger) {
+  constructor(log: Logger, audit: AuditSink = () => {}) {
     this.#log = log;
+    this.#audit = audit;
   }
 
   get sessions(): ReadonlyArray<{ key: string; desktop: SupervisedDesktop; terminal: string | null }> {
@@ -119,7 +124,8 @@ export class Router {
     const t: Attached = { peer, link: null, display: peer.hello.displays[0]!, sent: new Set(), awaitFull: true };
     s.terminal = t;
     this.#byPeer.set(peer, s);
-    this.#log.info({ terminal: peer.hello.terminalId, kind: peer.hello.kind, display: t.display, session: key }, 'terminal attached');
+    this.#log.info({ terminal: peer.hello.terminalId, kind: peer.hello.kind, display: t.display, session: key, event: 'attach' }, 'terminal attached');
+    this.#audit('attach', { session: key, terminal: peer.hello.terminalId, kind: peer.hello.kind, width: t.display.width, height: t.display.height });
     this.#greet(s, t);
     return true;
   }
@@ -145,7 +151,8 @@ export class Router {
     s.terminal = null;
     // Whatever that terminal held down is released now, not when the next one comes.
     s.desktop.link?.send({ type: 'release-all' });
-    this.#log.info({ terminal: peer.hello.terminalId, session: s.key }, 'terminal detached');
+    this.#log.info({ terminal: peer.hello.terminalId, session: s.key, event: 'detach' }, 'terminal detached');
+    this.#audit('detach', { session: s.key, terminal: peer.hello.terminalId });
   }
 
   fromTerminal(peer: TerminalPeer, m: TerminalMessage): void {

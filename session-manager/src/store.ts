@@ -20,6 +20,8 @@ export interface Store {
   putSession(r: SessionRecord): Promise<void>;
   removeSession(key: string): Promise<void>;
   audit(event: string, fields: Record<string, unknown>): Promise<void>;
+  /** The audit trail, oldest first (at most `limit` entries, the newest ones). */
+  auditTrail(limit?: number): Promise<Array<{ at: number; event: string } & Record<string, unknown>>>;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,14 @@ export class LevelStore implements Store {
     // time-ordered keys; a counter keeps events of the same millisecond apart
     const at = Date.now();
     return this.#db.put(`audit/${String(at).padStart(15, '0')}-${String(this.#seq++ % 1e6).padStart(6, '0')}`, { at, event, ...fields });
+  }
+
+  async auditTrail(limit = 1000): Promise<Array<{ at: number; event: string } & Record<string, unknown>>> {
+    const out: Array<{ at: number; event: string } & Record<string, unknown>> = [];
+    for await (const [, v] of this.#db.iterator({ gte: 'audit/', lt: 'audit0', reverse: true, limit })) {
+      out.push(v as { at: number; event: string } & Record<string, unknown>);
+    }
+    return out.reverse();
   }
 
   close(): Promise<void> {

@@ -21,7 +21,8 @@ export interface DevServer {
   /** The desktop's Wayland socket (the newest one, or that user's), for grim and extra apps. */
   env: (uid?: number) => NodeJS.ProcessEnv;
   log: () => string;
-  stop: () => Promise<void>;
+  /** Stops it (and the desktops it left running); `keepState` leaves its state directory to read. */
+  stop: (o?: { keepState?: boolean }) => Promise<void>;
 }
 
 /**
@@ -74,7 +75,7 @@ async function startServer(args: string[], command: string[], at?: { state: stri
       if (!m) throw new Error('the server did not say where its desktop is');
       return { ...process.env, XDG_RUNTIME_DIR: m[1], WAYLAND_DISPLAY: m[2] };
     },
-    stop: async () => {
+    stop: async (o: { keepState?: boolean } = {}) => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
       await exited;
@@ -82,7 +83,7 @@ async function startServer(args: string[], command: string[], at?: { state: stri
       // A login server leaves its desktops running for the next run to adopt: end the ones this
       // server started, by the pids it logged, while they are still those compositors.
       await endDesktops(log);
-      fs.rmSync(state, { recursive: true, force: true });
+      if (!o.keepState) fs.rmSync(state, { recursive: true, force: true });
     },
   };
 }

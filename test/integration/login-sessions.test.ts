@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, uidsOf } from '../bench/procs.js';
+import { LevelStore } from '../../session-manager/src/store.js';
 import { launchChromium } from '../helpers/browser.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { endDesktops, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
@@ -244,5 +245,21 @@ describe.skipIf(!isRoot())('a server killed with kill -9', () => {
       c.stop();
       d.stop();
     }
+    // the audit trail in the store, read back after the server stops: every step of the two sessions
+    await sleep(300);
+    await second.stop({ keepState: true });
+    const store = await LevelStore.open(path.join(first.state, 'db'));
+    try {
+      const events = (await store.auditTrail()).map((e) => `${e.event} ${String(e.session ?? e.user ?? '')}`);
+      for (const user of [C, D]) {
+        for (const e of ['login-ok', 'session-new', 'attach', 'session-adopted', 'detach']) {
+          expect(events.some((x) => x.startsWith(e) && x.includes(user)), `${e} of ${user} in ${events.join(', ')}`).toBe(true);
+        }
+      }
+    } finally {
+      await store.close();
+      fs.rmSync(first.state, { recursive: true, force: true });
+    }
+    second = undefined;
   }, 60_000);
 });

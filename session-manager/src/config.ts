@@ -11,7 +11,7 @@ export interface ServerConfig {
   listen: string;
   port: number;
   state: string;
-  session: { command: string[]; size: string };
+  session: { command: string[]; size: string; detachedTimeoutSeconds: number | null };
   pam: { service: string };
 }
 
@@ -20,7 +20,7 @@ export const DEFAULTS: ServerConfig = {
   port: 8443,
   // a server run by an ordinary user (--dev) keeps its identity in that user's home
   state: process.getuid?.() === 0 ? '/var/lib/waydesk' : path.join(os.homedir(), '.local/state/waydesk'),
-  session: { command: ['foot'], size: '1920x1080' },
+  session: { command: ['foot'], size: '1920x1080', detachedTimeoutSeconds: null },
   pam: { service: 'waydesk' },
 };
 
@@ -39,6 +39,11 @@ const SCHEMA = {
       properties: {
         command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'the session command as a list, e.g. ["foot"]' },
         size: { type: 'string', pattern: '^[0-9]{2,4}x[0-9]{2,4}$', description: `a size WIDTHxHEIGHT between ${MIN_OUTPUT.width}x${MIN_OUTPUT.height} and ${MAX_OUTPUT.width}x${MAX_OUTPUT.height}` },
+        detachedTimeoutSeconds: {
+          type: ['integer', 'null'],
+          minimum: 60,
+          description: 'seconds a session may go without a terminal before it is logged out (at least 60), or null for never',
+        },
       },
     },
     pam: {
@@ -96,7 +101,11 @@ export function loadConfig(file: string | undefined): { config: ServerConfig; fr
     listen: r.listen ?? DEFAULTS.listen,
     port: r.port ?? DEFAULTS.port,
     state: r.state ?? DEFAULTS.state,
-    session: { command: r.session?.command ?? DEFAULTS.session.command, size: r.session?.size ?? DEFAULTS.session.size },
+    session: {
+      command: r.session?.command ?? DEFAULTS.session.command,
+      size: r.session?.size ?? DEFAULTS.session.size,
+      detachedTimeoutSeconds: r.session?.detachedTimeoutSeconds ?? DEFAULTS.session.detachedTimeoutSeconds,
+    },
     pam: { service: r.pam?.service ?? DEFAULTS.pam.service },
   };
   const [w, h] = config.session.size.split('x').map(Number) as [number, number];

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     fail(`--size wants ${MIN_OUTPUT.width}x${MIN_OUTPUT.height}..${MAX_OUTPUT.width}x${MAX_OUTPUT.height}`);
   }
   if (checkOnly) {
-    const effective = { listen, port, state, session: { command, size: sizeText }, pam: cfg.config.pam };
+    const effective = { listen, port, state, session: { ...cfg.config.session, command, size: sizeText }, pam: cfg.config.pam };
     process.stdout.write(`configuration from ${cfg.from} is valid; in effect (with the command line):\n${JSON.stringify(effective, null, 2)}\n`);
     return;
   }
@@ -116,7 +116,8 @@ async function main(): Promise<void> {
       void store.audit(event, fields).catch((err: Error) => log.error({ err: err.message }, 'could not write the audit trail'));
     const router = new Router(log, audit);
     const pam = new PamLogin({ service: cfg.config.pam.service, log, audit });
-    const sessions = new Sessions({ pam, router, log, command, display, store, linkDir });
+    const timeout = cfg.config.session.detachedTimeoutSeconds;
+    const sessions = new Sessions({ pam, router, log, command, display, store, linkDir, detachedTimeoutMs: timeout === null ? null : timeout * 1000 });
     const adopted = await sessions.adopt();
     if (adopted) log.info({ adopted }, 'adopted the sessions the last run left running');
     const banner = (hostPort: string, url: string): string[] => [

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { CompositorLink } from '@waydesk/compositor/ipc-client';
 import { CloseCode, WIRE_VERSION, type Display, type HelloBody, type ServerMessage, type TerminalMessage } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
@@ -43,13 +44,14 @@ function nowUs(): number {
 /** Where the router's events go besides the log: the store's audit trail. */
 export type AuditSink = (event: string, fields: Record<string, unknown>) => void;
 
-export class Router {
+export class Router extends EventEmitter<{ attach: [string]; detach: [string] }> {
   readonly #log: Logger;
   readonly #audit: AuditSink;
   readonly #sessions = new Map<string, Session>();
   readonly #byPeer = new Map<TerminalPeer, Session>();
 
   constructor(log: Logger, audit: AuditSink = () => {}) {
+    super();
     this.#log = log;
     this.#audit = audit;
   }
@@ -126,6 +128,7 @@ export class Router {
     this.#byPeer.set(peer, s);
     this.#log.info({ terminal: peer.hello.terminalId, kind: peer.hello.kind, display: t.display, session: key, event: 'attach' }, 'terminal attached');
     this.#audit('attach', { session: key, terminal: peer.hello.terminalId, kind: peer.hello.kind, width: t.display.width, height: t.display.height });
+    this.emit('attach', key);
     this.#greet(s, t);
     return true;
   }
@@ -153,6 +156,7 @@ export class Router {
     s.desktop.link?.send({ type: 'release-all' });
     this.#log.info({ terminal: peer.hello.terminalId, session: s.key, event: 'detach' }, 'terminal detached');
     this.#audit('detach', { session: s.key, terminal: peer.hello.terminalId });
+    this.emit('detach', s.key);
   }
 
   fromTerminal(peer: TerminalPeer, m: TerminalMessage): void {

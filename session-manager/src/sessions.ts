@@ -17,6 +17,8 @@ export interface SessionsOptions {
   store: Store;
   /** Root's private directory for the desktops' link sockets (in the state directory). */
   linkDir: string;
+  /** A session with no terminal this long is logged out; null: never (the default). */
+  detachedTimeoutMs?: number | null;
 }
 
 /**
@@ -32,8 +34,32 @@ export class Sessions {
   readonly #desktops = new Map<string, { desktop: SupervisedDesktop; endPam: (() => Promise<void>) | null }>();
   readonly #opening = new Map<string, Promise<void>>();
 
+  readonly #idle = new Map<string, NodeJS.Timeout>();
+
   constructor(o: SessionsOptions) {
     this.#o = o;
+    o.router.on('attach', (key) => this.#unwatch(key));
+    o.router.on('detach', (key) => this.#watch(key));
+  }
+
+  /** Starts the clock on a session without a terminal (when a timeout is configured). */
+  #watch(key: string): void {
+    const ms = this.#o.detachedTimeoutMs;
+    if (!ms || !this.#desktops.has(key)) return;
+    this.#unwatch(key);
+    const t = setTimeout(() => {
+      this.#idle.delete(key);
+      this.#o.log.info({ session: key, event: 'detached-timeout', afterS: ms / 1000 }, 'a session without a terminal timed out');
+      void this.#end(key, `your session was ended after ${ms / 1000} s without a terminal`);
+    }, ms);
+    t.unref();
+    this.#idle.set(key, t);
+  }
+
+  #unwatch(key: string): void {
+    const t = this.#idle.get(key);
+    if (t) clearTimeout(t);
+    this.#idle.delete(key);
   }
 
   async login(body: LoginBody, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
@@ -111,6 +137,8 @@ export class Sessions {
       this.#o.router.add(rec.key, desktop);
       desktop.on('ended', (why) => void this.#end(rec.key, why));
       this.#o.log.info({ session: rec.key, compositorPid: rec.pid, event: 'session-adopted' }, 'adopted a session of the last run');
+      // no terminal shows it until its user logs in again
+      this.#watch(rec.key);
       this.#write(this.#o.store.audit('session-adopted', { session: rec.key, pid: rec.pid }));
       n++;
     }
@@ -120,6 +148,7 @@ export class Sessions {
   async #end(key: string, why: string): Promise<void> {
     const s = this.#desktops.get(key);
     if (!s) return;
+    this.#unwatch(key);
     this.#desktops.delete(key);
     this.#o.router.remove(key, why);
     await s.desktop.stop();

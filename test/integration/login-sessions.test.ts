@@ -2,6 +2,7 @@
 // running as that user, sessions keyed by who logged in, moving to wherever the user logs in.
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -262,4 +263,35 @@ describe.skipIf(!isRoot())('a server killed with kill -9', () => {
     }
     second = undefined;
   }, 60_000);
+});
+
+describe.skipIf(!isRoot())('a session left without a terminal', () => {
+  const E = 'wdlogin-e';
+  let s: DevServer | undefined;
+  let dir = '';
+  beforeAll(() => {
+    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', E]);
+    execFileSync('chpasswd', [], { input: `${E}:${PASSWORD}\n` });
+  });
+  afterAll(async () => {
+    await s?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    execFileSync('userdel', ['--remove', '--force', E], { stdio: 'ignore' });
+  });
+
+  it('is logged out after the configured time (the least allowed, 60 s), with its PAM session closed', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-timeout-'));
+    const config = path.join(dir, 'server.json');
+    fs.writeFileSync(config, JSON.stringify({ session: { detachedTimeoutSeconds: 60 } }));
+    s = await startLoginServer(['foot', 'sh'], ['--config', config]);
+    const t = startTerminal(s, { width: 800, height: 600 }, 'timeout-e', false, { user: E, password: PASSWORD }).terminal;
+    await waitFor('the session', () => t.painter.width === 800, 20_000);
+    const compositor = descendants(s.proc.pid!).find((p) => uidsOf(p)[0] === uidOf(E) && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node')!;
+    t.stop(); // the user walks away: the session is detached
+    const t0 = Date.now();
+    await waitFor('the timeout', () => /"session":"user:wdlogin-e"[^\n]*"event":"detached-timeout"/.test(s!.log()), 70_000, 200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(59_000);
+    await waitFor('the session to end', () => /"session":"user:wdlogin-e"[^\n]*"event":"session-end"/.test(s!.log()), 10_000);
+    await waitFor('its desktop to be gone', () => !fs.existsSync(`/proc/${compositor}`), 10_000);
+  }, 100_000);
 });

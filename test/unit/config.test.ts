@@ -24,7 +24,9 @@ describe('configuration', () => {
 
   it('takes what the file sets and the defaults for the rest', () => {
     const f = write('ok.json', JSON.stringify({ port: 9443, session: { command: ['weston-terminal'] } }));
-    expect(loadConfig(f).config).toEqual({ ...DEFAULTS, port: 9443, session: { command: ['weston-terminal'], size: DEFAULTS.session.size } });
+    expect(loadConfig(f).config).toEqual({ ...DEFAULTS, port: 9443, session: { ...DEFAULTS.session, command: ['weston-terminal'] } });
+    const t = write('timeout.json', JSON.stringify({ session: { detachedTimeoutSeconds: 30 } }));
+    expect(() => loadConfig(t)).toThrow(/"session\.detachedTimeoutSeconds": must be >= 60: it wants seconds a session may go without a terminal/);
   });
 
   it('names every bad key, what is wrong with it and what it wants', () => {

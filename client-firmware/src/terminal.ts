@@ -47,7 +47,8 @@ function nowUs(): number {
 }
 
 const BACKOFF_MIN_MS = 250;
-const BACKOFF_MAX_MS = 5000;
+/** A restarted server (it adopts the desktops) is found again within about 2 s: terminals are few and the LAN is cheap. */
+const BACKOFF_MAX_MS = 2000;
 /** A connection that lasted this long was not a refusal loop: the back-off starts over. */
 const STABLE_MS = 10_000;
 

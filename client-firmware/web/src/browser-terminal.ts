@@ -291,7 +291,7 @@ function connect(): void {
     }
     show(`the server is unreachable; retrying in ${Math.round(backoff / 100) / 10} s`);
     setTimeout(connect, backoff);
-    backoff = Math.min(5000, backoff * 2);
+    backoff = Math.min(2000, backoff * 2);
   };
 }
 

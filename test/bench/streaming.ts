@@ -3,18 +3,12 @@ import type { FrameMsg } from '@waydesk/protocol/frame-format';
 import type { FrameInfo, Terminal } from '../../client-firmware/src/terminal.js';
 import { keystrokes } from '../../compositor/src/keys.js';
 import { sleep, waitFor } from '../helpers/compositor.js';
-import { startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { quiet as settle, startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
+
+const quiet = (t: Terminal, ms: number): Promise<void> => settle(t, ms, 30_000);
 import { motionClip } from './clip.js';
 import { childrenOf, cpuTicks } from './procs.js';
 import { percentile, type Report } from './report.js';
-
-async function quiet(t: Terminal, ms: number): Promise<void> {
-  let last = Date.now();
-  const on = (): void => void (last = Date.now());
-  t.on('frame', on);
-  await waitFor('quiet', () => Date.now() - last >= ms, 30_000);
-  t.off('frame', on);
-}
 
 async function session(command: string[], env: Record<string, string> = {}, trace = false): Promise<{ s: DevServer; t: Terminal; compositor: number; app: () => number[] }> {
   const s = await startDevServer(command, env);

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,8 @@ import { HeadlessPresenter } from '../../client-firmware/src/headless-presenter.
 import { Terminal } from '../../client-firmware/src/terminal.js';
 import { ROOT, isRoot, waitFor } from './compositor.js';
 import { TEST_USER } from './test-user.js';
+
+const run = promisify(execFile);
 
 export const SERVER_BIN = path.join(ROOT, 'session-manager/bin/waydesk-server.js');
 
@@ -136,4 +139,28 @@ export function startTerminal(
   const presenter = new HeadlessPresenter(terminal);
   terminal.start();
   return { terminal, presenter };
+}
+
+/** Resolves once a terminal has had no frame for `ms`. */
+export async function quiet(t: Terminal, ms = 500, maxMs = 15_000): Promise<void> {
+  let last = Date.now();
+  const on = (): void => void (last = Date.now());
+  t.on('frame', on);
+  try {
+    await waitFor('the picture to settle', () => Date.now() - last >= ms, maxMs);
+  } finally {
+    t.off('frame', on);
+  }
+}
+
+/** Pixels where a BGRX picture differs from what grim reads off a server's desktop (the newest, or that user's). */
+export async function differsFromDesktop(s: DevServer, fb: Buffer, width: number, height: number, uid?: number): Promise<number> {
+  const { stdout } = await run('grim', ['-t', 'ppm', '-'], { env: s.env(uid), encoding: 'buffer', maxBuffer: 64 << 20 });
+  const ppm = stdout as Buffer;
+  const data = ppm.subarray(ppm.length - width * height * 3);
+  let n = 0;
+  for (let i = 0, j = 0; i < width * height; i++, j += 3) {
+    if (data[j] !== fb[i * 4 + 2] || data[j + 1] !== fb[i * 4 + 1] || data[j + 2] !== fb[i * 4]) n++;
+  }
+  return n;
 }

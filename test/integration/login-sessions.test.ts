@@ -1,18 +1,16 @@
 // The login server: real PAM against accounts this test makes (and removes), a desktop per user
 // running as that user, sessions keyed by who logged in, moving to wherever the user logs in.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, uidsOf } from '../bench/procs.js';
 import { LevelStore } from '../../session-manager/src/store.js';
 import { launchChromium } from '../helpers/browser.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
-import { endDesktops, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { differsFromDesktop, endDesktops, quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 
-const run = promisify(execFile);
 const PASSWORD = 'another horse battery staple';
 const A = 'wdlogin-a';
 const B = 'wdlogin-b';
@@ -23,25 +21,8 @@ function uidOf(name: string): number {
 
 
 
-/** Pixels where a terminal's picture differs from what grim reads off a desktop. */
-async function differs(s: DevServer, uid: number, fb: Buffer, w: number, h: number): Promise<number> {
-  const { stdout } = await run('grim', ['-t', 'ppm', '-'], { env: s.env(uid), encoding: 'buffer', maxBuffer: 64 << 20 });
-  const ppm = stdout as Buffer;
-  const data = ppm.subarray(ppm.length - w * h * 3);
-  let n = 0;
-  for (let i = 0, j = 0; i < w * h; i++, j += 3) if (data[j] !== fb[i * 4 + 2] || data[j + 1] !== fb[i * 4 + 1] || data[j + 2] !== fb[i * 4]) n++;
-  return n;
-}
-
-async function quiet(t: { on: (e: 'frame', f: () => void) => unknown; off: (e: 'frame', f: () => void) => unknown }, ms = 600): Promise<void> {
-  let last = Date.now();
-  const on = (): void => void (last = Date.now());
-  t.on('frame', on);
-  try {
-    await waitFor('the picture to settle', () => Date.now() - last >= ms, 15_000);
-  } finally {
-    t.off('frame', on);
-  }
+function differs(s: DevServer, uid: number, fb: Buffer, w: number, h: number): Promise<number> {
+  return differsFromDesktop(s, fb, w, h, uid);
 }
 
 describe.skipIf(!isRoot())('logging in', () => {
@@ -76,7 +57,7 @@ describe.skipIf(!isRoot())('logging in', () => {
         expect(compositor).toBeDefined();
         for (const p of [compositor!, ...descendants(compositor!)]) expect(uidsOf(p)).toEqual([uid, uid, uid, uid]);
         // the terminal shows exactly that desktop, and not the other one
-        await quiet(t);
+        await quiet(t, 600);
         expect(await differs(s, uid, t.painter.framebuffer, w, h)).toBe(0);
       }
       expect(s.log()).toMatch(/"session":"user:wdlogin-a"[^\n]*"event":"session-new"/);
@@ -103,7 +84,7 @@ describe.skipIf(!isRoot())('logging in', () => {
     try {
       await waitFor('the session at the second terminal, at its size', () => second.painter.width === 1280, 20_000);
       expect(await told).toMatchObject({ retrying: false, message: 'taken over by another terminal' });
-      await quiet(second);
+      await quiet(second, 600);
       expect(await differs(s, uidOf(A), second.painter.framebuffer, 1280, 720)).toBe(0);
       // still one desktop for A: the login re-attached it
       expect(s.log().match(/"session":"user:wdlogin-a"[^\n]*"event":"session-new"/g)).toHaveLength(1);
@@ -218,7 +199,7 @@ describe.skipIf(!isRoot())('a server killed with kill -9', () => {
         c.key(code, true);
         c.key(code, false);
       }
-      await quiet(c);
+      await quiet(c, 600);
       const before = Buffer.from(c.painter.framebuffer);
       const compositorOf = (uid: number): number | undefined =>
         descendants(first!.proc.pid!).find((p) => uidsOf(p)[0] === uid && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node');
@@ -236,7 +217,7 @@ describe.skipIf(!isRoot())('a server killed with kill -9', () => {
       expect(second.log().match(/"event":"session-adopted"/g)).toHaveLength(2);
       // the same desktops: the same compositors, and what was typed is still on screen
       for (const pid of pids) expect(second.log()).toContain(`"compositorPid":${pid}`);
-      await quiet(c);
+      await quiet(c, 600);
       let changed = 0;
       const now = c.painter.framebuffer;
       for (let i = 0; i < 800 * 600; i++) if ((now.readUInt32LE(i * 4) & 0xffffff) !== (before.readUInt32LE(i * 4) & 0xffffff)) changed++;

@@ -1,41 +1,19 @@
 // The whole chain: foot in a compositor, the session-manager relaying over TLS WebSocket,
 // the headless terminal decoding into its own picture.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keystrokes } from '../../compositor/src/keys.js';
 import { pixel, sleep, waitFor } from '../helpers/compositor.js';
-import { startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { differsFromDesktop, quiet, startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { inkLines, sameRegion } from '../helpers/text.js';
 import type { Terminal } from '../../client-firmware/src/terminal.js';
 
-const run = promisify(execFile);
 const W = 1920;
 const H = 1080;
 
-async function quiet(t: Terminal, ms = 500): Promise<void> {
-  let last = Date.now();
-  const on = (): void => void (last = Date.now());
-  t.on('frame', on);
-  try {
-    await waitFor('the picture to settle', () => Date.now() - last >= ms, 15_000);
-  } finally {
-    t.off('frame', on);
-  }
-}
-
 /** Pixels where the terminal's picture differs from what grim reads off the compositor. */
-async function differsFromCompositor(s: DevServer, t: Terminal): Promise<number> {
-  const { stdout } = await run('grim', ['-t', 'ppm', '-'], { env: s.env(), encoding: 'buffer', maxBuffer: 64 << 20 });
-  const ppm = stdout as Buffer;
-  const data = ppm.subarray(ppm.length - W * H * 3);
-  const fb = t.painter.framebuffer;
-  let n = 0;
-  for (let i = 0, j = 0; i < W * H; i++, j += 3) {
-    if (data[j] !== fb[i * 4 + 2] || data[j + 1] !== fb[i * 4 + 1] || data[j + 2] !== fb[i * 4]) n++;
-  }
-  return n;
+function differsFromCompositor(s: DevServer, t: Terminal): Promise<number> {
+  return differsFromDesktop(s, t.painter.framebuffer, W, H);
 }
 
 describe('streaming to a headless terminal', () => {

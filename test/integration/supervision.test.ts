@@ -5,17 +5,10 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childrenOf } from '../bench/procs.js';
 import { buildClient } from '../helpers/clients.js';
 import { sleep, waitFor } from '../helpers/compositor.js';
 import { startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
-
-function children(pid: number): number[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 function alive(pid: number): boolean {
   try {
@@ -49,7 +42,7 @@ describe('a hung desktop', () => {
     const { terminal } = startTerminal(s, { width: 1024, height: 768 });
     await waitFor('the desktop', () => terminal.painter.width === 1024, 15_000);
     expect(await healthz(s)).toBe(200);
-    const compositor = children(s.proc.pid!)[0]!;
+    const compositor = childrenOf(s.proc.pid!)[0]!;
     const ended = new Promise<string>((r) => terminal.once('server-error', r));
     const t0 = Date.now();
     process.kill(compositor, 'SIGSTOP');
@@ -60,7 +53,7 @@ describe('a hung desktop', () => {
     expect(s.log()).toMatch(/the compositor stopped answering/);
     const before = terminal.framesDecoded;
     await waitFor('a picture of the new desktop', () => terminal.framesDecoded > before, 20_000);
-    expect(children(s.proc.pid!)[0]).not.toBe(compositor);
+    expect(childrenOf(s.proc.pid!)[0]).not.toBe(compositor);
     await waitFor('healthz to be well again', async () => (await healthz(s)) === 200 || null, 10_000, 200);
     terminal.stop();
   });
@@ -88,8 +81,8 @@ describe('a session command that exits at once', () => {
 describe('a server that dies', () => {
   it('takes its desktop with it: no compositor or app runs on unsupervised', async () => {
     const s = await startDevServer(['foot', 'sh']);
-    const compositor = await waitFor('the compositor', () => children(s.proc.pid!)[0]);
-    const foot = await waitFor('foot', () => children(compositor)[0], 15_000);
+    const compositor = await waitFor('the compositor', () => childrenOf(s.proc.pid!)[0]);
+    const foot = await waitFor('foot', () => childrenOf(compositor)[0], 15_000);
     process.kill(s.proc.pid!, 'SIGKILL');
     await waitFor('the compositor to end', () => !alive(compositor), 10_000);
     await waitFor('foot to end', () => !alive(foot), 10_000);
@@ -139,7 +132,7 @@ describe('a client that shrinks its cursor memory', () => {
   it('does not take the desktop down', async () => {
     const { terminal } = startTerminal(s, { width: 1024, height: 768 });
     await waitFor('the desktop', () => terminal.painter.width === 1024, 15_000);
-    const compositor = children(s.proc.pid!)[0]!;
+    const compositor = childrenOf(s.proc.pid!)[0]!;
     const client = spawn(bin, [], { env: s.env(), stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     client.stdout!.on('data', (d: Buffer) => (out += d.toString()));

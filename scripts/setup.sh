@@ -10,7 +10,7 @@ PKGS=(
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
   libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev ffmpeg
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
-  iproute2 passwd libpam0g-dev
+  iproute2 passwd libpam0g-dev console-setup-linux
 )
 
 # The side-by-side benchmark also runs the peers: VNC on headless sway, and waypipe.

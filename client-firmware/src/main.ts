@@ -5,8 +5,12 @@ import { HeadlessPresenter } from './headless-presenter.js';
 import { createLogger } from './log.js';
 import { Terminal } from './terminal.js';
 
-const USAGE = `usage: WAYDESK_TOKEN=… waydesk-terminal --server wss://HOST:PORT/terminal --fingerprint SHA256 [options]
+const USAGE = `usage: waydesk-terminal --server wss://HOST:PORT/terminal --fingerprint SHA256 [options]
+       WAYDESK_TOKEN=… waydesk-terminal --server … --fingerprint … [options]
        WAYDESK_PASSWORD=… waydesk-terminal --server … --fingerprint … --user NAME [options]
+
+  Without a token or a user, the terminal shows the server's greeter (a server that logs
+  users in); the single-user server (--dev) needs its token.
 
   --server URL          the session-manager's terminal endpoint
   --fingerprint FP      SHA-256 fingerprint of the server certificate (pinned)
@@ -61,15 +65,15 @@ function secret(file: string, env: string | undefined, what: string): string {
     fail(`cannot read the ${what} file: ${(err as Error).message}`);
   }
 }
-let credentials: { token: string } | { user: string; password: string };
+let credentials: { token: string } | { user: string; password: string } | undefined;
 if (user) {
   const password = secret(passwordFile, process.env.WAYDESK_PASSWORD, 'password');
   if (!password) fail('--user needs a password: set WAYDESK_PASSWORD or pass --password-file');
   credentials = { user, password };
 } else {
   const token = secret(tokenFile, process.env.WAYDESK_TOKEN, 'token').trim();
-  if (!token) fail("the server's token is required: set WAYDESK_TOKEN (the server prints it) or pass --token-file; or log in with --user");
-  credentials = { token };
+  // none: a server that logs users in shows its greeter
+  if (token) credentials = { token };
 }
 
 const log = createLogger('waydesk-terminal');

@@ -17,8 +17,11 @@ import type { Logger } from './log.js';
 export interface TerminalOptions {
   url: string;
   fingerprint: string;
-  /** The single-user server's secret, as its printed address carries it (`#token=…`), or a user's login. */
-  credentials: { token: string } | { user: string; password: string };
+  /**
+   * The single-user server's secret, as its printed address carries it (`#token=…`), or a user's
+   * login. None: the server's greeter asks whoever sits at the terminal.
+   */
+  credentials?: { token: string } | { user: string; password: string };
   terminalId: string;
   display: Display;
   kind: 'headless' | 'drm';
@@ -144,7 +147,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       },
     });
     const c = this.#o.credentials;
-    this.send('token' in c ? { type: 'auth', body: { token: c.token } } : { type: 'login', body: { user: c.user, password: c.password } });
+    if (c) this.send('token' in c ? { type: 'auth', body: { token: c.token } } : { type: 'login', body: { user: c.user, password: c.password } });
     this.emit('status', { connected: true, retrying: false, message: 'connected' });
     this.#ping();
   }

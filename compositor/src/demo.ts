@@ -1,4 +1,4 @@
-import { keystrokes } from './keys.js';
+import { keystrokes } from '@waydesk/protocol/us-keys';
 import type { Logger } from './log.js';
 import type { CompositorSession } from './session.js';
 

@@ -91,8 +91,8 @@ export interface LoginBody {
   password: string;
 }
 
-const MAX_USER_NAME = 64;
-const MAX_PASSWORD = 4096;
+export const MAX_USER_NAME = 64;
+export const MAX_PASSWORD = 4096;
 
 export interface WelcomeBody {
   version: number;

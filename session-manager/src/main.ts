@@ -7,7 +7,7 @@ import { buildApp } from './app.js';
 import { Router } from './router.js';
 import { SupervisedDesktop } from './supervisor.js';
 import { createLogger } from './log.js';
-import { serveTerminal, type Authenticator } from './terminal-endpoint.js';
+import { serveTerminal, WaitingRoom, type Authenticator } from './terminal-endpoint.js';
 import { PamLogin } from './pam-login.js';
 import { Sessions } from './sessions.js';
 import { LevelStore } from './store.js';
@@ -17,6 +17,8 @@ import { loadOrCreateIdentity, type ServerIdentity } from './tls.js';
 import { createRunToken, tokenMatches } from './run-token.js';
 import { chooseDesktopUser, DesktopUserError } from './desktop-user.js';
 import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
+import { FontError } from './bitmap-font.js';
+import { greeterLayout } from './greeter-picture.js';
 
 
 const USAGE = `usage: waydesk-server [--dev] [options] [-- COMMAND [ARGS...]]
@@ -107,6 +109,13 @@ async function main(): Promise<void> {
   const identity = loadOrCreateIdentity(state);
   const display = { ...size, refreshMhz: 60000 };
   if (!dev) {
+    // the greeter's font, checked before anyone connects: a missing one is an install problem
+    try {
+      greeterLayout(display.width, display.height);
+    } catch (err) {
+      if (err instanceof FontError) fail(err.message);
+      throw err;
+    }
     fs.mkdirSync(state, { recursive: true, mode: 0o700 });
     const linkDir = path.join(state, 'links');
     fs.mkdirSync(linkDir, { recursive: true, mode: 0o700 });
@@ -195,7 +204,9 @@ interface ServeOptions {
 async function serve(o: ServeOptions): Promise<void> {
   const { log, identity, listen, port } = o;
   const app = await buildApp({ identity, healthy: o.healthy });
-  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, o.router, o.auth, log));
+  const waiting = new WaitingRoom();
+  const serverName = os.hostname();
+  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, { router: o.router, auth: o.auth, log, serverName, waiting }));
   for (const t of await transports()) log.info(t, t.available ? `transport ${t.name}: on` : `transport ${t.name}: off`);
   await app.listen({ host: listen, port });
   const addr = app.server.address();

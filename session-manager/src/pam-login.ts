@@ -17,7 +17,12 @@ export interface LoginRequest {
 /** Why a login did not open a session, in words for the greeter's message line. */
 export type LoginFailure =
   | { ok: false; reason: 'incorrect'; message: 'login incorrect' }
-  | { ok: false; reason: 'expired' | 'password-expired' | 'denied' | 'unavailable' | 'busy' | 'slow-down'; message: string };
+  | { ok: false; reason: 'expired' | 'denied' | 'unavailable' | 'busy' | 'slow-down'; message: string }
+  /**
+   * The right password, but it has expired: the transaction stays open (for CHANGE_WINDOW_MS)
+   * for the new one. A new password PAM refuses (too short, too like the old) can be tried again.
+   */
+  | { ok: false; reason: 'password-expired'; message: string; changePassword: (newPassword: string) => Promise<LoginSuccess | LoginFailure> };
 
 /** A user who proved who they are; a session is opened only if they need a new desktop. */
 export interface LoginSuccess {
@@ -59,6 +64,9 @@ const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 const FREE_FAILURES = 3;
 const FAILURE_WINDOW_MS = 10 * 60_000;
 const MAX_WAIT_MS = 60_000;
+/** How long a user whose password expired has to choose a new one before the login starts over. */
+export const CHANGE_WINDOW_MS = 120_000;
+const CHANGE_TRIES = 3;
 
 interface FailureCount {
   n: number;
@@ -127,6 +135,12 @@ export class PamLogin {
     this.#active++;
     try {
       const result = await this.#converse(r);
+      // only the right password gets here: the account's owner is told, at once
+      if (!result.ok && result.reason === 'password-expired') {
+        this.#o.log.info({ ...audit, event: 'password-expired' }, 'the password has expired: the user is asked for a new one');
+        this.#o.audit('password-expired', audit);
+        return result;
+      }
       // an outage is not the user's failure: it is not counted against them
       if (!result.ok && result.reason !== 'unavailable') this.#failed(keys, Date.now());
       if (!result.ok) {
@@ -171,18 +185,22 @@ export class PamLogin {
     if (auth !== c.SUCCESS) return fail(incorrect);
     const acct = await t.account();
     if (acct === c.ACCT_EXPIRED) return fail({ ok: false, reason: 'expired', message: 'this account has expired: ask an administrator' });
-    if (acct === c.NEW_AUTHTOK_REQD) {
-      // Changing it through the greeter comes with the greeter: say what to do meanwhile.
-      return fail({ ok: false, reason: 'password-expired', message: 'your password has expired and must be changed: ask an administrator to reset it' });
-    }
+    if (acct === c.NEW_AUTHTOK_REQD) return this.#mustChange(t, r, c);
     if (acct !== c.SUCCESS) {
       // Debian's common-account turns an expired account into pam_deny's PERM_DENIED; what
       // pam_unix said to the user ("Your account has expired; ...") is the right message.
       const said = t.messages.split('\n').filter(Boolean).pop();
       return fail({ ok: false, reason: 'denied', message: said ? said.slice(0, 200) : 'this account may not log in here' });
     }
+    return this.#success(t, r, c);
+  }
+
+  async #success(t: PamTransaction, r: LoginRequest, c: ReturnType<typeof pamCodes>): Promise<LoginSuccess | LoginFailure> {
     const user = t.user || r.user;
-    if (user !== r.user && (await uidOf(user)) === 0) return fail(incorrect);
+    if (user !== r.user && (await uidOf(user)) === 0) {
+      await t.end();
+      return { ok: false, reason: 'incorrect', message: 'login incorrect' };
+    }
     let ended = false;
     const end = async (): Promise<void> => {
       if (ended) return;
@@ -201,5 +219,51 @@ export class PamLogin {
         return { ok: false, reason: 'unavailable', message: 'your session could not be opened: ask an administrator' };
       },
     };
+  }
+
+  /**
+   * The password is right but expired: keeps the transaction for the new one, as GDM does
+   * (chauthtok, then on to the session). It ends by itself if no new password comes in time.
+   */
+  #mustChange(t: PamTransaction, r: LoginRequest, c: ReturnType<typeof pamCodes>): LoginFailure {
+    const audit = { user: r.user.slice(0, 64), remote: r.remote, terminal: r.terminal };
+    let old: string | null = r.password;
+    let tries = 0;
+    let busy = false;
+    const expire = setTimeout(() => {
+      old = null;
+      void t.end();
+    }, CHANGE_WINDOW_MS);
+    expire.unref();
+    const gone: LoginFailure = { ok: false, reason: 'unavailable', message: 'that took too long: log in again' };
+    const changePassword = async (newPassword: string): Promise<LoginSuccess | LoginFailure> => {
+      if (old === null || busy) return gone;
+      busy = true;
+      try {
+        const code = await t.changePassword(old, newPassword);
+        if (code === c.SUCCESS) {
+          clearTimeout(expire);
+          old = null;
+          this.#o.log.info({ ...audit, event: 'password-changed' }, 'the user chose a new password');
+          this.#o.audit('password-changed', audit);
+          return this.#success(t, r, c);
+        }
+        tries++;
+        // pam_unix says why (e.g. "BAD PASSWORD: The password is shorter than 8 characters")
+        const said = t.messages.split('\n').filter(Boolean).pop();
+        this.#o.log.warn({ ...audit, event: 'password-change-refused', err: t.describe(code) }, 'a new password was refused');
+        this.#o.audit('password-change-refused', audit);
+        if (tries >= CHANGE_TRIES) {
+          clearTimeout(expire);
+          old = null;
+          await t.end();
+          return { ok: false, reason: 'denied', message: `${said ? `${said.slice(0, 160)}; ` : ''}no more tries: log in again` };
+        }
+        return { ok: false, reason: 'password-expired', message: said ? said.slice(0, 200) : 'that password was refused: choose another one', changePassword };
+      } finally {
+        busy = false;
+      }
+    };
+    return { ok: false, reason: 'password-expired', message: 'your password has expired: choose a new one', changePassword };
   }
 }

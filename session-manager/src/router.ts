@@ -8,7 +8,12 @@ import type { SupervisedDesktop } from './supervisor.js';
 export interface TerminalPeer {
   readonly hello: HelloBody;
   send(m: ServerMessage): void;
-  close(code: number, reason: string): void;
+  /**
+   * Its session left it: moved to another terminal (CloseCode.TakenOver) or over
+   * (CloseCode.SessionEnded). A terminal endpoint that greets shows its greeter with the reason;
+   * one that does not closes the connection with the code.
+   */
+  ended(code: number, reason: string): void;
 }
 
 /** A terminal attached to a session, and what the server tracks for it. */
@@ -109,7 +114,7 @@ export class Router extends EventEmitter<{ attach: [string]; detach: [string] }>
     if (t) {
       this.#byPeer.delete(t.peer);
       s.terminal = null;
-      t.peer.close(CloseCode.SessionEnded, why);
+      t.peer.ended(CloseCode.SessionEnded, why);
     }
     this.#log.info({ session: key }, 'session removed');
   }
@@ -121,7 +126,7 @@ export class Router extends EventEmitter<{ attach: [string]; detach: [string] }>
     const prev = s.terminal;
     if (prev) {
       this.detach(prev.peer);
-      prev.peer.close(CloseCode.TakenOver, 'taken over by another terminal');
+      prev.peer.ended(CloseCode.TakenOver, `your session moved to terminal ${peer.hello.terminalId}`);
     }
     const t: Attached = { peer, link: null, display: peer.hello.displays[0]!, sent: new Set(), awaitFull: true };
     s.terminal = t;

@@ -1,6 +1,7 @@
 import type { Display, LoginBody } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
-import type { LoginSuccess, PamLogin } from './pam-login.js';
+import type { LoginFailure, LoginSuccess, PamLogin } from './pam-login.js';
+import type { LoginResult } from './terminal-endpoint.js';
 import type { Router } from './router.js';
 import type { Store } from './store.js';
 import { SupervisedDesktop, type DesktopSpec } from './supervisor.js';
@@ -62,9 +63,16 @@ export class Sessions {
     this.#idle.delete(key);
   }
 
-  async login(body: LoginBody, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
-    const r = await this.#o.pam.login({ user: body.user, password: body.password, remote: from.remote, terminal: from.terminal });
-    if (!r.ok) return { message: r.message };
+  async login(body: LoginBody, from: { remote: string; terminal: string }): Promise<LoginResult> {
+    return this.#after(await this.#o.pam.login({ user: body.user, password: body.password, remote: from.remote, terminal: from.terminal }), from);
+  }
+
+  async #after(r: LoginSuccess | LoginFailure, from: { remote: string; terminal: string }): Promise<LoginResult> {
+    if (!r.ok) {
+      if (r.reason !== 'password-expired') return { message: r.message };
+      const change = r.changePassword;
+      return { message: r.message, changePassword: async (pw) => this.#after(await change(pw), from) };
+    }
     const key = `user:${r.user}`;
     // Two first logins of one user at once make one desktop: the second waits for the first.
     const opening = this.#opening.get(key);

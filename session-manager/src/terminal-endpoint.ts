@@ -10,6 +10,7 @@ import {
   type HelloBody,
   type ServerMessage,
 } from '@waydesk/protocol/wire';
+import { Greeter, type GreeterOutcome } from './greeter.js';
 import type { Router, TerminalPeer } from './router.js';
 import type { Logger } from './log.js';
 import type { TerminalChannel } from './transport.js';
@@ -31,31 +32,82 @@ export function sendBufferLimit(d: { width: number; height: number }): number {
   return 2 * d.width * d.height * 3 + 1024 * 1024;
 }
 
+/** What a login outcome may say besides its message: the password must be changed first. */
+export type LoginResult =
+  | { key: string }
+  | { message: string; changePassword?: (newPassword: string) => Promise<LoginResult> };
+
 /** Decides what a terminal's credentials open: the key of its session. */
 export interface Authenticator {
   /** A token (the single-user server, kiosks): the session's key, or null for a wrong one. Absent: tokens are not taken here. */
   token?(auth: AuthBody): string | null;
   /** A user's password: the session's key (made if the user has none), or what to tell the terminal. Absent: no logins here. */
-  login?(body: LoginBody, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }>;
+  login?(body: LoginBody, from: { remote: string; terminal: string }): Promise<LoginResult>;
+}
+
+export interface EndpointOptions {
+  router: Router;
+  auth: Authenticator;
+  log: Logger;
+  /** The greeter's title (a server that logs users in shows a greeter to every terminal without a session). */
+  serverName: string;
+  /** Connections not yet showing a session, per address. */
+  waiting: WaitingRoom;
 }
 
 /**
- * The terminal protocol over one channel, a state machine: unauthenticated (hello, auth and
- * ping only) → attached. Anything malformed, oversized or out of order gets an error message
- * and a closed connection. Nothing a terminal sends before authenticating reaches a desktop.
+ * Bounds connections that have not logged in: a greeter is cheap, but not free, and anyone who
+ * reaches the port can open one.
  */
-export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authenticator, log: Logger): void {
+export class WaitingRoom {
+  readonly #byAddress = new Map<string, number>();
+  constructor(readonly perAddress = 32) {}
+  enter(address: string): boolean {
+    const n = this.#byAddress.get(address) ?? 0;
+    if (n >= this.perAddress) return false;
+    this.#byAddress.set(address, n + 1);
+    return true;
+  }
+  leave(address: string): void {
+    const n = (this.#byAddress.get(address) ?? 1) - 1;
+    if (n <= 0) this.#byAddress.delete(address);
+    else this.#byAddress.set(address, n);
+  }
+}
+
+/**
+ * The terminal protocol over one channel, a state machine: unauthenticated (hello, auth or
+ * login, ping) → at the greeter (a server that logs users in: keys go to the login form) →
+ * attached (to a session) → at the greeter again when the session moves on or ends. Anything
+ * malformed, oversized or out of order gets an error message and a closed connection. Nothing a
+ * terminal sends before it is attached reaches a desktop.
+ */
+export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
+  const { router, auth, log } = o;
+  const address = ch.remote.replace(/:\d+$/, '');
   let hello: HelloBody | null = null;
   let peer: TerminalPeer | null = null;
+  let greeter: Greeter | null = null;
   let closed = false;
-  /** A login is with PAM: nothing but pings until it is decided. */
+  /** A login message is with PAM: nothing but pings until it is decided. */
   let pending = false;
   let limit = PREAUTH_BUFFER_LIMIT;
   let display: Display | null = null;
+  /** Counted in the waiting room: at the greeter, not logged in. */
+  let waiting = false;
+  /** Keys pressed at the greeter: their releases belong to it, not to the session that follows. */
+  const heldAtGreeter = new Set<number>();
+  const leaveWaiting = (): void => {
+    if (waiting) o.waiting.leave(address);
+    waiting = false;
+  };
   /** Ends it here at once, whatever the network does with the close: nothing more goes to it or comes from it. */
   const finish = (): void => {
     closed = true;
     clearTimeout(greetingTimer);
+    greeter?.stop();
+    greeter = null;
+    leaveWaiting();
     if (peer) router.detach(peer);
   };
   const drop = (reason: string): void => {
@@ -70,8 +122,8 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
     // Around a resize, pictures of the old size are still on their way: they count at their size.
     if (m.type === 'frame' && display) limit = Math.max(sendBufferLimit(m.body), sendBufferLimit(display));
     // Checked before the message is queued, so the limit is what is ever held, not one picture more.
-    const waiting = ch.bufferedAmount + data.length;
-    if (waiting > limit) return drop(`it does not read what it is sent: ${waiting} bytes waiting, the limit is ${limit}`);
+    const waitingBytes = ch.bufferedAmount + data.length;
+    if (waitingBytes > limit) return drop(`it does not read what it is sent: ${waitingBytes} bytes waiting, the limit is ${limit}`);
     ch.send(data);
   };
   const close = (code: number, message: string): void => {
@@ -87,9 +139,61 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
   const refuse = (message: string): void => close(CloseCode.Protocol, message);
   const greetingTimer = setTimeout(() => {
     if (!hello) return refuse(`no hello within ${GREETING_TIMEOUT_MS} ms`);
+    if (auth.login) return;
     log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'auth-missing' }, 'refused a terminal: no credentials');
-    close(CloseCode.Unauthorized, `no ${auth.login ? 'login' : 'token'} within ${GREETING_TIMEOUT_MS} ms`);
+    close(CloseCode.Unauthorized, `no token within ${GREETING_TIMEOUT_MS} ms`);
   }, GREETING_TIMEOUT_MS);
+
+  const from = (): { remote: string; terminal: string } => ({ remote: ch.remote, terminal: hello!.terminalId });
+  const open = (key: string): boolean => {
+    const h = hello!;
+    log.info({ remote: ch.remote, terminal: h.terminalId, event: 'auth-ok' }, 'terminal authenticated');
+    display ??= h.displays[0]!;
+    limit = sendBufferLimit(display);
+    // The session is sized to the display as the terminal last said it (a resize at the greeter counts).
+    const p: TerminalPeer = { hello: { ...h, displays: [display] }, send, ended: (code, why) => ended(p, code, why) };
+    if (!router.attach(key, p)) return false;
+    greeter?.stop();
+    greeter = null;
+    peer = p;
+    leaveWaiting();
+    return true;
+  };
+  /** The session left this terminal: a greeting server shows its greeter again, with why. */
+  const ended = (p: TerminalPeer, code: number, why: string): void => {
+    if (peer !== p || closed) return;
+    peer = null;
+    if (!auth.login) return close(code, why);
+    heldAtGreeter.clear();
+    showGreeter(why, true);
+  };
+  /** `returning`: a user's session just left this terminal; it is not turned away for others' connections. */
+  const showGreeter = (message: string, returning = false): void => {
+    if (closed || peer || !hello) return;
+    if (!waiting) {
+      waiting = o.waiting.enter(address);
+      if (!waiting && !returning) {
+        log.warn({ remote: ch.remote, terminal: hello.terminalId, event: 'too-many-waiting' }, 'refused a terminal: too many greeters for its address');
+        return close(CloseCode.Protocol, `more than ${o.waiting.perAddress} terminals at ${address} are at the greeter: close some`);
+      }
+    }
+    display ??= hello.displays[0]!;
+    limit = Math.max(PREAUTH_BUFFER_LIMIT, sendBufferLimit(display));
+    greeter ??= new Greeter({
+      display,
+      serverName: o.serverName,
+      send,
+      submit: async (user, password) => toGreeter(await auth.login!({ user, password }, from())),
+    });
+    greeter.show(message);
+  };
+  const toGreeter = (r: LoginResult): GreeterOutcome => {
+    if (closed) return { ok: true };
+    if ('key' in r) return open(r.key) ? { ok: true } : { ok: false, message: 'no desktop for you on this server: ask an administrator' };
+    const change = r.changePassword;
+    if (change) return { ok: false, message: r.message, changePassword: async (pw) => toGreeter(await change(pw)) };
+    return { ok: false, message: r.message };
+  };
 
   ch.onMessage((data) => {
     if (closed) return;
@@ -106,18 +210,14 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
       if (m.type !== 'hello') return refuse(`expected hello first, got ${m.type}`);
       if (m.body.version !== WIRE_VERSION) return refuse(`this server speaks terminal protocol version ${WIRE_VERSION}, not ${m.body.version}`);
       hello = m.body;
+      // A terminal with its own credentials sends them with its hello, in the same read: it
+      // never sees the greeter.
+      if (auth.login) setImmediate(() => (pending ? undefined : showGreeter('')));
       return;
     }
     if (m.type === 'hello') return refuse('hello twice');
     if (pending) return refuse(`${m.type} while the login is being checked: wait for its answer`);
     const h = hello;
-    const open = (key: string): void => {
-      log.info({ remote: ch.remote, terminal: h.terminalId, event: 'auth-ok' }, 'terminal authenticated');
-      display = h.displays[0]!;
-      limit = sendBufferLimit(display);
-      peer = { hello: h, send, close };
-      if (!router.attach(key, peer)) close(CloseCode.Unauthorized, 'no desktop for these credentials on this server');
-    };
     if (!peer) {
       if (m.type === 'auth') {
         if (!auth.token) return close(CloseCode.Unauthorized, 'this server logs users in: send a login, not a token');
@@ -127,7 +227,8 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
           return close(CloseCode.Unauthorized, "wrong token: open the address the server printed, with its #token=…");
         }
         clearTimeout(greetingTimer);
-        return open(key);
+        if (!open(key)) close(CloseCode.Unauthorized, 'no desktop for these credentials on this server');
+        return;
       }
       if (m.type === 'login') {
         if (!auth.login) return close(CloseCode.Unauthorized, 'this server opens its one desktop with its token, not a login');
@@ -135,13 +236,14 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
         pending = true;
         // A PAM module that hangs (an unreachable directory) does not hold the terminal forever.
         const deadline = setTimeout(() => close(CloseCode.Unauthorized, `the login was not decided within ${LOGIN_TIMEOUT_MS / 1000} s: try again`), LOGIN_TIMEOUT_MS);
-        void auth.login(m.body, { remote: ch.remote, terminal: h.terminalId }).then(
+        void auth.login(m.body, from()).then(
           (r) => {
             clearTimeout(deadline);
             pending = false;
             if (closed) return;
-            if ('message' in r) return close(CloseCode.Unauthorized, r.message);
-            open(r.key);
+            // A terminal that brought its credentials has no one to type a new password: it is told.
+            if (!('key' in r)) return close(CloseCode.Unauthorized, r.message);
+            if (!open(r.key)) close(CloseCode.Unauthorized, 'no desktop for these credentials on this server');
           },
           (err: Error) => {
             clearTimeout(deadline);
@@ -152,10 +254,21 @@ export function serveTerminal(ch: TerminalChannel, router: Router, auth: Authent
         );
         return;
       }
-      return refuse(`${m.type} before authenticating: ${auth.login ? 'log in' : "send the server's token"} first`);
+      if (greeter) {
+        if (m.type === 'resize') display = m.display;
+        if (m.type === 'key') {
+          if (m.pressed) heldAtGreeter.add(m.code);
+          else heldAtGreeter.delete(m.code);
+        }
+        return greeter.input(m);
+      }
+      // a greeting server's terminal between hello and its greeter (the same tick) has nothing to say yet
+      if (auth.login) return;
+      return refuse(`${m.type} before authenticating: send the server's token first`);
     }
     if (m.type === 'auth' || m.type === 'login') return refuse(`${m.type} after authenticating`);
     if (m.type === 'resize') display = m.display;
+    if (m.type === 'key' && heldAtGreeter.delete(m.code) && !m.pressed) return;
     router.fromTerminal(peer, m);
   });
   ch.onClose(() => finish());

@@ -1,6 +1,6 @@
 // Compositor benchmarks: compose + capture cost, damage per keystroke, idle cost.
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
-import { keystrokes } from '../../compositor/src/keys.js';
+import { keystrokes } from '../../protocol/src/us-keys.js';
 import { settle, sleep, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
 import { CLK_TCK, cpuTicks, pssBytes } from './procs.js';
 import { percentile, type Report } from './report.js';

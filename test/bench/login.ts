@@ -2,11 +2,13 @@
 // login server (PAM, a compositor started as the user, foot). Needs root: it makes one account
 // for the run and removes it.
 import { execFileSync } from 'node:child_process';
-import { keystrokes } from '../../compositor/src/keys.js';
+import { keystrokes } from '../../protocol/src/us-keys.js';
 import type { Terminal } from '../../client-firmware/src/terminal.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { percentile, type Report } from './report.js';
+import { greeterSays } from '../helpers/greeter.js';
+import { pssBytes } from './procs.js';
 
 const USER = 'wdbench-login';
 const PASSWORD = 'bench horse battery staple';
@@ -43,9 +45,8 @@ export async function benchLogin(r: Report): Promise<void> {
       again.push(second.ms);
       first.t.stop();
       // log out (exit in the shell): the session ends, so the next round starts a new one
-      const ended = new Promise<void>((res) => second.t.on('status', (x) => !x.connected && res()));
       for (const k of keystrokes('exit\n')) second.t.key(k.code, k.pressed);
-      await ended;
+      await waitFor('the greeter after logging out', () => greeterSays(second.t, 'you logged out: your session is over'), 15_000);
       second.t.stop();
       await sleep(300);
     }
@@ -56,5 +57,38 @@ export async function benchLogin(r: Report): Promise<void> {
   } finally {
     await s?.stop();
     execFileSync('userdel', ['--remove', '--force', USER], { stdio: 'ignore' });
+  }
+}
+
+/** Terminals at the greeter at once: under the per-address cap, since they all come from loopback. */
+const GREETERS = 30;
+
+/** What a terminal at the greeter costs the server (memory) and the wire (bytes). */
+export async function benchGreeter(r: Report): Promise<void> {
+  if (!isRoot()) {
+    r.note('greeter: skipped (needs root: the login server)');
+    return;
+  }
+  r.note(`greeter (${GREETERS} terminals at 1920x1080 waiting at the login screen)`);
+  const s = await startLoginServer(['foot', 'sh']);
+  const terminals: Terminal[] = [];
+  try {
+    await sleep(1000);
+    const before = pssBytes(s.proc.pid!);
+    for (let i = 0; i < GREETERS; i++) terminals.push(startTerminal(s, { width: 1920, height: 1080 }, `greeter-${i}`, false, 'greeter').terminal);
+    await waitFor('every terminal at the greeter', () => terminals.every((t) => greeterSays(t, '')), 30_000);
+    await sleep(2000);
+    const after = pssBytes(s.proc.pid!);
+    r.add('greeter', 'server_pss_per_terminal', (after - before) / GREETERS / 1024, 'KiB');
+    r.add('greeter', 'first_picture_bytes', terminals[0]!.bytesReceived, 'B');
+    const t = terminals[0]!;
+    const b0 = t.bytesReceived;
+    const n = 10;
+    for (const k of keystrokes('abcdefghij')) t.key(k.code, k.pressed);
+    await waitFor('ten characters at the greeter', () => t.framesDecoded >= 1 + n, 10_000);
+    r.add('greeter', 'bytes_per_typed_character', (t.bytesReceived - b0) / n, 'B');
+  } finally {
+    for (const t of terminals) t.stop();
+    await s.stop();
   }
 }

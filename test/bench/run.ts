@@ -9,7 +9,8 @@ import { benchStreaming } from './streaming.js';
 import { benchCodec } from './codec.js';
 import { benchPeers } from './peers/run.js';
 import { benchHost } from './host.js';
-import { benchLogin } from './login.js';
+import { benchGreeter, benchLogin } from './login.js';
+import { benchDensity } from './density.js';
 import { ensureTestUser, removeTestUser } from '../helpers/test-user.js';
 
 const args = process.argv.slice(2);
@@ -27,6 +28,8 @@ const all: Record<string, (r: Report) => Promise<void>> = {
   streaming: benchStreaming,
   host: benchHost,
   login: benchLogin,
+  greeter: benchGreeter,
+  density: benchDensity,
   peers: (r) => benchPeers(r, only),
 };
 // The side-by-side run takes about ten minutes: only with --peers, or named.

@@ -1,7 +1,7 @@
 // Streaming benchmarks: the real server, compositor and headless terminal on loopback, 1920x1080.
 import type { FrameMsg } from '@waydesk/protocol/frame-format';
 import type { FrameInfo, Terminal } from '../../client-firmware/src/terminal.js';
-import { keystrokes } from '../../compositor/src/keys.js';
+import { keystrokes } from '../../protocol/src/us-keys.js';
 import { sleep, waitFor } from '../helpers/compositor.js';
 import { quiet as settle, startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
 

@@ -22,10 +22,10 @@ export interface Started {
 
 let counter = 0;
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | null | false, ms = 10_000, every = 20): Promise<T> {
+export async function waitFor<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 10_000, every = 20): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, every));

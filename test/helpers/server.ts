@@ -124,13 +124,14 @@ export function startTerminal(
   size = { width: 1920, height: 1080 },
   id = 'test-terminal',
   trace = false,
-  login?: { user: string; password: string },
+  /** A user's login sent with the hello; 'greeter': none, whoever sits there types at the greeter. */
+  login?: { user: string; password: string } | 'greeter',
 ) {
   const terminal = new Terminal({
     trace,
     url: s.url,
     fingerprint: s.fingerprint,
-    credentials: login ?? { token: s.token },
+    ...(login === 'greeter' ? {} : { credentials: login ?? { token: s.token } }),
     terminalId: id,
     display: { ...size, refreshMhz: 60000 },
     kind: 'headless',

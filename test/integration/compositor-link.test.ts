@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
 import { FrameError, FramePainter } from '../../client-firmware/src/frame-painter.js';
 import { PaintingLink } from '../helpers/painting-link.js';
-import { KEY, keystrokes } from '../../compositor/src/keys.js';
+import { KEY, keystrokes } from '../../protocol/src/us-keys.js';
 import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
 import { inkLines } from '../helpers/text.js';
 

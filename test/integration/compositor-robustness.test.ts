@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompositorCore } from '@waydesk/native-compositor';
-import { keystrokes } from '../../compositor/src/keys.js';
+import { keystrokes } from '../../protocol/src/us-keys.js';
 import { isRoot, sendKeys, settle, sleep, startCompositor, waitFor, type Started } from '../helpers/compositor.js';
 import { registryRoundtrip } from '../helpers/wayland-wire.js';
 import { TEST_USER } from '../helpers/test-user.js';

@@ -1,6 +1,6 @@
 // Typing into a real foot through the compositor's input API, as a terminal will.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keystrokes } from '../../compositor/src/keys.js';
+import { keystrokes } from '../../protocol/src/us-keys.js';
 import type { FrameMsg } from '@waydesk/protocol/compositor-ipc';
 import { pixel, sendKeys, settle, sleep, startCompositor, waitFor, waitForPrompt, type Started } from '../helpers/compositor.js';
 import { inkLines, sameRegion } from '../helpers/text.js';

@@ -7,7 +7,7 @@ import { PamLogin } from '../../session-manager/src/pam-login.js';
 import { isRoot } from '../helpers/compositor.js';
 
 const PASSWORD = 'correct horse battery staple';
-const USERS = { ok: 'wdpam-ok', expired: 'wdpam-expired', mustChange: 'wdpam-change' } as const;
+const USERS = { ok: 'wdpam-ok', expired: 'wdpam-expired', mustChange: 'wdpam-change', changes: 'wdpam-changes' } as const;
 
 function exists(name: string): boolean {
   try {
@@ -29,6 +29,7 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     }
     execFileSync('chage', ['--expiredate', '1', USERS.expired]); // expired on 2 January 1970
     execFileSync('chage', ['--lastday', '0', USERS.mustChange]); // must change at next login
+    execFileSync('chage', ['--lastday', '0', USERS.changes]);
   });
   afterAll(() => {
     for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
@@ -79,6 +80,30 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     expect(await login(pam, USERS.mustChange, PASSWORD, 't2')).toMatchObject({ ok: false, reason: 'password-expired' });
     // with a wrong password it is just incorrect: the account's state is told only to its owner
     expect(await login(pam, USERS.expired, 'wrong', 't3', '127.0.0.9:1')).toMatchObject({ reason: 'incorrect' });
+  }, 30_000);
+
+  it('an expired password is changed in the same login: a weak one is refused with the reason, a good one opens the session and works after', async () => {
+    const pam = new PamLogin({ service: 'waydesk', log: createLogger('test') });
+    const r = await login(pam, USERS.changes, PASSWORD, 't5', '127.0.0.5:1');
+    expect(r).toMatchObject({ ok: false, reason: 'password-expired', message: 'your password has expired: choose a new one' });
+    if (r.ok || r.reason !== 'password-expired') return;
+    // pam_unix's own words for a new password it will not take
+    const weak = await r.changePassword('abc');
+    expect(weak).toMatchObject({ ok: false, reason: 'password-expired' });
+    expect(!weak.ok && weak.message).toMatch(/password/i);
+    expect(!weak.ok && weak.message).not.toBe('your password has expired: choose a new one');
+    const NEW = 'a brand new staple for 2027';
+    const good = await r.changePassword(NEW);
+    expect(good.ok).toBe(true);
+    if (!good.ok) return;
+    const opened = await good.openSession();
+    expect(opened.ok).toBe(true);
+    await good.end();
+    // the account has the new password now, and no longer asks for a change
+    expect(await login(pam, USERS.changes, PASSWORD, 't6', '127.0.0.6:1')).toMatchObject({ reason: 'incorrect' });
+    const again = await login(pam, USERS.changes, NEW, 't7', '127.0.0.7:1');
+    expect(again.ok).toBe(true);
+    if (again.ok) await again.end();
   }, 30_000);
 
   it('slows down repeated failures, for that user from any terminal, until a wait has passed', async () => {

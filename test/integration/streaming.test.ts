@@ -2,7 +2,7 @@
 // the headless terminal decoding into its own picture.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keystrokes } from '../../compositor/src/keys.js';
+import { keystrokes } from '../../protocol/src/us-keys.js';
 import { pixel, sleep, waitFor } from '../helpers/compositor.js';
 import { differsFromDesktop, quiet, startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { inkLines, sameRegion } from '../helpers/text.js';

@@ -99,14 +99,14 @@ describe('two terminals', () => {
     await s?.stop();
   });
 
-  it('the displaced one is told "taken over by another terminal" and does not take the desktop back', async () => {
+  it('the displaced one is told where the desktop went and does not take it back', async () => {
     const a = startTerminal(s, { width: 800, height: 600 }, 'terminal-a').terminal;
     await waitFor('A to show the desktop', () => a.painter.width === 800, 15_000);
     const told = new Promise<{ retrying: boolean; message: string }>((r) => a.on('status', (st) => !st.connected && r(st)));
     const b = startTerminal(s, { width: 1024, height: 768 }, 'terminal-b').terminal;
     await waitFor('B to show the desktop', () => b.painter.width === 1024, 15_000);
     const st = await told;
-    expect(st).toEqual({ connected: false, retrying: false, message: 'taken over by another terminal' });
+    expect(st).toEqual({ connected: false, retrying: false, message: 'your session moved to terminal terminal-b' });
     // A waits for its user: three seconds later B still has the desktop
     await sleep(3000);
     expect(a.connected).toBe(false);

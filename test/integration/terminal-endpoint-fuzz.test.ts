@@ -8,7 +8,7 @@ import { startDevServer, startTerminal, type DevServer } from '../helpers/server
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { keystrokes } from '../../compositor/src/keys.js';
+import { keystrokes } from '../../protocol/src/us-keys.js';
 import { waitFor } from '../helpers/compositor.js';
 
 /** Deterministic PRNG so a failure can be replayed. */

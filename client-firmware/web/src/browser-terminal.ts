@@ -196,35 +196,9 @@ function takeToken(): string | null {
 }
 const token = takeToken();
 
-/**
- * Without a token the page logs a user in (a login server), until the streamed greeter
- * replaces this form. The password stays in this tab's memory only, to log in again after a
- * dropped connection, and is forgotten when the server refuses it or the session ends.
- */
-let login: { user: string; password: string } | null = null;
-const form = document.getElementById('login') as HTMLFormElement;
-const userField = document.getElementById('login-user') as HTMLInputElement;
-const passwordField = document.getElementById('login-password') as HTMLInputElement;
-function askLogin(message: string): void {
-  show(message);
-  form.hidden = false;
-  (userField.value ? passwordField : userField).focus();
-}
-form.addEventListener('submit', (e) => {
-  e.preventDefault();
-  login = { user: userField.value, password: passwordField.value };
-  passwordField.value = '';
-  form.hidden = true;
-  connect();
-});
-
 let backoff = 250;
 let stableTimer: ReturnType<typeof setTimeout> | undefined;
 function connect(): void {
-  if (!token && !login) {
-    askLogin('Log in to your desktop');
-    return;
-  }
   show('connecting…');
   const sock = new WebSocket(`wss://${location.host}/terminal`);
   sock.binaryType = 'arraybuffer';
@@ -247,7 +221,8 @@ function connect(): void {
         input: ['keyboard', 'pointer'],
       },
     });
-    send(token ? { type: 'auth', body: { token } } : { type: 'login', body: login! });
+    // without a token, the server's greeter (streamed like the desktop) asks for the login
+    if (token) send({ type: 'auth', body: { token } });
   };
   sock.onmessage = (e) => {
     const data = new Uint8Array(e.data as ArrayBuffer);
@@ -274,12 +249,7 @@ function connect(): void {
     state.connected = false;
     clearTimeout(stableTimer);
     releaseAll();
-    if (e.code === CloseCode.Unauthorized || e.code === CloseCode.SessionEnded) {
-      if (login || !token) {
-        login = null;
-        askLogin(e.reason || 'the server refused this login');
-        return;
-      }
+    if (token && (e.code === CloseCode.Unauthorized || e.code === CloseCode.SessionEnded)) {
       sessionStorage.removeItem('waydesk-token');
       show(`${e.reason || 'the server refused this token'}. Open the address the server printed for this run.`);
       return;
@@ -304,7 +274,6 @@ function releaseAll(): void {
 }
 
 window.addEventListener('keydown', (e) => {
-  if (!form.hidden) return; // typing into the login form, not into the desktop
   const code = EVDEV[e.code];
   if (code === undefined) return;
   e.preventDefault(); // Tab, F5, Ctrl+W belong to the remote desktop
@@ -313,7 +282,6 @@ window.addEventListener('keydown', (e) => {
   send({ type: 'key', code, pressed: true });
 });
 window.addEventListener('keyup', (e) => {
-  if (!form.hidden) return;
   const code = EVDEV[e.code];
   if (code === undefined) return;
   e.preventDefault();

@@ -5,6 +5,7 @@
 
 #include <security/pam_appl.h>
 
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,7 +28,7 @@ class Transaction : public Napi::ObjectWrap<Transaction> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Transaction", {InstanceMethod("authenticate", &Transaction::Authenticate), InstanceMethod("account", &Transaction::Account),
-                                            InstanceMethod("openSession", &Transaction::OpenSession), InstanceMethod("end", &Transaction::End),
+                                            InstanceMethod("openSession", &Transaction::OpenSession), InstanceMethod("changePassword", &Transaction::ChangePassword), InstanceMethod("end", &Transaction::End),
                                             InstanceMethod("messages", &Transaction::Messages), InstanceMethod("user", &Transaction::User), InstanceMethod("strerror", &Transaction::StrError)});
   }
 
@@ -93,6 +94,16 @@ class Transaction : public Napi::ObjectWrap<Transaction> {
   }
   Napi::Value Account(const Napi::CallbackInfo& info) {
     return Run(info, [](wd_pam* p) { return wd_pam_account(p); });
+  }
+  // changePassword(old, new) -> { code }
+  Napi::Value ChangePassword(const Napi::CallbackInfo& info) {
+    auto secret = std::make_shared<std::pair<std::string, std::string>>(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
+    return Run(info, [secret](wd_pam* p) {
+      int rc = wd_pam_change_password(p, secret->first.c_str(), secret->second.c_str());
+      std::fill(secret->first.begin(), secret->first.end(), '\0');
+      std::fill(secret->second.begin(), secret->second.end(), '\0');
+      return rc;
+    });
   }
   // openSession(["NAME=value", ...]) -> { code, env }
   Napi::Value OpenSession(const Napi::CallbackInfo& info) {

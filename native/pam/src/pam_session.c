@@ -10,6 +10,10 @@
 struct wd_pam {
 	pam_handle_t *h;
 	char *password;
+	/* while changing an expired password: the old one (for a "current password" prompt) and the new one */
+	char *old_password;
+	char *new_password;
+	int prompts;
 	int opened;
 	int last;
 	char messages[1024];
@@ -22,11 +26,28 @@ static void note(wd_pam *p, const char *msg) {
 	if (n > 0) p->mlen += (size_t)n < sizeof(p->messages) - p->mlen ? (size_t)n : sizeof(p->messages) - p->mlen - 1;
 }
 
+static void wipe_one(char **s) {
+	if (!*s) return;
+	explicit_bzero(*s, strlen(*s));
+	free(*s);
+	*s = NULL;
+}
+
 static void wipe(wd_pam *p) {
-	if (!p->password) return;
-	explicit_bzero(p->password, strlen(p->password));
-	free(p->password);
-	p->password = NULL;
+	wipe_one(&p->password);
+	wipe_one(&p->old_password);
+	wipe_one(&p->new_password);
+}
+
+/* pam_unix asks "Current password:", "New password:", "Retype new password:"; other modules
+ * word it their own way. A prompt that names the current or old password gets the old one;
+ * every other hidden prompt the new one. A module asking more than this is refused. */
+#define WD_PAM_MAX_CHANGE_PROMPTS 6
+
+static const char *change_answer(wd_pam *p, const char *prompt) {
+	if (++p->prompts > WD_PAM_MAX_CHANGE_PROMPTS) return NULL;
+	if (prompt && (strcasestr(prompt, "current") || strcasestr(prompt, "old"))) return p->old_password;
+	return p->new_password;
 }
 
 /* Answers a hidden prompt with the password (once) and refuses anything it cannot answer: a
@@ -40,6 +61,11 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
 	for (int i = 0; i < n; i++) {
 		switch (msg[i]->msg_style) {
 		case PAM_PROMPT_ECHO_OFF:
+			if (p->new_password) {
+				const char *a = change_answer(p, msg[i]->msg);
+				if (!a || !(r[i].resp = strdup(a))) goto fail;
+				break;
+			}
 			if (!p->password) goto fail;
 			r[i].resp = strdup(p->password);
 			wipe(p);
@@ -119,6 +145,22 @@ int wd_pam_open_session(wd_pam *p, const char *const *env) {
 	}
 	p->opened = 1;
 	return p->last = PAM_SUCCESS;
+}
+
+int wd_pam_change_password(wd_pam *p, const char *old_password, const char *new_password) {
+	wipe(p);
+	p->old_password = strdup(old_password);
+	p->new_password = strdup(new_password);
+	p->prompts = 0;
+	p->mlen = 0;
+	p->messages[0] = 0;
+	if (!p->old_password || !p->new_password) {
+		wipe(p);
+		return p->last = PAM_BUF_ERR;
+	}
+	p->last = pam_chauthtok(p->h, PAM_CHANGE_EXPIRED_AUTHTOK);
+	wipe(p);
+	return p->last;
 }
 
 char **wd_pam_env(wd_pam *p) {

@@ -17,6 +17,11 @@ int wd_pam_authenticate(wd_pam *p);
 const char *wd_pam_user(wd_pam *p);
 /* pam_acct_mgmt; PAM_NEW_AUTHTOK_REQD, PAM_ACCT_EXPIRED, PAM_PERM_DENIED, ... */
 int wd_pam_account(wd_pam *p);
+/* pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) after pam_acct_mgmt said PAM_NEW_AUTHTOK_REQD:
+ * hidden prompts get the old password where they ask for the current one, else the new one;
+ * both are wiped after. What the modules said (e.g. why a new password is refused) replaces
+ * the messages. */
+int wd_pam_change_password(wd_pam *p, const char *old_password, const char *new_password);
 /* pam_setcred(ESTABLISH), the environment items (NAME=value strings, NULL-terminated), then
  * pam_open_session. */
 int wd_pam_open_session(wd_pam *p, const char *const *env);

@@ -21,6 +21,7 @@ export interface PamCodes {
 interface RawTransaction {
   authenticate(): Promise<{ code: number }>;
   account(): Promise<{ code: number }>;
+  changePassword(oldPassword: string, newPassword: string): Promise<{ code: number }>;
   openSession(env: string[]): Promise<{ code: number; env: string[] }>;
   end(): Promise<{ code: number }>;
   messages(): string;
@@ -78,6 +79,14 @@ export class PamTransaction {
   }
   async account(): Promise<number> {
     return (await this.#t.account()).code;
+  }
+  /**
+   * chauthtok for an expired password (after account() said NEW_AUTHTOK_REQD): the modules'
+   * prompts are answered with the old password where they ask for the current one, else the new
+   * one. `messages` then says why a new password was refused.
+   */
+  async changePassword(oldPassword: string, newPassword: string): Promise<number> {
+    return (await this.#t.changePassword(oldPassword, newPassword)).code;
   }
   /** setcred(ESTABLISH), the environment items, open_session; the session's environment on success. */
   async openSession(env: Record<string, string>): Promise<{ code: number; env: Record<string, string> }> {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Terminal } from '../../../client-firmware/src/terminal.js';
-import { keystrokes } from '../../../compositor/src/keys.js';
+import { keystrokes } from '../../../protocol/src/us-keys.js';
 import { startDevServer, startTerminal, type DevServer } from '../../helpers/server.js';
 import { testUser } from '../../helpers/test-user.js';
 import { comm, descendants, stopProc, waitForPath, waitForPort } from '../procs.js';
@@ -167,7 +167,7 @@ export const waydesk: System = {
 
 // ---------- sway (for wayvnc, and as waypipe's display) ----------
 
-interface Sway {
+export interface Sway {
   proc: ChildProcess;
   env: NodeJS.ProcessEnv;
   dir: string;
@@ -222,22 +222,37 @@ function appOf(root: number, names = ['foot', 'mpv']): number | undefined {
 // ---------- wayvnc ----------
 
 let vncPort = 5990;
+
+/** Headless sway running `app`, and wayvnc serving its output on a port of its own (no viewer yet). */
+export async function startSwayVnc(app: string[] | null): Promise<{ sway: Sway; vnc: ChildProcess; port: number; stop: () => Promise<void> }> {
+  const sway = await startSway(app);
+  const conf = path.join(sway.dir, 'wayvnc.conf');
+  fs.writeFileSync(conf, 'enable_auth=false\n');
+  fs.chmodSync(conf, 0o644);
+  const port = vncPort++;
+  const vnc = spawn('wayvnc', ['-C', conf, '-o', 'HEADLESS-1', '127.0.0.1', String(port)], {
+    env: sway.env,
+    uid: sway.user.uid,
+    gid: sway.user.gid,
+    stdio: 'ignore',
+  });
+  await waitForPort(port);
+  return {
+    sway,
+    vnc,
+    port,
+    stop: async () => {
+      await stopProc(vnc);
+      await stopSway(sway);
+    },
+  };
+}
+
 export function wayvnc(label: string, encodings: number[]): System {
   return {
     name: `wayvnc ${label}`,
     async start(app) {
-      const sway = await startSway(app);
-      const conf = path.join(sway.dir, 'wayvnc.conf');
-      fs.writeFileSync(conf, 'enable_auth=false\n');
-      fs.chmodSync(conf, 0o644);
-      const port = vncPort++;
-      const vnc = spawn('wayvnc', ['-C', conf, '-o', 'HEADLESS-1', '127.0.0.1', String(port)], {
-        env: sway.env,
-        uid: sway.user.uid,
-        gid: sway.user.gid,
-        stdio: 'ignore',
-      });
-      await waitForPort(port);
+      const { sway, vnc, port, stop } = await startSwayVnc(app);
       const rfb = await RfbClient.connect(port, encodings);
       const u = updateWaiter();
       rfb.onUpdate = () => u.fire();
@@ -254,8 +269,7 @@ export function wayvnc(label: string, encodings: number[]): System {
         nextUpdate: (ms) => u.wait(ms),
         stop: async () => {
           rfb.close();
-          await stopProc(vnc);
-          await stopSway(sway);
+          await stop();
         },
       };
     },

@@ -1,0 +1,284 @@
+// The greeter: what a terminal without a session shows, drawn by the daemon and streamed as
+// lossless tiles like any desktop, so every terminal kind shows it the same and stays dumb.
+// It costs a few kilobytes of state per terminal: no compositor, no picture kept between
+// updates, no timer but the clock's once a minute. What is typed goes only to the login.
+import { Codec } from '@waydesk/protocol/frame-format';
+import { KEY, charOf } from '@waydesk/protocol/us-keys';
+import { MAX_PASSWORD, MAX_USER_NAME, WIRE_VERSION, type Display, type ServerMessage, type TerminalMessage } from '@waydesk/protocol/wire';
+import { encodeGrayTiles } from './gray-picture.js';
+import { greeterDamage, greeterLayout, paintGreeter, type GreeterLayout, type GreeterView } from './greeter-picture.js';
+
+/** What became of a login typed at the greeter. */
+export type GreeterOutcome =
+  /** The terminal shows the user's session now: the greeter is done. */
+  | { ok: true }
+  | { ok: false; message: string }
+  /** The password must be changed first: the greeter asks for a new one (twice) and hands it here. */
+  | { ok: false; message: string; changePassword: (newPassword: string) => Promise<GreeterOutcome> };
+
+export interface GreeterOptions {
+  display: Display;
+  /** The server's name, as the greeter's title. */
+  serverName: string;
+  send: (m: ServerMessage) => void;
+  /** A user name and password were typed and Enter pressed. */
+  submit: (user: string, password: string) => Promise<GreeterOutcome>;
+  now?: () => Date;
+}
+
+const BTN_LEFT = 0x110;
+const HINT_LOGIN = 'Tab: next field    Enter: log in';
+const HINT_CHANGE = 'Tab: next field    Enter: change the password    Esc: cancel';
+
+export function clockText(d: Date): string {
+  const time = d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
+  return `${time}  ${d.toLocaleDateString('en-GB', { weekday: 'long', day: 'numeric', month: 'long' })}`;
+}
+
+type Mode = { kind: 'login' } | { kind: 'busy' } | { kind: 'change'; change: (pw: string) => Promise<GreeterOutcome> };
+
+export class Greeter {
+  readonly #o: GreeterOptions;
+  #layout: GreeterLayout;
+  #user = '';
+  #password = '';
+  #new = ['', ''];
+  #focus = 0;
+  #message = '';
+  #mode: Mode = { kind: 'login' };
+  /** What the terminal shows (null: nothing of ours yet, the next update is a whole picture). */
+  #shown: GreeterView | null = null;
+  #seq = 0;
+  #shift = new Set<number>();
+  #ctrl = new Set<number>();
+  #caps = false;
+  #pointer = { x: 0, y: 0 };
+  #clock: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  constructor(o: GreeterOptions) {
+    this.#o = o;
+    this.#layout = greeterLayout(o.display.width, o.display.height);
+  }
+
+  /** Shows the greeter from scratch (after a session left this terminal, with why). */
+  show(message = ''): void {
+    this.#message = message;
+    this.#mode = { kind: 'login' };
+    // whoever comes next may be someone else: nothing of the last login stays
+    this.#user = '';
+    this.#password = '';
+    this.#new = ['', ''];
+    this.#focus = 0;
+    this.#welcome();
+    this.#tick();
+  }
+
+  #welcome(): void {
+    const d = this.#o.display;
+    this.#o.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: Number(process.hrtime.bigint() / 1000n) } });
+    // the terminal's own arrow: a desktop's cursor image does not belong on the greeter
+    this.#o.send({ type: 'cursor', body: { mode: 0, width: 0, height: 0, hotspotX: 0, hotspotY: 0, pixels: null } });
+    this.#shown = null;
+    this.#update();
+  }
+
+  /** Redraws the clock at every minute's turn; the only timer a waiting terminal costs. */
+  #tick(): void {
+    if (this.#clock) clearTimeout(this.#clock);
+    const now = (this.#o.now ?? (() => new Date()))();
+    this.#clock = setTimeout(() => {
+      this.#update();
+      this.#tick();
+    }, 60_000 - (now.getTime() % 60_000) + 50);
+    this.#clock.unref();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#clock) clearTimeout(this.#clock);
+    this.#clock = null;
+    this.#password = '';
+    this.#new = ['', ''];
+  }
+
+  #view(): GreeterView {
+    const now = (this.#o.now ?? (() => new Date()))();
+    const base = { title: this.#o.serverName, clock: clockText(now), focus: this.#focus, message: this.#message };
+    if (this.#mode.kind === 'change') {
+      return {
+        ...base,
+        prompt: 'Your password has expired: choose a new one',
+        fields: [
+          { label: 'New password', text: this.#new[0]!, secret: true },
+          { label: 'The new password again', text: this.#new[1]!, secret: true },
+        ],
+        hint: HINT_CHANGE,
+      };
+    }
+    return {
+      ...base,
+      prompt: 'Log in with your user name and password',
+      fields: [
+        { label: 'User name', text: this.#user, secret: false },
+        { label: 'Password', text: this.#password, secret: true },
+      ],
+      hint: HINT_LOGIN,
+    };
+  }
+
+  /** Sends what changed since the terminal's picture (all of it after a welcome). */
+  #update(): void {
+    if (this.#stopped) return;
+    const v = this.#view();
+    const l = this.#layout;
+    const start = this.#shown === null;
+    const rects = start ? [{ x: 0, y: 0, width: l.width, height: l.height }] : greeterDamage(l, this.#shown!, v);
+    this.#shown = v;
+    if (!rects.length) return;
+    const canvases = paintGreeter(l, v, rects);
+    if (!canvases.length) return;
+    const r = new Int32Array(canvases.length * 4);
+    canvases.forEach((c, i) => r.set([c.rect.x, c.rect.y, c.rect.width, c.rect.height], i * 4));
+    this.#seq = (this.#seq + 1) & 0xffff;
+    const full = start || (rects.length === 1 && rects[0]!.width === l.width && rects[0]!.height === l.height);
+    this.#o.send({ type: 'frame', body: { seq: this.#seq, width: l.width, height: l.height, full, keyframe: false, codec: Codec.Tiles, rects: r, payload: encodeGrayTiles(canvases, start) } });
+  }
+
+  /** A terminal message while this terminal is at the greeter. */
+  input(m: TerminalMessage): void {
+    if (this.#stopped) return;
+    switch (m.type) {
+      case 'resize':
+        this.#o.display = m.display;
+        this.#layout = greeterLayout(m.display.width, m.display.height);
+        this.#welcome();
+        return;
+      case 'keyframe-request':
+        // the terminal lost its picture: the whole one, on a new stream
+        this.#shown = null;
+        this.#update();
+        return;
+      case 'pointer-motion':
+        this.#pointer = { x: m.x, y: m.y };
+        return;
+      case 'pointer-button': {
+        if (!m.pressed || m.button !== BTN_LEFT || this.#mode.kind === 'busy') return;
+        const i = this.#layout.fields.findIndex((f) => this.#pointer.x >= f.x && this.#pointer.x < f.x + f.width && this.#pointer.y >= f.y && this.#pointer.y < f.y + f.height);
+        if (i >= 0 && i !== this.#focus) {
+          this.#focus = i;
+          this.#update();
+        }
+        return;
+      }
+      case 'key':
+        this.#key(m.code, m.pressed);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #key(code: number, pressed: boolean): void {
+    // modifiers are followed in every mode, so a key let go while busy is not held ever after
+    if (code === KEY.LEFTSHIFT || code === KEY.RIGHTSHIFT) return void (pressed ? this.#shift.add(code) : this.#shift.delete(code));
+    if (code === KEY.LEFTCTRL || code === KEY.RIGHTCTRL) return void (pressed ? this.#ctrl.add(code) : this.#ctrl.delete(code));
+    if (!pressed) return;
+    if (code === KEY.CAPSLOCK) {
+      this.#caps = !this.#caps;
+      return;
+    }
+    if (this.#mode.kind === 'busy') return;
+    const field = this.#field();
+    if (code === KEY.ENTER || code === KEY.KPENTER) return this.#enter();
+    if (code === KEY.TAB || code === KEY.UP || code === KEY.DOWN) {
+      // two fields: forward and back are the same move
+      this.#focus = 1 - this.#focus;
+      return this.#update();
+    }
+    if (code === KEY.ESC) {
+      if (this.#mode.kind === 'change') {
+        this.#mode = { kind: 'login' };
+        this.#new = ['', ''];
+        this.#focus = 1;
+      }
+      this.#password = '';
+      this.#message = '';
+      return this.#update();
+    }
+    if (code === KEY.BACKSPACE) {
+      field.set([...field.get()].slice(0, -1).join(''));
+      return this.#update();
+    }
+    if (this.#ctrl.size) {
+      // Ctrl+U empties the field, as at a console login
+      if (charOf(code, false) === 'u') {
+        field.set('');
+        this.#update();
+      }
+      return;
+    }
+    const ch = charOf(code, this.#shift.size > 0, this.#caps);
+    if (ch === null || field.get().length >= field.max) return;
+    field.set(field.get() + ch);
+    this.#update();
+  }
+
+  #field(): { get: () => string; set: (s: string) => void; max: number } {
+    const i = this.#focus;
+    if (this.#mode.kind === 'change') return { get: () => this.#new[i]!, set: (s) => (this.#new[i] = s), max: MAX_PASSWORD };
+    if (i === 0) return { get: () => this.#user, set: (s) => (this.#user = s), max: MAX_USER_NAME };
+    return { get: () => this.#password, set: (s) => (this.#password = s), max: MAX_PASSWORD };
+  }
+
+  #enter(): void {
+    const mode = this.#mode;
+    if (mode.kind === 'change') {
+      if (this.#focus === 0) {
+        this.#focus = 1;
+        return this.#update();
+      }
+      const [a, b] = this.#new;
+      if (!a || a !== b) {
+        this.#new = ['', ''];
+        this.#focus = 0;
+        this.#message = a ? 'the two passwords differ: type the new one twice again' : 'type a new password';
+        return this.#update();
+      }
+      this.#new = ['', ''];
+      return this.#await(mode.change(a!));
+    }
+    if (this.#focus === 0 || !this.#user) {
+      if (!this.#user) return;
+      this.#focus = 1;
+      return this.#update();
+    }
+    if (!this.#password) return;
+    const password = this.#password;
+    this.#password = '';
+    this.#await(this.#o.submit(this.#user, password));
+  }
+
+  #await(p: Promise<GreeterOutcome>): void {
+    this.#mode = { kind: 'busy' };
+    this.#message = 'checking…';
+    this.#update();
+    void p.then(
+      (r) => this.#outcome(r),
+      () => this.#outcome({ ok: false, message: 'the login could not be checked: try again' }),
+    );
+  }
+
+  #outcome(r: GreeterOutcome): void {
+    if (this.#stopped || r.ok) return;
+    this.#message = r.message;
+    if ('changePassword' in r) {
+      this.#mode = { kind: 'change', change: r.changePassword };
+      this.#focus = 0;
+    } else {
+      this.#mode = { kind: 'login' };
+      this.#focus = this.#user ? 1 : 0;
+    }
+    this.#update();
+  }
+}

@@ -1,0 +1,132 @@
+// How many idle sessions a server holds: N users log in through the real login server (PAM, a
+// compositor as each user, foot), look at their desktop at 1920x1080, and leave; then the
+// memory (PSS of every process of each session) and the CPU and wake-ups of the idle sessions,
+// next to N sway + wayvnc + foot stacks that a VNC viewer looked at and left, in the same run.
+// Needs root (accounts, PAM); makes its accounts and removes them.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
+import { quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { CLK_TCK, cpuTicks, descendants, pssBytes, uidsOf } from './procs.js';
+import { Encoding, RfbClient } from './peers/rfb.js';
+import { startSwayVnc } from './peers/systems.js';
+import type { Report } from './report.js';
+
+const N = Number(process.env.WAYDESK_DENSITY_SESSIONS ?? 20);
+const PASSWORD = 'density horse battery staple';
+const IDLE_WINDOW_MS = 10_000;
+const BUDGET = 24 * 1024 ** 3;
+
+/** Context switches of every thread of a process: each is a wake-up (or a preemption). */
+function switches(pid: number): number {
+  let n = 0;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const st = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+    }
+  } catch {
+    // gone
+  }
+  return n;
+}
+
+/** Memory, CPU and wake-ups of groups of processes (one group a session), while nothing happens. */
+async function idleCost(groups: number[][]): Promise<{ pssPerGroup: number; cpuPercent: number; wakeupsPerGroup: number }> {
+  const all = groups.flat();
+  const pss = all.reduce((a, p) => a + pssBytes(p), 0);
+  const t0 = all.reduce((a, p) => a + cpuTicks(p), 0);
+  const w0 = all.reduce((a, p) => a + switches(p), 0);
+  await sleep(IDLE_WINDOW_MS);
+  const t1 = all.reduce((a, p) => a + cpuTicks(p), 0);
+  const w1 = all.reduce((a, p) => a + switches(p), 0);
+  return {
+    pssPerGroup: pss / groups.length,
+    cpuPercent: ((t1 - t0) / CLK_TCK / (IDLE_WINDOW_MS / 1000)) * 100,
+    wakeupsPerGroup: (w1 - w0) / (IDLE_WINDOW_MS / 1000) / groups.length,
+  };
+}
+
+async function waydeskSessions(users: string[]): Promise<{ s: DevServer; groups: number[][] }> {
+  const s = await startLoginServer(['foot', '-o', 'cursor.blink=no', 'sh']);
+  for (const [i, user] of users.entries()) {
+    const { terminal } = startTerminal(s, { width: 1920, height: 1080 }, `density-${i}`, false, { user, password: PASSWORD });
+    await waitFor(`${user}'s desktop`, () => terminal.framesDecoded > 0, 30_000);
+    await quiet(terminal, 500);
+    // the user walks away: the session is detached and idles
+    terminal.stop();
+  }
+  await sleep(3000);
+  const groups = users.map((user) => {
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    const compositor = descendants(s.proc.pid!).find((p) => uidsOf(p)[0] === uid);
+    if (!compositor) throw new Error(`no desktop of ${user} found`);
+    return [compositor, ...descendants(compositor)];
+  });
+  return { s, groups };
+}
+
+async function swayStacks(n: number): Promise<{ groups: number[][]; stop: () => Promise<void> }> {
+  const stacks: Array<Awaited<ReturnType<typeof startSwayVnc>>> = [];
+  for (let i = 0; i < n; i++) {
+    const st = await startSwayVnc(['foot', '-o', 'cursor.blink=no', 'sh']);
+    stacks.push(st);
+    // a viewer looks at it once and leaves, as the terminal did above
+    const rfb = await RfbClient.connect(st.port, [Encoding.ZRLE, Encoding.DesktopSize]);
+    await new Promise<void>((res, rej) => {
+      const t = setTimeout(() => rej(new Error('wayvnc sent no picture')), 15_000);
+      rfb.onUpdate = () => {
+        clearTimeout(t);
+        res();
+      };
+    });
+    await sleep(300);
+    rfb.close();
+  }
+  await sleep(3000);
+  return {
+    groups: stacks.map((st) => [st.sway.proc.pid!, ...descendants(st.sway.proc.pid!), st.vnc.pid!]),
+    stop: async () => {
+      for (const st of stacks) await st.stop();
+    },
+  };
+}
+
+export async function benchDensity(r: Report): Promise<void> {
+  if (!isRoot()) {
+    r.note('density: skipped (needs root: accounts, PAM)');
+    return;
+  }
+  r.note(`density (${N} idle sessions at 1920x1080, each viewed once and left; next to ${N} sway + wayvnc + foot stacks viewed once and left)`);
+  const users = Array.from({ length: N }, (_, i) => `wdbench-d${i}`);
+  const made: string[] = [];
+  let s: DevServer | undefined;
+  let sway: Awaited<ReturnType<typeof swayStacks>> | undefined;
+  try {
+    for (const u of users) {
+      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk density bench (removed after the run)', u]);
+      made.push(u);
+      execFileSync('chpasswd', [], { input: `${u}:${PASSWORD}\n` });
+    }
+    const w = await waydeskSessions(users);
+    s = w.s;
+    const ours = await idleCost(w.groups);
+    r.add('density', 'waydesk_pss_per_session', ours.pssPerGroup / 1024 ** 2, 'MiB');
+    r.add('density', 'waydesk_idle_cpu_all_sessions', ours.cpuPercent, '% of a core');
+    r.add('density', 'waydesk_wakeups_per_session', ours.wakeupsPerGroup, '/s');
+    r.add('density', 'waydesk_sessions_per_24GiB', Math.floor(BUDGET / ours.pssPerGroup), 'sessions');
+    r.add('density', 'server_pss', pssBytes(s.proc.pid!) / 1024 ** 2, 'MiB');
+    await s.stop();
+    s = undefined;
+    sway = await swayStacks(N);
+    const theirs = await idleCost(sway.groups);
+    r.add('density', 'sway_wayvnc_pss_per_stack', theirs.pssPerGroup / 1024 ** 2, 'MiB');
+    r.add('density', 'sway_wayvnc_idle_cpu_all_stacks', theirs.cpuPercent, '% of a core');
+    r.add('density', 'sway_wayvnc_wakeups_per_stack', theirs.wakeupsPerGroup, '/s');
+    r.add('density', 'pss_ratio_waydesk_to_sway_wayvnc', ours.pssPerGroup / theirs.pssPerGroup, 'x');
+  } finally {
+    await sway?.stop();
+    await s?.stop();
+    for (const u of made) execFileSync('userdel', ['--remove', '--force', u], { stdio: 'ignore' });
+  }
+}

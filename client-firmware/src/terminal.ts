@@ -63,6 +63,8 @@ const STABLE_MS = 10_000;
 export class Terminal extends EventEmitter<TerminalEvents> {
   readonly painter = new FramePainter();
   cursor: CursorBody | null = null;
+  /** The server shows its greeter here (no session). */
+  atGreeter = false;
   framesDecoded = 0;
   decodeUsTotal = 0;
   bytesReceived = 0;
@@ -86,7 +88,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
 
   constructor(o: TerminalOptions) {
     super();
-    this.#o = o;
+    this.#o = { ...o };
   }
 
   get connected(): boolean {
@@ -247,6 +249,15 @@ export class Terminal extends EventEmitter<TerminalEvents> {
         this.#pong(m.id, m.timeUs);
         break;
       case 'welcome':
+        if (m.body.greeter) {
+          // Presented again after a reconnect, stored credentials would take back a session its
+          // user moved elsewhere, or start one after they logged out: from here on, the greeter.
+          if (this.#o.credentials) delete this.#o.credentials;
+          this.atGreeter = true;
+          this.emit('status', { connected: true, retrying: false, message: 'at the greeter' });
+        } else {
+          this.atGreeter = false;
+        }
         break;
     }
   }

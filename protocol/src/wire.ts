@@ -100,6 +100,11 @@ export interface WelcomeBody {
   height: number;
   /** The server's CLOCK_MONOTONIC, for the terminal's clock offset estimate. */
   serverTimeUs: number;
+  /**
+   * What follows is the server's greeter, not a session: a terminal that brought credentials
+   * has used them (its session moved on or ended) and must not present them again by itself.
+   */
+  greeter?: boolean;
 }
 
 export type CursorBody = CursorMsg;
@@ -377,7 +382,8 @@ export function decodeServerMessage(data: Uint8Array): ServerMessage {
     case WireType.Welcome: {
       const o = parseJson(p, 'welcome');
       need(isInt(o.version, 1, 1000) && isInt(o.width, 1, MAX_OUTPUT.width) && isInt(o.height, 1, MAX_OUTPUT.height) && typeof o.serverTimeUs === 'number', 'welcome: bad fields');
-      return { type: 'welcome', body: { version: o.version, width: o.width, height: o.height, serverTimeUs: o.serverTimeUs } };
+      need(o.greeter === undefined || typeof o.greeter === 'boolean', 'welcome: greeter must be a boolean');
+      return { type: 'welcome', body: { version: o.version, width: o.width, height: o.height, serverTimeUs: o.serverTimeUs, ...(o.greeter ? { greeter: true } : {}) } };
     }
     case WireType.Frame: {
       const f = decodeFrameBody(p);

@@ -76,7 +76,7 @@ export class Greeter {
 
   #welcome(): void {
     const d = this.#o.display;
-    this.#o.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: Number(process.hrtime.bigint() / 1000n) } });
+    this.#o.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: Number(process.hrtime.bigint() / 1000n), greeter: true } });
     // the terminal's own arrow: a desktop's cursor image does not belong on the greeter
     this.#o.send({ type: 'cursor', body: { mode: 0, width: 0, height: 0, hotspotX: 0, hotspotY: 0, pixels: null } });
     this.#shown = null;

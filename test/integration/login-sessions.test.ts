@@ -143,6 +143,12 @@ describe.skipIf(!isRoot())('logging in', () => {
       // the first terminal stays connected and shows the greeter, saying where the session went
       await waitFor('the greeter at the first terminal', () => greeterSays(first, 'your session moved to terminal desk-2'), 10_000);
       expect(first.connected).toBe(true);
+      expect(first.atGreeter).toBe(true);
+      // its connection drops and comes back: it does not log in again by itself and take the session back
+      first.dropConnection();
+      await waitFor('the first terminal back, at the greeter', () => first.connected && first.atGreeter && greeterSays(first, ''), 10_000);
+      await sleep(500);
+      expect(s.log()).not.toMatch(/"terminal":"desk-1"[^\n]*"event":"reattach"/);
       await quiet(second, 600);
       expect(await differs(s, uidOf(A), second.painter.framebuffer, 1280, 720)).toBe(0);
       // still one desktop for A: the login re-attached it

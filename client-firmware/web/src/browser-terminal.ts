@@ -249,6 +249,11 @@ function connect(): void {
     state.connected = false;
     clearTimeout(stableTimer);
     releaseAll();
+    if (!token && e.code === CloseCode.Unauthorized) {
+      // a single-user server, opened without its address's token: retrying cannot help
+      show(`${e.reason || 'the server refused this page'}. Open the address the server printed for this run.`);
+      return;
+    }
     if (token && (e.code === CloseCode.Unauthorized || e.code === CloseCode.SessionEnded)) {
       sessionStorage.removeItem('waydesk-token');
       show(`${e.reason || 'the server refused this token'}. Open the address the server printed for this run.`);

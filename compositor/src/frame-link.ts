@@ -1,4 +1,6 @@
 import type { Duplex } from 'node:stream';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import {
   IPC_VERSION,
   IpcProtocolError,
@@ -23,6 +25,21 @@ const MAX_IN_FLIGHT = 2;
 const HIGH_WATER = 4 * 1024 * 1024;
 /** Quiet time after the last lossy frame before its regions are sent again exactly. */
 const REFINE_AFTER_MS = 200;
+/**
+ * How long a desktop no terminal shows keeps what it keeps for one (the picture's copy, the
+ * output's buffers, what the receiver had): a session moving between terminals, or a
+ * terminal's short outage, does not pay for drawing it all again.
+ */
+export const RELEASE_UNVIEWED_MS = 10_000;
+
+/**
+ * A full garbage collection, now: the released pictures are Buffers outside V8's heap, which an
+ * idle process would otherwise keep until some allocation, maybe never, triggers a collection.
+ */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
 
 export interface EncodeStats {
   framesTiles: number;
@@ -76,6 +93,11 @@ export class FrameLink {
   /** A whole picture was asked for and waits for the socket to drain. */
   #fullDue = false;
   #closed = false;
+  #releaseTimer: NodeJS.Timeout | null = null;
+  /** The picture's buffers are released (nobody looked for a while). */
+  #released = false;
+  /** They are being made again: the whole picture is being drawn, the full frame waits for it. */
+  #restoring = false;
   #framesSent = 0;
   #bytesSent = 0;
   onMessage: (m: ParentMessage) => void = () => {};
@@ -111,7 +133,12 @@ export class FrameLink {
     this.send({ type: 'hello', body: hello });
     this.send({ type: 'windows', body: { windows } });
     this.send({ type: 'cursor', body: cursor });
-    this.sendFull();
+    // a link made while the picture is released (the server restarted meanwhile) waits for it
+    if (this.#core.hasPicture) this.sendFull();
+    else {
+      this.#released = true;
+      this.requestFull();
+    }
   }
 
   send(m: CompositorMessage): void {
@@ -137,13 +164,45 @@ export class FrameLink {
    * queued, not one per request.
    */
   requestFull(): void {
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = null;
     this.#fullDue = true;
+    if (this.#released) {
+      this.#released = false;
+      this.#restoring = this.#core.restorePicture();
+      this.#log.info('a terminal attached: drawing the whole picture again');
+    }
     this.pump();
+  }
+
+  /** No terminal shows the desktop: after a while, the memory kept for one is given back. */
+  detached(): void {
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = setTimeout(() => this.#release(), RELEASE_UNVIEWED_MS);
+    this.#releaseTimer.unref();
+  }
+
+  #release(): void {
+    this.#releaseTimer = null;
+    if (this.#closed || this.#released || this.#restoring) return;
+    this.#released = true;
+    // clients get no frame callbacks: what nobody sees is not drawn
+    this.#core.setPaused(true);
+    this.#encoder.releaseViewer();
+    this.#core.releasePicture();
+    setImmediate(collectGarbage);
+    this.#log.info({ afterMs: RELEASE_UNVIEWED_MS }, 'no terminal for a while: released the picture buffers');
   }
 
   /** Sends what the core has, or pauses the core when the parent is behind. */
   pump(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#released) return;
+    if (this.#restoring) {
+      this.#core.setPaused(false);
+      // the whole picture is drawn again at the next frame; until then there is nothing to send
+      if (!this.#core.takeFrame()) return;
+      this.#restoring = false;
+    }
     if (this.#fullDue && !this.#waitingDrain) {
       this.#fullDue = false;
       this.sendFull();
@@ -276,6 +335,8 @@ export class FrameLink {
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = null;
     if (this.#refineTimer) clearTimeout(this.#refineTimer);
     this.onClose();
   }

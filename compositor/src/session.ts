@@ -157,8 +157,9 @@ export class CompositorSession extends EventEmitter {
       case 'pointer-axis':
         this.input.pointerAxis(m.horizontal, m.delta, m.discrete);
         break;
-      case 'release-all':
+      case 'detached':
         this.input.releaseAll();
+        this.#link?.detached();
         break;
       case 'resize':
         this.resize(m.width, m.height, m.refreshMhz / 1000);

@@ -338,6 +338,23 @@ export class StreamEncoder {
     this.#log.info({ ...this.#region }, 'video encoder released after a quiet spell');
   }
 
+  /**
+   * Nobody looks: what the receiver had (a picture's worth) and the video encoder go. The next
+   * picture encoded is a whole one (full()), which sizes everything again.
+   */
+  releaseViewer(): void {
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = null;
+    this.#h264?.close();
+    this.#h264 = null;
+    this.#cur = Buffer.alloc(0);
+    this.#sent = Buffer.alloc(0);
+    this.#lossy = new Uint8Array(0);
+    this.#lossyCount = 0;
+    // the next #use sizes everything for the picture it is given
+    this.width = this.height = 0;
+  }
+
   close(): void {
     if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
     this.#releaseTimer = null;

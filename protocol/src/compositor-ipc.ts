@@ -36,7 +36,8 @@ export const MsgType = {
   PointerMotion: 22,
   PointerButton: 23,
   PointerAxis: 24,
-  ReleaseAll: 25,
+  /** No terminal shows the desktop: held keys and buttons are let go, and what is kept for a viewer may go. */
+  Detached: 25,
   Resize: 26,
   Keymap: 27,
   RequestFull: 28,
@@ -124,7 +125,7 @@ export type ParentMessage =
   | { type: 'pointer-motion'; x: number; y: number }
   | { type: 'pointer-button'; button: number; pressed: boolean }
   | { type: 'pointer-axis'; horizontal: boolean; delta: number; discrete: number }
-  | { type: 'release-all' }
+  | { type: 'detached' }
   | { type: 'resize'; width: number; height: number; refreshMhz: number }
   | { type: 'keymap'; keymap: KeymapMsg }
   | { type: 'request-full' }
@@ -221,8 +222,8 @@ export function encodeParentMessage(m: ParentMessage): Buffer {
       p.writeInt32LE(m.discrete | 0, 9);
       return Buffer.concat([header(MsgType.PointerAxis, 13), p]);
     }
-    case 'release-all':
-      return header(MsgType.ReleaseAll, 0);
+    case 'detached':
+      return header(MsgType.Detached, 0);
     case 'resize': {
       const p = Buffer.allocUnsafe(12);
       p.writeUInt32LE(m.width >>> 0, 0);
@@ -302,9 +303,9 @@ export function decodeParentMessage(type: number, p: Buffer): ParentMessage {
       need(Number.isFinite(delta) && Math.abs(delta) < 1e6, 'pointer-axis: delta out of range');
       return { type: 'pointer-axis', horizontal: p.readUInt8(0) !== 0, delta, discrete: p.readInt32LE(9) };
     }
-    case MsgType.ReleaseAll:
-      need(p.length === 0, 'release-all: expected no payload');
-      return { type: 'release-all' };
+    case MsgType.Detached:
+      need(p.length === 0, 'detached: expected no payload');
+      return { type: 'detached' };
     case MsgType.Resize: {
       need(p.length === 12, 'resize: expected 12 bytes');
       const width = p.readUInt32LE(0);

@@ -27,7 +27,7 @@ describe('compositor link protocol', () => {
       { type: 'pointer-motion', x: 12.5, y: 1079 },
       { type: 'pointer-button', button: 0x110, pressed: false },
       { type: 'pointer-axis', horizontal: false, delta: -15, discrete: -1 },
-      { type: 'release-all' },
+      { type: 'detached' },
       { type: 'resize', width: 1280, height: 720, refreshMhz: 60000 },
       { type: 'keymap', keymap: { layout: 'de', variant: 'nodeadkeys' } },
       { type: 'request-full' },

@@ -43,6 +43,8 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
       InstanceMethod("pointerAxis", &Compositor::PointerAxis),
       InstanceMethod("cursor", &Compositor::Cursor),
       InstanceMethod("setPaused", &Compositor::SetPaused),
+      InstanceMethod("releasePicture", &Compositor::ReleasePictureBuffers),
+      InstanceMethod("restorePicture", &Compositor::RestorePicture),
       InstanceMethod("takeFrame", &Compositor::TakeFrame),
       InstanceMethod("picture", &Compositor::Picture),
       InstanceMethod("stats", &Compositor::Stats),
@@ -364,6 +366,18 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     if (wd_frames_set_paused(Server(info), paused) && !paused && kick_) uv_timer_start(kick_, &Compositor::OnKick, 0, 0);
     Flush();
     return info.Env().Undefined();
+  }
+
+  Napi::Value ReleasePictureBuffers(const Napi::CallbackInfo& info) {
+    wd_picture_release(Server(info));
+    Flush();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value RestorePicture(const Napi::CallbackInfo& info) {
+    bool ok = wd_picture_restore(Server(info));
+    Flush();
+    return Napi::Boolean::New(info.Env(), ok);
   }
 
   Napi::Value TakeFrame(const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <drm_fourcc.h>
+#include <malloc.h>
 #include <pixman.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,8 +88,29 @@ struct wd_popup {
 	struct wl_listener destroy;
 };
 
+/* Exported by libwlroots 0.15, declared only in its private render/swapchain.h. */
+void wlr_swapchain_destroy(struct wlr_swapchain *swapchain);
+
+/* wlroots 0.15's headless output (backend/headless.h, private): its frame timer re-arms itself
+ * after every frame, drawn or not, so an idle desktop would wake at the refresh rate. We reach
+ * the timer to stop it while nothing is drawn, and trust the layout only after checking it
+ * against what we know (the backend pointer, the frame delay of the mode we set). */
+struct wd_headless_output_0_15 {
+	struct wlr_output wlr_output;
+	void *backend;
+	struct wl_list link;
+	struct wl_event_source *frame_timer;
+	int frame_delay;
+};
+
 struct wd_server {
 	struct wl_display *display;
+	/* The headless output's frame timer (NULL: the layout did not check out, it ticks on), the
+	 * idle callback that stops it, and commits counted so a stop never follows a drawn frame. */
+	struct wl_event_source *frame_timer;
+	struct wl_event_source *frame_stop;
+	uint64_t output_commits;
+	uint64_t commits_at_stop;
 	int max_width, max_height;
 	struct wl_event_loop *loop;
 	struct wlr_backend *backend;
@@ -325,6 +347,7 @@ static uint64_t region_area(pixman_region32_t *r) {
 
 static void output_commit(struct wl_listener *l, void *data) {
 	wd_server *s = wl_container_of(l, s, output_commit);
+	s->output_commits++;
 	struct wlr_buffer *buf = s->pending_buffer;
 	s->pending_buffer = NULL;
 	if (!buf) return;
@@ -553,11 +576,38 @@ static void compose_pixman(wd_server *s) {
 	wlr_output_commit(o);
 }
 
+static void frame_stop_idle(void *data) {
+	wd_server *s = data;
+	s->frame_stop = NULL;
+	/* a frame drawn since the stop was asked for keeps the clock running */
+	if (s->frame_timer && s->output_commits == s->commits_at_stop) wl_event_source_timer_update(s->frame_timer, 0);
+}
+
+/* Nothing was drawn this frame: the clock stops once the timer has re-armed itself (an idle
+ * callback runs after it). A client's commit or frame request starts it again through
+ * wlr_output_schedule_frame. */
+static void frame_clock_idle(wd_server *s) {
+	if (!s->frame_timer || s->frame_stop) return;
+	s->commits_at_stop = s->output_commits;
+	s->frame_stop = wl_event_loop_add_idle(s->loop, frame_stop_idle, s);
+}
+
+/* A frame was drawn: the next one comes a refresh later (also when this one came from
+ * wlr_output_schedule_frame, not from the timer), so clients are paced at the refresh rate. */
+static void frame_clock_run(wd_server *s) {
+	struct wd_headless_output_0_15 *h = (struct wd_headless_output_0_15 *)s->output;
+	if (s->frame_timer) wl_event_source_timer_update(s->frame_timer, h->frame_delay);
+}
+
 static void output_frame(struct wl_listener *l, void *data) {
 	wd_server *s = wl_container_of(l, s, output_frame);
+	uint64_t commits = s->output_commits;
 	/* A paused consumer holds frame callbacks back so clients stop drawing. Screencopy
 	 * (grim) still gets its frame: it sets needs_frame. */
-	if (s->paused && !s->output->needs_frame) return;
+	if (s->paused && !s->output->needs_frame) {
+		frame_clock_idle(s);
+		return;
+	}
 	s->captured_this_commit = false;
 	s->compose_start_ns = now_ns();
 	s->compose_commit_ns = s->commit_ns ? s->commit_ns : s->compose_start_ns;
@@ -574,6 +624,8 @@ static void output_frame(struct wl_listener *l, void *data) {
 		s->stats.total_capture_ns += cap;
 		s->stats.total_render_ns += s->stats.last_render_ns;
 	}
+	if (s->output_commits != commits) frame_clock_run(s);
+	else frame_clock_idle(s);
 	if (s->paused) return;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1163,6 +1215,12 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 	wl_signal_add(&s->output->events.commit, &s->output_commit);
 	s->output_destroy.notify = output_destroy;
 	wl_signal_add(&s->output->events.destroy, &s->output_destroy);
+	{
+		struct wd_headless_output_0_15 *h = (struct wd_headless_output_0_15 *)s->output;
+		int delay = cfg->refresh_mhz > 0 ? 1000000 / cfg->refresh_mhz : 0;
+		if (wlr_output_is_headless(s->output) && h->backend == (void *)s->backend && h->frame_delay == delay && h->frame_timer) s->frame_timer = h->frame_timer;
+		else wlr_log(WLR_ERROR, "this wlroots' headless output is not laid out as 0.15's: the frame clock cannot stop when idle");
+	}
 	if (!fb_alloc(s, s->output->width, s->output->height)) {
 		fail(err, errlen, "out of memory for a %dx%d picture", cfg->width, cfg->height);
 		goto error;
@@ -1180,6 +1238,9 @@ void wd_server_destroy(wd_server *s) {
 	cursor_forget_surface(s);
 	if (s->pending_buffer) wlr_buffer_unlock(s->pending_buffer);
 	s->pending_buffer = NULL;
+	if (s->frame_stop) wl_event_source_remove(s->frame_stop);
+	s->frame_stop = NULL;
+	s->frame_timer = NULL; /* the output's, destroyed with it */
 	if (s->backend) wlr_backend_destroy(s->backend); /* destroys the output and input devices */
 	if (s->display) wl_display_destroy(s->display);  /* globals, sockets and their lock files */
 	/* wl_display_destroy does not free these (ASan shows them leaking otherwise). */
@@ -1458,6 +1519,32 @@ bool wd_frames_set_paused(wd_server *s, bool paused) {
 	s->paused = paused;
 	/* Resuming: compose what piled up and release the held frame callbacks now. */
 	if (!paused && s->output) wlr_output_schedule_frame(s->output);
+	return true;
+}
+
+void wd_picture_release(wd_server *s) {
+	fb_free(s);
+	free(s->scratch);
+	s->scratch = NULL;
+	free(s->tile_seen);
+	s->tile_seen = NULL;
+	s->fb_w = s->fb_h = 0;
+	pixman_region32_clear(&s->unsent);
+	/* The output's render buffers: wlroots makes a new swapchain at the next frame. */
+	if (s->output && s->output->swapchain && !s->output->back_buffer) {
+		wlr_swapchain_destroy(s->output->swapchain);
+		s->output->swapchain = NULL;
+	}
+	/* give the freed megabytes back to the system, not to malloc's free lists */
+	malloc_trim(0);
+}
+
+bool wd_picture_restore(wd_server *s) {
+	if (!s->output || !s->scene_output) return false;
+	if (!s->fb && !fb_alloc(s, s->output->width, s->output->height)) return false;
+	/* the new picture is drawn whole, from the clients' buffers */
+	wlr_output_damage_add_whole(s->scene_output->damage);
+	wlr_output_schedule_frame(s->output);
 	return true;
 }
 

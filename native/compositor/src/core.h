@@ -150,6 +150,11 @@ void wd_cursor_get(wd_server *s, wd_cursor *out);
  * so clients stop drawing; damage keeps accumulating and is delivered whole. */
 /* Returns true when the state changed. */
 bool wd_frames_set_paused(wd_server *s, bool paused);
+/* No one looks at the picture: frees the CPU copy (cfg.fb_release), the output's render
+ * buffers and malloc's free memory. wd_picture_restore makes them again and draws the whole
+ * picture at the next frame (its damage then covers the output). */
+void wd_picture_release(wd_server *s);
+bool wd_picture_restore(wd_server *s);
 /* Number of rectangles in the damage not yet taken, 0 if none. */
 size_t wd_frame_pending(wd_server *s);
 /* Copies the pending rectangles and clears the pending damage; their pixels are in the

@@ -165,6 +165,8 @@ interface Binding {
   pointerAxis(horizontal: boolean, delta: number, discrete: number, timeMs: number): void;
   cursor(): CursorState;
   setPaused(paused: boolean): void;
+  releasePicture(): void;
+  restorePicture(): boolean;
   takeFrame(): RawFrame | null;
   picture(): Picture | null;
   stats(): CoreStats;
@@ -382,6 +384,20 @@ export class CompositorCore {
   }
   setPaused(paused: boolean): void {
     this.#b.setPaused(paused);
+  }
+  /**
+   * Nobody looks at the picture: its CPU copy and the output's render buffers go (about three
+   * pictures' worth), until restorePicture, which has the whole picture drawn again at the next
+   * frame (takeFrame then returns all of it). picture() throws in between.
+   */
+  releasePicture(): void {
+    this.#b.releasePicture();
+  }
+  get hasPicture(): boolean {
+    return this.#b.picture() !== null;
+  }
+  restorePicture(): boolean {
+    return this.#b.restorePicture();
   }
   takeFrame(): RawFrame | null {
     return this.#b.takeFrame();

@@ -11,7 +11,7 @@ export interface ServerConfig {
   listen: string;
   port: number;
   state: string;
-  session: { command: string[]; size: string; detachedTimeoutSeconds: number | null };
+  session: { command: string[]; size: string; detachedTimeoutSeconds: number | null; memoryMaxMiB: number; tasksMax: number };
   pam: { service: string };
 }
 
@@ -20,7 +20,8 @@ export const DEFAULTS: ServerConfig = {
   port: 8443,
   // a server run by an ordinary user (--dev) keeps its identity in that user's home
   state: process.getuid?.() === 0 ? '/var/lib/waydesk' : path.join(os.homedir(), '.local/state/waydesk'),
-  session: { command: ['foot'], size: '1920x1080', detachedTimeoutSeconds: null },
+  // a lab server's share for one user: a browser and an office suite fit, a runaway does not take the machine
+  session: { command: ['foot'], size: '1920x1080', detachedTimeoutSeconds: null, memoryMaxMiB: 4096, tasksMax: 1024 },
   pam: { service: 'waydesk' },
 };
 
@@ -44,6 +45,8 @@ const SCHEMA = {
           minimum: 60,
           description: 'seconds a session may go without a terminal before it is logged out (at least 60), or null for never',
         },
+        memoryMaxMiB: { type: 'integer', minimum: 64, maximum: 1048576, description: 'MiB of memory each session may use (at least 64): its cgroup memory limit' },
+        tasksMax: { type: 'integer', minimum: 32, maximum: 1048576, description: 'processes and threads each session may have at once (at least 32): its cgroup pids limit' },
       },
     },
     pam: {
@@ -105,6 +108,8 @@ export function loadConfig(file: string | undefined): { config: ServerConfig; fr
       command: r.session?.command ?? DEFAULTS.session.command,
       size: r.session?.size ?? DEFAULTS.session.size,
       detachedTimeoutSeconds: r.session?.detachedTimeoutSeconds ?? DEFAULTS.session.detachedTimeoutSeconds,
+      memoryMaxMiB: r.session?.memoryMaxMiB ?? DEFAULTS.session.memoryMaxMiB,
+      tasksMax: r.session?.tasksMax ?? DEFAULTS.session.tasksMax,
     },
     pam: { service: r.pam?.service ?? DEFAULTS.pam.service },
   };

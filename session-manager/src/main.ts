@@ -10,6 +10,7 @@ import { createLogger } from './log.js';
 import { serveTerminal, WaitingRoom, type Authenticator } from './terminal-endpoint.js';
 import { PamLogin } from './pam-login.js';
 import { Sessions } from './sessions.js';
+import { SessionCgroups } from './session-cgroup.js';
 import { LevelStore } from './store.js';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
 import { listenWebSocket, transports } from './transport.js';
@@ -126,7 +127,8 @@ async function main(): Promise<void> {
     const router = new Router(log, audit);
     const pam = new PamLogin({ service: cfg.config.pam.service, log, audit });
     const timeout = cfg.config.session.detachedTimeoutSeconds;
-    const sessions = new Sessions({ pam, router, log, command, display, store, linkDir, detachedTimeoutMs: timeout === null ? null : timeout * 1000 });
+    const cgroups = new SessionCgroups({ memoryBytes: cfg.config.session.memoryMaxMiB * 1024 * 1024, tasks: cfg.config.session.tasksMax }, log);
+    const sessions = new Sessions({ pam, router, log, command, display, store, linkDir, cgroups, detachedTimeoutMs: timeout === null ? null : timeout * 1000 });
     const adopted = await sessions.adopt();
     if (adopted) log.info({ adopted }, 'adopted the sessions the last run left running');
     const banner = (hostPort: string, url: string): string[] => [

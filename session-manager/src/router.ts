@@ -7,6 +7,8 @@ import type { SupervisedDesktop } from './supervisor.js';
 /** What the terminal endpoint hands the router: one connected, authenticated terminal. */
 export interface TerminalPeer {
   readonly hello: HelloBody;
+  /** The connection's address. */
+  readonly remote: string;
   send(m: ServerMessage): void;
   /**
    * Its session left it: moved to another terminal (CloseCode.TakenOver) or over
@@ -49,7 +51,7 @@ function nowUs(): number {
 /** Where the router's events go besides the log: the store's audit trail. */
 export type AuditSink = (event: string, fields: Record<string, unknown>) => void;
 
-export class Router extends EventEmitter<{ attach: [string]; detach: [string] }> {
+export class Router extends EventEmitter<{ attach: [string, TerminalPeer]; detach: [string, TerminalPeer] }> {
   readonly #log: Logger;
   readonly #audit: AuditSink;
   readonly #sessions = new Map<string, Session>();
@@ -133,7 +135,8 @@ export class Router extends EventEmitter<{ attach: [string]; detach: [string] }>
     this.#byPeer.set(peer, s);
     this.#log.info({ terminal: peer.hello.terminalId, kind: peer.hello.kind, display: t.display, session: key, event: 'attach' }, 'terminal attached');
     this.#audit('attach', { session: key, terminal: peer.hello.terminalId, kind: peer.hello.kind, width: t.display.width, height: t.display.height });
-    this.emit('attach', key);
+    this.emit('attach', key, peer);
+    s.desktop.setViewed(true);
     this.#greet(s, t);
     return true;
   }
@@ -157,11 +160,13 @@ export class Router extends EventEmitter<{ attach: [string]; detach: [string] }>
     this.#byPeer.delete(peer);
     if (s.terminal?.peer !== peer) return;
     s.terminal = null;
-    // Whatever that terminal held down is released now, not when the next one comes.
-    s.desktop.link?.send({ type: 'release-all' });
+    // Whatever that terminal held down is released now, not when the next one comes; and the
+    // compositor may let go of what it keeps for a viewer.
+    s.desktop.link?.send({ type: 'detached' });
+    s.desktop.setViewed(false);
     this.#log.info({ terminal: peer.hello.terminalId, session: s.key, event: 'detach' }, 'terminal detached');
     this.#audit('detach', { session: s.key, terminal: peer.hello.terminalId });
-    this.emit('detach', s.key);
+    this.emit('detach', s.key, peer);
   }
 
   fromTerminal(peer: TerminalPeer, m: TerminalMessage): void {

@@ -2,8 +2,9 @@ import type { Display, LoginBody } from '@waydesk/protocol/wire';
 import type { Logger } from './log.js';
 import type { LoginFailure, LoginSuccess, PamLogin } from './pam-login.js';
 import type { LoginResult } from './terminal-endpoint.js';
-import type { Router } from './router.js';
-import type { Store } from './store.js';
+import type { Router, TerminalPeer } from './router.js';
+import type { SessionRecord, Store } from './store.js';
+import type { SessionCgroups } from './session-cgroup.js';
 import { SupervisedDesktop, type DesktopSpec } from './supervisor.js';
 
 export interface SessionsOptions {
@@ -20,6 +21,8 @@ export interface SessionsOptions {
   linkDir: string;
   /** A session with no terminal this long is logged out; null: never (the default). */
   detachedTimeoutMs?: number | null;
+  /** Each session's cgroup, with its memory and task limits. */
+  cgroups: SessionCgroups;
 }
 
 /**
@@ -36,11 +39,33 @@ export class Sessions {
   readonly #opening = new Map<string, Promise<void>>();
 
   readonly #idle = new Map<string, NodeJS.Timeout>();
+  /** What the store holds of each running session, kept to update it. */
+  readonly #records = new Map<string, SessionRecord>();
 
   constructor(o: SessionsOptions) {
     this.#o = o;
-    o.router.on('attach', (key) => this.#unwatch(key));
-    o.router.on('detach', (key) => this.#watch(key));
+    o.router.on('attach', (key, peer) => {
+      this.#unwatch(key);
+      this.#seen(key, peer, true);
+    });
+    o.router.on('detach', (key, peer) => {
+      this.#watch(key);
+      this.#seen(key, peer, false);
+    });
+  }
+
+  /** The store's view of terminals and of which one shows a session, for admins. */
+  #seen(key: string, peer: TerminalPeer, attached: boolean): void {
+    const h = peer.hello;
+    const now = Date.now();
+    this.#write(this.#o.store.putTerminal({ id: h.terminalId, kind: h.kind, address: peer.remote, displays: h.displays, lastSeen: now, session: attached ? key : null }));
+    const rec = this.#records.get(key);
+    if (!rec) return;
+    // a terminal that left after another took over does not detach the session from the new one
+    if (!attached && rec.terminal !== h.terminalId) return;
+    rec.terminal = attached ? h.terminalId : null;
+    if (attached) rec.lastAttachedAt = now;
+    this.#write(this.#o.store.putSession(rec));
   }
 
   /** Starts the clock on a session without a terminal (when a timeout is configured). */
@@ -100,10 +125,16 @@ export class Sessions {
     this.#desktops.set(key, { desktop, endPam: r.end });
     this.#o.router.add(key, desktop);
     desktop.on('ended', (why) => void this.#end(key, why));
+    // every compositor of the session (a restarted one too) in the session's cgroup
+    desktop.on('spawned', (pid) => this.#o.cgroups.place(key, pid));
     // The router greets the terminal once the desktop is up; one that cannot start ends the session.
     desktop.start().catch((err: Error) => this.#o.log.error({ session: key, err: err.message }, 'the desktop did not start'));
     // Recorded at once (the pid exists from the spawn): a server that dies while it starts still adopts it.
-    if (desktop.pid !== undefined) this.#write(this.#o.store.putSession({ key, user: r.user, pid: desktop.pid, ipc: desktop.ipc, runtimeParent: desktop.runtimeParentDir, startedAt: Date.now() }));
+    if (desktop.pid !== undefined) {
+      const rec: SessionRecord = { key, user: r.user, pid: desktop.pid, ipc: desktop.ipc, runtimeParent: desktop.runtimeParentDir, startedAt: Date.now(), terminal: null, lastAttachedAt: null };
+      this.#records.set(key, rec);
+      this.#write(this.#o.store.putSession(rec));
+    }
     this.#o.log.info({ session: key, terminal: from.terminal, event: 'session-new' }, 'started a session');
     this.#write(this.#o.store.audit('session-new', { session: key, terminal: from.terminal, remote: from.remote }));
     return { key };
@@ -142,6 +173,7 @@ export class Sessions {
         continue;
       }
       this.#desktops.set(rec.key, { desktop, endPam: null });
+      this.#records.set(rec.key, { ...rec, terminal: null });
       this.#o.router.add(rec.key, desktop);
       desktop.on('ended', (why) => void this.#end(rec.key, why));
       this.#o.log.info({ session: rec.key, compositorPid: rec.pid, event: 'session-adopted' }, 'adopted a session of the last run');
@@ -158,9 +190,11 @@ export class Sessions {
     if (!s) return;
     this.#unwatch(key);
     this.#desktops.delete(key);
+    this.#records.delete(key);
     this.#o.router.remove(key, why);
     await s.desktop.stop();
     this.#write(this.#o.store.removeSession(key));
+    await this.#o.cgroups.remove(key);
     if (s.endPam) await s.endPam();
     else this.#o.log.warn({ session: key }, 'an adopted session ended: its PAM session was opened by an earlier run of the server and cannot be closed from here');
     this.#o.log.info({ session: key, event: 'session-end', why }, s.endPam ? 'session over; its PAM session closed' : 'session over');

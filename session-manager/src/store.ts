@@ -12,6 +12,21 @@ export interface SessionRecord {
   /** The server's parent of its runtime directory, removed when the session ends. */
   runtimeParent?: string | null;
   startedAt: number;
+  /** The terminal showing it (null: detached), and when one last attached. */
+  terminal?: string | null;
+  lastAttachedAt?: number | null;
+}
+
+/** A terminal as the server last saw it: for admins (which terminals exist, where, what they show). */
+export interface TerminalRecord {
+  id: string;
+  kind: string;
+  /** Its address as the server saw the connection. */
+  address: string;
+  displays: Array<{ width: number; height: number; refreshMhz: number }>;
+  lastSeen: number;
+  /** The session it shows (null: none, e.g. at the greeter). */
+  session: string | null;
 }
 
 /** What the server keeps across its own restarts: running sessions and an audit trail. */
@@ -19,6 +34,8 @@ export interface Store {
   sessions(): Promise<SessionRecord[]>;
   putSession(r: SessionRecord): Promise<void>;
   removeSession(key: string): Promise<void>;
+  terminals(): Promise<TerminalRecord[]>;
+  putTerminal(t: TerminalRecord): Promise<void>;
   audit(event: string, fields: Record<string, unknown>): Promise<void>;
   /** The audit trail, oldest first (at most `limit` entries, the newest ones). */
   auditTrail(limit?: number): Promise<Array<{ at: number; event: string } & Record<string, unknown>>>;
@@ -64,6 +81,16 @@ export class LevelStore implements Store {
 
   removeSession(key: string): Promise<void> {
     return this.#db.del(`session/${key}`);
+  }
+
+  async terminals(): Promise<TerminalRecord[]> {
+    const out: TerminalRecord[] = [];
+    for await (const [, v] of this.#db.iterator({ gte: 'terminal/', lt: 'terminal0' })) out.push(v as TerminalRecord);
+    return out;
+  }
+
+  putTerminal(t: TerminalRecord): Promise<void> {
+    return this.#db.put(`terminal/${t.id}`, t);
   }
 
   audit(event: string, fields: Record<string, unknown>): Promise<void> {

@@ -16,8 +16,13 @@ const compositorBin = path.join(
 );
 
 /** How often the daemon asks a compositor whether it is alive, and how long an answer may take. */
-const HEARTBEAT_MS = 1000;
-const HEARTBEAT_TIMEOUT_MS = 4000;
+/**
+ * How often the link is pinged, and how many unanswered pings make a desktop hung. Every ping
+ * wakes the compositor: a desktop nobody looks at is pinged rarely, so an idle session costs
+ * (almost) no wake-ups; one on a screen is pinged every second, so a hang is seen within 4 s.
+ */
+const HEARTBEAT_MS = { viewed: 1000, unviewed: 15_000 } as const;
+const HEARTBEAT_MISSES = 4;
 /** A compositor must say hello within this time of starting, or it is killed. */
 const HELLO_TIMEOUT_MS = 15_000;
 /** A desktop that ran this long was not a crash loop: the next restart is quick again. */
@@ -113,6 +118,8 @@ class AdoptedProcess extends EventEmitter<{ exit: [number | null, NodeJS.Signals
 }
 
 export interface DesktopEvents {
+  /** A compositor process was started (its pid), before it could start anything itself. */
+  spawned: [number];
   /** A compositor said hello on this link: frames and cursors from it follow. */
   up: [CompositorLink];
   /** The compositor ended or was killed; a new one is on its way. */
@@ -140,6 +147,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
   #restarts = 0;
   #startedAt = 0;
   #heartbeat: NodeJS.Timeout | null = null;
+  #viewed = false;
   #lastPong = 0;
   #lastBeat = 0;
   #hung = false;
@@ -258,6 +266,8 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     });
     this.#proc = proc;
     this.#startedAt = Date.now();
+    // now, in the spawn's own turn: node has not even loaded the compositor yet
+    if (proc.pid !== undefined) this.emit('spawned', proc.pid);
     proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
     // A spawn that fails (EAGAIN, ENOMEM) is an exit like any other: back off and try again.
     proc.on('error', (err) => {
@@ -296,7 +306,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     if (this.#stopping || this.#proc !== proc) return;
     this.#lastPong = this.#lastBeat = Date.now();
     this.#hung = false;
-    this.#heartbeat = setInterval(() => this.#beat(link), HEARTBEAT_MS);
+    this.#schedule(link);
     this.#log.info({ compositorPid: proc.pid, socket: path.join(link.hello!.runtimeDir, link.hello!.socket), uid: link.hello!.uid }, 'desktop running');
     this.emit('up', link);
   }
@@ -315,13 +325,42 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     });
   }
 
+  get #period(): number {
+    return this.#viewed ? HEARTBEAT_MS.viewed : HEARTBEAT_MS.unviewed;
+  }
+
+  #schedule(link: CompositorLink): void {
+    if (this.#heartbeat) clearTimeout(this.#heartbeat);
+    this.#heartbeat = setTimeout(() => {
+      this.#heartbeat = null;
+      this.#beat(link);
+      if (this.#link === link && !this.#stopping && !this.#hung) this.#schedule(link);
+    }, this.#period);
+  }
+
+  /**
+   * Whether a terminal shows this desktop: it sets how often the heartbeat wakes the compositor.
+   * Becoming viewed pings at once, so a desktop that hung while nobody looked is found within
+   * the viewed timeout.
+   */
+  setViewed(viewed: boolean): void {
+    if (this.#viewed === viewed) return;
+    this.#viewed = viewed;
+    const link = this.#link;
+    if (!link || !this.#heartbeat || this.#stopping) return;
+    // the answers of the slow beat do not count against the fast one's deadline
+    this.#lastPong = this.#lastBeat = Date.now();
+    if (viewed) link.send({ type: 'ping', id: 0 });
+    this.#schedule(link);
+  }
+
   #beat(link: CompositorLink): void {
     const now = Date.now();
     // This process stalled (its own event loop held up): the answers may be unread in the socket, so
     // that time is not the compositor's.
-    if (now - this.#lastBeat > 2 * HEARTBEAT_MS) this.#lastPong = now;
+    if (now - this.#lastBeat > 2 * this.#period) this.#lastPong = now;
     this.#lastBeat = now;
-    if (now - this.#lastPong > HEARTBEAT_TIMEOUT_MS) {
+    if (now - this.#lastPong > HEARTBEAT_MISSES * this.#period) {
       if (this.#hung) return;
       this.#hung = true;
       this.#log.error({ pid: this.#proc?.pid, silentMs: now - this.#lastPong }, 'the compositor stopped answering; killing it');
@@ -334,7 +373,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
   #exited(proc: ChildProcess | AdoptedProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#proc !== proc) return;
     this.#proc = null;
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#heartbeat) clearTimeout(this.#heartbeat);
     this.#heartbeat = null;
     this.#link?.close();
     this.#link = null;
@@ -386,7 +425,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
    */
   release(): void {
     this.#stopping = true;
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#heartbeat) clearTimeout(this.#heartbeat);
     if (this.#resizeTimer) clearTimeout(this.#resizeTimer);
     this.#link?.close();
     if (this.#proc instanceof AdoptedProcess) this.#proc.unwatch();
@@ -394,7 +433,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#heartbeat) clearTimeout(this.#heartbeat);
     if (this.#resizeTimer) clearTimeout(this.#resizeTimer);
     this.#link?.close();
     const proc = this.#proc;

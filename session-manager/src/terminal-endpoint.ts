@@ -151,7 +151,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
     display ??= h.displays[0]!;
     limit = sendBufferLimit(display);
     // The session is sized to the display as the terminal last said it (a resize at the greeter counts).
-    const p: TerminalPeer = { hello: { ...h, displays: [display] }, send, ended: (code, why) => ended(p, code, why) };
+    const p: TerminalPeer = { hello: { ...h, displays: [display] }, remote: ch.remote, send, ended: (code, why) => ended(p, code, why) };
     if (!router.attach(key, p)) return false;
     greeter?.stop();
     greeter = null;

@@ -7,14 +7,17 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
-import { CLK_TCK, cpuTicks, descendants, pssBytes, uidsOf } from './procs.js';
+import { CLK_TCK, cpuTicks, pssBytes, uidsOf } from './procs.js';
 import { Encoding, RfbClient } from './peers/rfb.js';
 import { startSwayVnc } from './peers/systems.js';
 import type { Report } from './report.js';
 
 const N = Number(process.env.WAYDESK_DENSITY_SESSIONS ?? 20);
 const PASSWORD = 'density horse battery staple';
-const IDLE_WINDOW_MS = 10_000;
+/** Long enough to see the slow heartbeat of a desktop nobody looks at (every 15 s). */
+const IDLE_WINDOW_MS = 30_000;
+/** After the last terminal left: past the compositor's release of its viewer buffers (10 s). */
+const SETTLE_MS = 15_000;
 const BUDGET = 24 * 1024 ** 3;
 
 /** Context switches of every thread of a process: each is a wake-up (or a preemption). */
@@ -31,9 +34,8 @@ function switches(pid: number): number {
   return n;
 }
 
-/** Memory, CPU and wake-ups of groups of processes (one group a session), while nothing happens. */
-async function idleCost(groups: number[][]): Promise<{ pssPerGroup: number; cpuPercent: number; wakeupsPerGroup: number }> {
-  const all = groups.flat();
+/** Memory, CPU and wake-ups of the processes of n sessions, while nothing happens. */
+async function idleCost(all: number[], n: number): Promise<{ pssPerGroup: number; cpuPercent: number; wakeupsPerGroup: number }> {
   const pss = all.reduce((a, p) => a + pssBytes(p), 0);
   const t0 = all.reduce((a, p) => a + cpuTicks(p), 0);
   const w0 = all.reduce((a, p) => a + switches(p), 0);
@@ -41,13 +43,28 @@ async function idleCost(groups: number[][]): Promise<{ pssPerGroup: number; cpuP
   const t1 = all.reduce((a, p) => a + cpuTicks(p), 0);
   const w1 = all.reduce((a, p) => a + switches(p), 0);
   return {
-    pssPerGroup: pss / groups.length,
+    pssPerGroup: pss / n,
     cpuPercent: ((t1 - t0) / CLK_TCK / (IDLE_WINDOW_MS / 1000)) * 100,
-    wakeupsPerGroup: (w1 - w0) / (IDLE_WINDOW_MS / 1000) / groups.length,
+    wakeupsPerGroup: (w1 - w0) / (IDLE_WINDOW_MS / 1000) / n,
   };
 }
 
-async function waydeskSessions(users: string[]): Promise<{ s: DevServer; groups: number[][] }> {
+/** Every process of a user (sway's children are reparented to PID 1: they are found by their user). */
+function processesOf(uid: number): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((p) => {
+      try {
+        return uidsOf(p)[0] === uid;
+      } catch {
+        return false;
+      }
+    });
+}
+
+async function waydeskSessions(users: string[]): Promise<{ s: DevServer; pids: number[] }> {
   const s = await startLoginServer(['foot', '-o', 'cursor.blink=no', 'sh']);
   for (const [i, user] of users.entries()) {
     const { terminal } = startTerminal(s, { width: 1920, height: 1080 }, `density-${i}`, false, { user, password: PASSWORD });
@@ -56,17 +73,16 @@ async function waydeskSessions(users: string[]): Promise<{ s: DevServer; groups:
     // the user walks away: the session is detached and idles
     terminal.stop();
   }
-  await sleep(3000);
-  const groups = users.map((user) => {
-    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-    const compositor = descendants(s.proc.pid!).find((p) => uidsOf(p)[0] === uid);
-    if (!compositor) throw new Error(`no desktop of ${user} found`);
-    return [compositor, ...descendants(compositor)];
+  await sleep(SETTLE_MS);
+  const pids = users.flatMap((user) => {
+    const found = processesOf(Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim()));
+    if (!found.length) throw new Error(`no desktop of ${user} found`);
+    return found;
   });
-  return { s, groups };
+  return { s, pids };
 }
 
-async function swayStacks(n: number): Promise<{ groups: number[][]; stop: () => Promise<void> }> {
+async function swayStacks(n: number): Promise<{ pids: number[]; stop: () => Promise<void> }> {
   const stacks: Array<Awaited<ReturnType<typeof startSwayVnc>>> = [];
   for (let i = 0; i < n; i++) {
     const st = await startSwayVnc(['foot', '-o', 'cursor.blink=no', 'sh']);
@@ -83,9 +99,9 @@ async function swayStacks(n: number): Promise<{ groups: number[][]; stop: () => 
     await sleep(300);
     rfb.close();
   }
-  await sleep(3000);
+  await sleep(SETTLE_MS);
   return {
-    groups: stacks.map((st) => [st.sway.proc.pid!, ...descendants(st.sway.proc.pid!), st.vnc.pid!]),
+    pids: processesOf(stacks[0]!.sway.user.uid),
     stop: async () => {
       for (const st of stacks) await st.stop();
     },
@@ -110,7 +126,7 @@ export async function benchDensity(r: Report): Promise<void> {
     }
     const w = await waydeskSessions(users);
     s = w.s;
-    const ours = await idleCost(w.groups);
+    const ours = await idleCost(w.pids, N);
     r.add('density', 'waydesk_pss_per_session', ours.pssPerGroup / 1024 ** 2, 'MiB');
     r.add('density', 'waydesk_idle_cpu_all_sessions', ours.cpuPercent, '% of a core');
     r.add('density', 'waydesk_wakeups_per_session', ours.wakeupsPerGroup, '/s');
@@ -119,7 +135,7 @@ export async function benchDensity(r: Report): Promise<void> {
     await s.stop();
     s = undefined;
     sway = await swayStacks(N);
-    const theirs = await idleCost(sway.groups);
+    const theirs = await idleCost(sway.pids, N);
     r.add('density', 'sway_wayvnc_pss_per_stack', theirs.pssPerGroup / 1024 ** 2, 'MiB');
     r.add('density', 'sway_wayvnc_idle_cpu_all_stacks', theirs.cpuPercent, '% of a core');
     r.add('density', 'sway_wayvnc_wakeups_per_stack', theirs.wakeupsPerGroup, '/s');

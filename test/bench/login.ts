@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { keystrokes } from '../../protocol/src/us-keys.js';
 import type { Terminal } from '../../client-firmware/src/terminal.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
-import { startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { endDesktops, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { percentile, type Report } from './report.js';
 import { greeterSays } from '../helpers/greeter.js';
 import { pssBytes } from './procs.js';
@@ -90,5 +90,62 @@ export async function benchGreeter(r: Report): Promise<void> {
   } finally {
     for (const t of terminals) t.stop();
     await s.stop();
+  }
+}
+
+const KILLS = 7;
+
+/**
+ * kill -9 of the server with a terminal showing its session: the desktop runs on, a new server
+ * adopts it, the terminal reconnects (its back-off is at most 2 s). Measured from the new
+ * server listening to the terminal's next picture, and from the kill (a supervisor such as
+ * systemd adds its restart delay to that).
+ */
+export async function benchReconnect(r: Report): Promise<void> {
+  if (!isRoot()) {
+    r.note('reconnect: skipped (needs root: PAM and a desktop started as the user)');
+    return;
+  }
+  r.note(`reconnect (kill -9 of the server, restarted at once, ${KILLS} times; the terminal's picture back)`);
+  const user = 'wdbench-kill';
+  execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk reconnect bench (removed after the run)', user]);
+  const logs: string[] = [];
+  let s: DevServer | undefined;
+  let t: Terminal | undefined;
+  try {
+    execFileSync('chpasswd', [], { input: `${user}:${PASSWORD}\n` });
+    const command = ['foot', '-o', 'cursor.blink=no', 'sh'];
+    s = await startLoginServer(command);
+    const state = s.state;
+    const port = Number(new URL(s.url).port);
+    t = startTerminal(s, { width: 1920, height: 1080 }, 'bench-kill', false, { user, password: PASSWORD }).terminal;
+    await waitFor('the desktop', () => t!.framesDecoded > 0, 30_000);
+    const fromListen: number[] = [];
+    const fromKill: number[] = [];
+    for (let i = 0; i < KILLS; i++) {
+      await sleep(1000);
+      const frames = t.framesDecoded;
+      const killedAt = performance.now();
+      process.kill(s.proc.pid!, 'SIGKILL');
+      await waitFor('the server to die', () => s!.proc.exitCode !== null || s!.proc.signalCode !== null, 5000, 5);
+      logs.push(s.log());
+      s = await startLoginServer(command, [], { state, port });
+      const listening = performance.now();
+      await waitFor('the picture back', () => t!.framesDecoded > frames, 15_000, 5);
+      fromListen.push(performance.now() - listening);
+      fromKill.push(performance.now() - killedAt);
+    }
+    r.add('reconnect', 'server_listening_to_picture_p50', percentile(fromListen, 50), 'ms');
+    r.add('reconnect', 'server_listening_to_picture_p95', percentile(fromListen, 95), 'ms');
+    r.add('reconnect', 'kill_to_picture_p50', percentile(fromKill, 50), 'ms');
+    r.add('reconnect', 'kill_to_picture_p95', percentile(fromKill, 95), 'ms');
+  } finally {
+    t?.stop();
+    if (s) {
+      logs.push(s.log());
+      await s.stop();
+    }
+    for (const l of logs) await endDesktops(l);
+    execFileSync('userdel', ['--remove', '--force', user], { stdio: 'ignore' });
   }
 }

@@ -9,7 +9,7 @@ import { benchStreaming } from './streaming.js';
 import { benchCodec } from './codec.js';
 import { benchPeers } from './peers/run.js';
 import { benchHost } from './host.js';
-import { benchGreeter, benchLogin } from './login.js';
+import { benchGreeter, benchLogin, benchReconnect } from './login.js';
 import { benchDensity } from './density.js';
 import { ensureTestUser, removeTestUser } from '../helpers/test-user.js';
 
@@ -29,12 +29,13 @@ const all: Record<string, (r: Report) => Promise<void>> = {
   host: benchHost,
   login: benchLogin,
   greeter: benchGreeter,
+  reconnect: benchReconnect,
   density: benchDensity,
   peers: (r) => benchPeers(r, only),
 };
 // The side-by-side run takes about ten minutes: only with --peers, or named.
 const chosen = groups.length ? groups : args.includes('--peers') ? Object.keys(all) : Object.keys(all).filter((g) => g !== 'peers');
-if (chosen.includes('peers')) {
+if (chosen.includes('peers') || chosen.includes('density')) {
   // The peers come from Debian too: sway, wayvnc, waypipe, wtype (idempotent, quiet when present).
   execFileSync('bash', [path.join(ROOT, 'scripts/setup.sh'), '--peers'], { stdio: ['ignore', 2, 2] });
 }

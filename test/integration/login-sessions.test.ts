@@ -145,10 +145,11 @@ describe.skipIf(!isRoot())('logging in', () => {
       expect(first.connected).toBe(true);
       expect(first.atGreeter).toBe(true);
       // its connection drops and comes back: it does not log in again by itself and take the session back
+      const logged = s.log().length;
       first.dropConnection();
       await waitFor('the first terminal back, at the greeter', () => first.connected && first.atGreeter && greeterSays(first, ''), 10_000);
       await sleep(500);
-      expect(s.log()).not.toMatch(/"terminal":"desk-1"[^\n]*"event":"reattach"/);
+      expect(s.log().slice(logged)).not.toMatch(/"terminal":"desk-1"[^\n]*"event":"(reattach|auth-ok)"/);
       await quiet(second, 600);
       expect(await differs(s, uidOf(A), second.painter.framebuffer, 1280, 720)).toBe(0);
       // still one desktop for A: the login re-attached it
@@ -329,6 +330,12 @@ describe.skipIf(!isRoot())('a server killed with kill -9', () => {
           expect(events.some((x) => x.startsWith(e) && x.includes(user)), `${e} of ${user} in ${events.join(', ')}`).toBe(true);
         }
       }
+      // the terminals as the server last saw them: where, what display, and that they left
+      const terminals = await store.terminals();
+      expect(terminals.find((t) => t.id === 'kill-c')).toMatchObject({ kind: 'headless', displays: [{ width: 800, height: 600 }], session: null });
+      expect(terminals.find((t) => t.id === 'kill-d')?.address).toMatch(/^127\.0\.0\.1:\d+$/);
+      // sessions the last run left running say when a terminal last showed them
+      for (const r of await store.sessions()) expect(r.lastAttachedAt).toBeGreaterThan(0);
     } finally {
       await store.close();
       fs.rmSync(first.state, { recursive: true, force: true });

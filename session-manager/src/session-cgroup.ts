@@ -1,0 +1,188 @@
+// Per-session resource limits: each desktop (the compositor and everything the user starts in
+// it) in a cgroup of its own, with a memory and a task limit, so one user's runaway program
+// cannot take the server's memory or process table from everyone else. cgroup v2 where the
+// server's own cgroup is delegated to it (systemd's Delegate=yes); the v1 memory and pids
+// hierarchies where those are mounted and writable; otherwise a log line says sessions run
+// without limits.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from './log.js';
+
+export interface SessionLimits {
+  /** Bytes of memory (RAM and page cache) the session may use; past it the kernel reclaims, then kills inside the session. */
+  memoryBytes: number;
+  /** Processes and threads the session may have at once. */
+  tasks: number;
+}
+
+/** Where the cgroup file systems are, and this process's place in them (tests point it elsewhere). */
+export interface CgroupRoots {
+  root: string;
+  /** /proc/self/cgroup */
+  self: string;
+}
+
+const SYSTEM: CgroupRoots = { root: '/sys/fs/cgroup', self: '/proc/self/cgroup' };
+
+function write(file: string, value: string): void {
+  fs.writeFileSync(file, value);
+}
+
+/** This process's cgroup path per hierarchy: '' for v2, the controller name for v1. */
+function ownPaths(selfFile: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of fs.readFileSync(selfFile, 'utf8').split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    for (const c of m[1]!.split(',')) out.set(c, m[2]!);
+  }
+  return out;
+}
+
+function writable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** How sessions are limited on this machine: one of the two hierarchies, or none (and why). */
+export type CgroupMode =
+  | { kind: 'v2'; base: string }
+  | { kind: 'v1'; memory: string; pids: string }
+  | { kind: 'none'; why: string };
+
+/**
+ * Finds where session cgroups can go. v2: below this process's own cgroup, which must be
+ * delegated (writable, with memory and pids available); the server moves itself into a leaf
+ * ("server") first, since a v2 cgroup with children may hold no processes. v1: below its own
+ * memory and pids cgroups, in a "waydesk" directory.
+ */
+export function detectCgroups(roots: CgroupRoots = SYSTEM): CgroupMode {
+  let own: Map<string, string>;
+  try {
+    own = ownPaths(roots.self);
+  } catch (err) {
+    return { kind: 'none', why: `cannot read ${roots.self}: ${(err as Error).message}` };
+  }
+  const controllers = path.join(roots.root, 'cgroup.controllers');
+  if (fs.existsSync(controllers)) {
+    const base = path.join(roots.root, own.get('') ?? '/');
+    let available = '';
+    try {
+      available = fs.readFileSync(path.join(base, 'cgroup.controllers'), 'utf8');
+    } catch {
+      // fall through to the message below
+    }
+    if (!/\bmemory\b/.test(available) || !/\bpids\b/.test(available)) return { kind: 'none', why: `cgroup v2: memory and pids are not available in ${base} (systemd: Delegate=yes in the unit)` };
+    if (!writable(base)) return { kind: 'none', why: `cgroup v2: ${base} is not writable (systemd: Delegate=yes in the unit)` };
+    return { kind: 'v2', base };
+  }
+  const memory = path.join(roots.root, 'memory', own.get('memory') ?? '/');
+  const pids = path.join(roots.root, 'pids', own.get('pids') ?? '/');
+  if (writable(memory) && writable(pids)) return { kind: 'v1', memory: path.join(memory, 'waydesk'), pids: path.join(pids, 'waydesk') };
+  return { kind: 'none', why: 'neither a delegated cgroup v2 nor writable v1 memory and pids hierarchies' };
+}
+
+/** The name of a session's cgroup: its key, made safe for a directory name. */
+export function cgroupName(sessionKey: string): string {
+  return `session-${sessionKey.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+}
+
+/** Puts sessions in cgroups of their own, with the configured limits (see detectCgroups). */
+export class SessionCgroups {
+  readonly mode: CgroupMode;
+  readonly #limits: SessionLimits;
+  readonly #log: Logger;
+  #prepared = false;
+
+  constructor(limits: SessionLimits, log: Logger, roots: CgroupRoots = SYSTEM) {
+    this.#limits = limits;
+    this.#log = log;
+    this.mode = detectCgroups(roots);
+    if (this.mode.kind === 'none') log.warn({ why: this.mode.why }, 'sessions run without memory and task limits');
+    else log.info({ cgroups: this.mode.kind, memoryBytes: limits.memoryBytes, tasks: limits.tasks }, 'each session runs in a cgroup of its own, with memory and task limits');
+  }
+
+  /** The directories of a session's cgroup (one per hierarchy). */
+  #dirs(key: string): string[] {
+    const m = this.mode;
+    const name = cgroupName(key);
+    if (m.kind === 'v2') return [path.join(m.base, name)];
+    if (m.kind === 'v1') return [path.join(m.memory, name), path.join(m.pids, name)];
+    return [];
+  }
+
+  #prepare(): void {
+    if (this.#prepared) return;
+    const m = this.mode;
+    if (m.kind === 'v2') {
+      // no processes in a cgroup with children: the server goes to a leaf of its own first
+      const leaf = path.join(m.base, 'server');
+      fs.mkdirSync(leaf, { recursive: true });
+      for (const pid of fs.readFileSync(path.join(m.base, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        try {
+          write(path.join(leaf, 'cgroup.procs'), pid);
+        } catch {
+          // a process that ended meanwhile
+        }
+      }
+      write(path.join(m.base, 'cgroup.subtree_control'), '+memory +pids');
+    } else if (m.kind === 'v1') {
+      fs.mkdirSync(m.memory, { recursive: true });
+      fs.mkdirSync(m.pids, { recursive: true });
+    }
+    this.#prepared = true;
+  }
+
+  /**
+   * Moves a session's first process (its compositor, just spawned: what it starts later is
+   * born inside) into the session's cgroup, made with its limits. A failure is logged and the
+   * session runs on without limits: a desktop is not refused for it.
+   */
+  place(key: string, pid: number): boolean {
+    if (this.mode.kind === 'none') return false;
+    try {
+      this.#prepare();
+      const dirs = this.#dirs(key);
+      for (const d of dirs) fs.mkdirSync(d, { recursive: true });
+      if (this.mode.kind === 'v2') {
+        write(path.join(dirs[0]!, 'memory.max'), String(this.#limits.memoryBytes));
+        write(path.join(dirs[0]!, 'pids.max'), String(this.#limits.tasks));
+      } else {
+        write(path.join(dirs[0]!, 'memory.limit_in_bytes'), String(this.#limits.memoryBytes));
+        write(path.join(dirs[1]!, 'pids.max'), String(this.#limits.tasks));
+      }
+      for (const d of dirs) write(path.join(d, 'cgroup.procs'), String(pid));
+      return true;
+    } catch (err) {
+      this.#log.error({ session: key, err: (err as Error).message }, 'could not put the session in its cgroup: it runs without limits');
+      return false;
+    }
+  }
+
+  /**
+   * Removes a session's cgroup once its processes are gone: the kernel refuses while any
+   * remain, so it is tried again for a few seconds (a shell still exiting).
+   */
+  async remove(key: string): Promise<void> {
+    for (const d of this.#dirs(key)) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          fs.rmdirSync(d);
+          break;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') break;
+          if (code !== 'EBUSY' || attempt >= 20) {
+            this.#log.warn({ session: key, dir: d, err: (err as Error).message }, 'could not remove the session cgroup');
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    }
+  }
+}

@@ -133,12 +133,10 @@ export class FrameLink {
     this.send({ type: 'hello', body: hello });
     this.send({ type: 'windows', body: { windows } });
     this.send({ type: 'cursor', body: cursor });
-    // a link made while the picture is released (the server restarted meanwhile) waits for it
+    // a link made while the picture is released (the server restarted meanwhile) keeps it so
+    // until a terminal asks for the picture
     if (this.#core.hasPicture) this.sendFull();
-    else {
-      this.#released = true;
-      this.requestFull();
-    }
+    else this.#released = true;
   }
 
   send(m: CompositorMessage): void {

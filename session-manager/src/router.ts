@@ -71,9 +71,11 @@ export class Router extends EventEmitter<{ attach: [string, TerminalPeer]; detac
     if (this.#sessions.has(key)) throw new Error(`a session for ${key} exists already`);
     const s: Session = { key, desktop, terminal: null };
     this.#sessions.set(key, s);
-    desktop.on('up', () => {
-      // A terminal that waited through a restart gets the new desktop at once.
+    desktop.on('up', (link) => {
+      // A terminal that waited through a restart gets the new desktop at once; a desktop nobody
+      // shows (adopted after the server's restart) may give back what it keeps for a viewer.
       if (s.terminal) this.#greet(s, s.terminal);
+      else link.send({ type: 'detached' });
     });
     desktop.on('down', (why) => {
       if (!s.terminal) return;

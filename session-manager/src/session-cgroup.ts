@@ -1,9 +1,10 @@
 // Per-session resource limits: each desktop (the compositor and everything the user starts in
 // it) in a cgroup of its own, with a memory and a task limit, so one user's runaway program
-// cannot take the server's memory or process table from everyone else. cgroup v2 where the
-// server's own cgroup is delegated to it (systemd's Delegate=yes); the v1 memory and pids
-// hierarchies where those are mounted and writable; otherwise a log line says sessions run
-// without limits.
+// cannot take the server's memory or process table from everyone else. Where systemd runs, a
+// transient scope per session (systemd-run --scope: systemd owns the cgroup tree, and a scope
+// is not part of the server's unit, so restarting the server leaves it alone); without systemd,
+// a cgroup of our own in v2 (below the server's cgroup) or in the v1 memory and pids
+// hierarchies, where writable; otherwise a log line says sessions run without limits.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from './log.js';
@@ -15,14 +16,17 @@ export interface SessionLimits {
   tasks: number;
 }
 
-/** Where the cgroup file systems are, and this process's place in them (tests point it elsewhere). */
+/** Where the cgroup file systems are, this process's place in them, and systemd's marks (tests point them elsewhere). */
 export interface CgroupRoots {
   root: string;
   /** /proc/self/cgroup */
   self: string;
+  /** Exists when systemd is the init system. */
+  systemd: string;
+  systemdRun: string;
 }
 
-const SYSTEM: CgroupRoots = { root: '/sys/fs/cgroup', self: '/proc/self/cgroup' };
+const SYSTEM: CgroupRoots = { root: '/sys/fs/cgroup', self: '/proc/self/cgroup', systemd: '/run/systemd/system', systemdRun: '/usr/bin/systemd-run' };
 
 function write(file: string, value: string): void {
   fs.writeFileSync(file, value);
@@ -50,6 +54,7 @@ function writable(dir: string): boolean {
 
 /** How sessions are limited on this machine: one of the two hierarchies, or none (and why). */
 export type CgroupMode =
+  | { kind: 'systemd'; run: string }
   | { kind: 'v2'; base: string }
   | { kind: 'v1'; memory: string; pids: string }
   | { kind: 'none'; why: string };
@@ -61,6 +66,11 @@ export type CgroupMode =
  * memory and pids cgroups, in a "waydesk" directory.
  */
 export function detectCgroups(roots: CgroupRoots = SYSTEM): CgroupMode {
+  // systemd owns the tree where it runs: ask it, never write into cgroups it made
+  if (fs.existsSync(roots.systemd)) {
+    if (fs.existsSync(roots.systemdRun)) return { kind: 'systemd', run: roots.systemdRun };
+    return { kind: 'none', why: `systemd runs but ${roots.systemdRun} is missing` };
+  }
   let own: Map<string, string>;
   try {
     own = ownPaths(roots.self);
@@ -106,6 +116,28 @@ export class SessionCgroups {
     else log.info({ cgroups: this.mode.kind, memoryBytes: limits.memoryBytes, tasks: limits.tasks }, 'each session runs in a cgroup of its own, with memory and task limits');
   }
 
+  /**
+   * What a session's compositor is started through: systemd-run, which makes the scope with the
+   * limits and then becomes the compositor (same pid); nothing elsewhere.
+   */
+  launcher(key: string): string[] {
+    const m = this.mode;
+    if (m.kind !== 'systemd') return [];
+    return [
+      m.run,
+      '--scope',
+      '--quiet',
+      '--collect',
+      '--slice=waydesk.slice',
+      `--unit=waydesk-${cgroupName(key)}-${process.hrtime.bigint().toString(36)}`,
+      '-p',
+      `MemoryMax=${this.#limits.memoryBytes}`,
+      '-p',
+      `TasksMax=${this.#limits.tasks}`,
+      '--',
+    ];
+  }
+
   /** The directories of a session's cgroup (one per hierarchy). */
   #dirs(key: string): string[] {
     const m = this.mode;
@@ -143,7 +175,7 @@ export class SessionCgroups {
    * session runs on without limits: a desktop is not refused for it.
    */
   place(key: string, pid: number): boolean {
-    if (this.mode.kind === 'none') return false;
+    if (this.mode.kind === 'none' || this.mode.kind === 'systemd') return false;
     try {
       this.#prepare();
       const dirs = this.#dirs(key);

@@ -121,7 +121,7 @@ export class Sessions {
   async #open(key: string, r: LoginSuccess, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
     const opened = await r.openSession();
     if (!opened.ok) return { message: opened.message };
-    const desktop = this.#desktop(r.user, pamEnvForCompositor(opened.env));
+    const desktop = this.#desktop(r.user, pamEnvForCompositor(opened.env), this.#o.cgroups.launcher(key));
     this.#desktops.set(key, { desktop, endPam: r.end });
     this.#o.router.add(key, desktop);
     desktop.on('ended', (why) => void this.#end(key, why));
@@ -145,8 +145,9 @@ export class Sessions {
     p.catch((err: Error) => this.#o.log.error({ err: err.message }, 'could not write to the store'));
   }
 
-  #desktop(user: string, env: Record<string, string>): SupervisedDesktop {
+  #desktop(user: string, env: Record<string, string>, launcher: string[] = []): SupervisedDesktop {
     const spec: DesktopSpec = {
+      launcher,
       user,
       command: this.#o.command,
       display: this.#o.display,

@@ -53,6 +53,8 @@ export interface DesktopSpec {
   linkDir?: string;
   /** The desktop dies with the server (the single-user desktop); otherwise it outlives it, to be adopted. */
   exitWithServer?: boolean;
+  /** A command the compositor is started through, which execs it (systemd-run --scope for its limits). */
+  launcher?: string[];
 }
 
 /** Root's directory for the desktops' runtime directories: one sticky parent each, removed with its desktop. */
@@ -258,7 +260,8 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     args.push('--', ...this.#spec.command);
     // A desktop that outlives the server is in a session of its own (no signal to the server's
     // process group reaches it); its log still goes to the stderr it was started with.
-    const proc = spawn(process.execPath, args, {
+    const launch = [...(this.#spec.launcher ?? []), process.execPath, ...args];
+    const proc = spawn(launch[0]!, launch.slice(1), {
       env: this.#env(runtimeDir),
       cwd: '/',
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -1,0 +1,64 @@
+// How the server chooses where sessions' limits come from, on made-up system trees: systemd
+// (transient scopes), cgroup v2 or v1 of our own, or none with the reason. The v1 path is also
+// exercised for real in test/integration/session-limits.test.ts; systemd and v2 cannot be on
+// this machine (no systemd, no delegated v2), so this is what checks their choice.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SessionCgroups, detectCgroups, type CgroupRoots } from '../../session-manager/src/session-cgroup.js';
+import { createLogger } from '../../session-manager/src/log.js';
+
+let dir = '';
+afterEach(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  dir = '';
+});
+
+function tree(files: Record<string, string>, dirs: string[] = []): CgroupRoots {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-cgroups-'));
+  for (const d of dirs) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  for (const [f, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), text);
+  }
+  return { root: path.join(dir, 'cgroup'), self: path.join(dir, 'self-cgroup'), systemd: path.join(dir, 'run-systemd'), systemdRun: path.join(dir, 'systemd-run') };
+}
+
+describe('session limits: where they come from', () => {
+  it('asks systemd for a scope with the limits where systemd runs, and writes no cgroup itself', () => {
+    const roots = tree({ 'self-cgroup': '0::/system.slice/waydesk-server.service\n', 'systemd-run': '' }, ['run-systemd', 'cgroup']);
+    expect(detectCgroups(roots)).toEqual({ kind: 'systemd', run: roots.systemdRun });
+    const c = new SessionCgroups({ memoryBytes: 256 << 20, tasks: 100 }, createLogger('test'), roots);
+    const l = c.launcher('user:alice');
+    expect(l.slice(0, 2)).toEqual([roots.systemdRun, '--scope']);
+    expect(l).toContain(`MemoryMax=${256 << 20}`);
+    expect(l).toContain('TasksMax=100');
+    expect(l.at(-1)).toBe('--');
+    expect(l.find((a) => a.startsWith('--unit='))).toMatch(/^--unit=waydesk-session-user_alice-/);
+    expect(c.place('user:alice', process.pid)).toBe(false);
+  });
+
+  it('says what is missing when systemd runs without systemd-run', () => {
+    const roots = tree({ 'self-cgroup': '0::/\n' }, ['run-systemd']);
+    expect(detectCgroups(roots)).toMatchObject({ kind: 'none', why: expect.stringContaining('systemd-run') });
+  });
+
+  it('uses its own v1 memory and pids cgroups without systemd, and none where they are not there', () => {
+    const v1 = tree({ 'self-cgroup': '4:memory:/box\n8:pids:/\n0::/\n' }, ['cgroup/memory/box', 'cgroup/pids']);
+    expect(detectCgroups(v1)).toEqual({ kind: 'v1', memory: path.join(v1.root, 'memory/box/waydesk'), pids: path.join(v1.root, 'pids/waydesk') });
+    const bare = tree({ 'self-cgroup': '0::/\n' }, ['cgroup']);
+    const none = detectCgroups(bare);
+    expect(none.kind).toBe('none');
+    const c = new SessionCgroups({ memoryBytes: 1 << 30, tasks: 64 }, createLogger('test'), bare);
+    expect(c.launcher('user:bob')).toEqual([]);
+    expect(c.place('user:bob', process.pid)).toBe(false);
+  });
+
+  it('takes v2 only where memory and pids are available to its own cgroup', () => {
+    const without = tree({ 'self-cgroup': '0::/box\n', 'cgroup/cgroup.controllers': 'cpu io memory pids\n', 'cgroup/box/cgroup.controllers': 'cpu io\n' });
+    expect(detectCgroups(without)).toMatchObject({ kind: 'none', why: expect.stringContaining('memory and pids are not available') });
+    const withThem = tree({ 'self-cgroup': '0::/box\n', 'cgroup/cgroup.controllers': 'memory pids\n', 'cgroup/box/cgroup.controllers': 'memory pids\n' });
+    expect(detectCgroups(withThem)).toEqual({ kind: 'v2', base: path.join(withThem.root, 'box') });
+  });
+});

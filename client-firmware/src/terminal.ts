@@ -50,7 +50,13 @@ function nowUs(): number {
 }
 
 const BACKOFF_MIN_MS = 250;
-/** A restarted server (it adopts the desktops) is found again within about 2 s: terminals are few and the LAN is cheap. */
+/**
+ * Retries come every half second for the first 15 s without the server, then every 2 s: a
+ * restarted server (it adopts the desktops) is found again within half a second of listening,
+ * and one that stays away is not hammered. Terminals are few and the LAN is cheap.
+ */
+const RETRY_FAST_MS = 500;
+const FAST_FOR_MS = 15_000;
 const BACKOFF_MAX_MS = 2000;
 /** A connection that lasted this long was not a refusal loop: the back-off starts over. */
 const STABLE_MS = 10_000;
@@ -83,6 +89,8 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   /** A whole picture was asked for and has not come yet. */
   #awaitingWhole = false;
   #backoff = BACKOFF_MIN_MS;
+  /** When the server was last lost (null: connected for a while, or never lost). */
+  #offlineSince: number | null = null;
   #retry: NodeJS.Timeout | null = null;
   #stable: NodeJS.Timeout | null = null;
 
@@ -120,7 +128,10 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     this.#ws = ws;
     // The back-off starts over only once this connection has proved itself: a server that
     // accepts and then refuses at once is not hammered every 250 ms.
-    this.#stable = setTimeout(() => (this.#backoff = BACKOFF_MIN_MS), STABLE_MS);
+    this.#stable = setTimeout(() => {
+      this.#backoff = BACKOFF_MIN_MS;
+      this.#offlineSince = null;
+    }, STABLE_MS);
     this.#stable.unref();
     ws.onMessage((data) => this.#onMessage(data));
     ws.onClose((code, reason) => {
@@ -191,10 +202,13 @@ export class Terminal extends EventEmitter<TerminalEvents> {
 
   #scheduleRetry(): void {
     if (this.#stopped || this.#retry) return;
+    const now = Date.now();
+    this.#offlineSince ??= now;
+    const delay = now - this.#offlineSince < FAST_FOR_MS ? Math.min(this.#backoff, RETRY_FAST_MS) : this.#backoff;
     this.#retry = setTimeout(() => {
       this.#retry = null;
       void this.#connect();
-    }, this.#backoff);
+    }, delay);
     this.#backoff = Math.min(BACKOFF_MAX_MS, this.#backoff * 2);
   }
 

@@ -27,6 +27,9 @@ export interface GreeterOptions {
 }
 
 const BTN_LEFT = 0x110;
+/** A held key types again after this, then at this rate (the usual console defaults). */
+const REPEAT_DELAY_MS = 600;
+const REPEAT_EVERY_MS = 40;
 const HINT_LOGIN = 'Tab: next field    Enter: log in';
 const HINT_CHANGE = 'Tab: next field    Enter: change the password    Esc: cancel';
 
@@ -54,6 +57,8 @@ export class Greeter {
   #caps = false;
   #pointer = { x: 0, y: 0 };
   #clock: NodeJS.Timeout | null = null;
+  /** The key being held, typing again while it is: the only other timer, and only while a key is down. */
+  #repeat: { code: number; timer: NodeJS.Timeout } | null = null;
   #stopped = false;
 
   constructor(o: GreeterOptions) {
@@ -96,6 +101,7 @@ export class Greeter {
 
   stop(): void {
     this.#stopped = true;
+    this.#stopRepeat();
     if (this.#clock) clearTimeout(this.#clock);
     this.#clock = null;
     this.#password = '';
@@ -179,7 +185,27 @@ export class Greeter {
     }
   }
 
+  #stopRepeat(): void {
+    if (this.#repeat) clearTimeout(this.#repeat.timer);
+    this.#repeat = null;
+  }
+
   #key(code: number, pressed: boolean): void {
+    if (this.#repeat && (this.#repeat.code === code || pressed)) this.#stopRepeat();
+    this.#press(code, pressed);
+    // characters and Backspace repeat while held, as at a console (the terminal sends no repeats)
+    if (pressed && !this.#stopped && this.#mode.kind !== 'busy' && (code === KEY.BACKSPACE || charOf(code, false) !== null) && !this.#ctrl.size) {
+      const again = (delay: number): NodeJS.Timeout =>
+        setTimeout(() => {
+          if (!this.#repeat || this.#mode.kind === 'busy') return this.#stopRepeat();
+          this.#press(code, true);
+          this.#repeat.timer = again(REPEAT_EVERY_MS);
+        }, delay);
+      this.#repeat = { code, timer: again(REPEAT_DELAY_MS) };
+    }
+  }
+
+  #press(code: number, pressed: boolean): void {
     // modifiers are followed in every mode, so a key let go while busy is not held ever after
     if (code === KEY.LEFTSHIFT || code === KEY.RIGHTSHIFT) return void (pressed ? this.#shift.add(code) : this.#shift.delete(code));
     if (code === KEY.LEFTCTRL || code === KEY.RIGHTCTRL) return void (pressed ? this.#ctrl.add(code) : this.#ctrl.delete(code));

@@ -1,7 +1,7 @@
 // The greeter, alone: what a terminal decodes from it (with the terminal's own decoders, native
 // and the browser's), and what typing at it does. The login behind it is in
 // test/integration/greeter.test.ts.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TileCodec } from '@waydesk/native-codec';
 import { KEY, keystrokes } from '../../protocol/src/us-keys.js';
 import type { FrameMsg } from '../../protocol/src/frame-format.js';
@@ -176,6 +176,29 @@ describe('greeter', () => {
     await new Promise((r) => setImmediate(r));
     expect(changes).toEqual(['new3']);
     t.g.stop();
+  });
+
+  it('repeats a held key, as a console does, and stops when it is let go', async () => {
+    vi.useFakeTimers();
+    try {
+      let got: string | null = null;
+      const t = greeter(async (u) => {
+        got = u;
+        return { ok: false, message: 'login incorrect' };
+      });
+      t.g.show();
+      t.g.input({ type: 'key', code: 30, pressed: true }); // a, held
+      vi.advanceTimersByTime(1000); // at 600 ms, then every 40 ms up to 1000: 11 more
+      t.g.input({ type: 'key', code: 30, pressed: false });
+      vi.advanceTimersByTime(1000);
+      t.press(KEY.ENTER);
+      t.type('pw\n');
+      await vi.runOnlyPendingTimersAsync();
+      expect(got).toBe('a'.repeat(12));
+      t.g.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('follows a resize with a welcome and a whole picture of the new size', () => {

@@ -197,6 +197,8 @@ function takeToken(): string | null {
 const token = takeToken();
 
 let backoff = 250;
+/** When the server was last lost (null: connected for a while). */
+let offlineSince: number | null = null;
 let stableTimer: ReturnType<typeof setTimeout> | undefined;
 function connect(): void {
   show('connecting…');
@@ -205,7 +207,10 @@ function connect(): void {
   ws = sock;
   sock.onopen = () => {
     // the back-off starts over only after the connection has lasted
-    stableTimer = setTimeout(() => (backoff = 250), 10_000);
+    stableTimer = setTimeout(() => {
+      backoff = 250;
+      offlineSince = null;
+    }, 10_000);
     tiles = new TileStream(); // a new connection starts a new stream
     state.connected = true;
     show('');
@@ -264,8 +269,11 @@ function connect(): void {
       show(`${e.reason || 'taken over by another terminal'}. Reload this page to take it back.`);
       return;
     }
-    show(`the server is unreachable; retrying in ${Math.round(backoff / 100) / 10} s`);
-    setTimeout(connect, backoff);
+    // every half second for the first 15 s (a restarted server is back at once), then every 2 s
+    offlineSince ??= Date.now();
+    const delay = Date.now() - offlineSince < 15_000 ? Math.min(backoff, 500) : backoff;
+    show(`the server is unreachable; retrying in ${Math.round(delay / 100) / 10} s`);
+    setTimeout(connect, delay);
     backoff = Math.min(2000, backoff * 2);
   };
 }

@@ -166,8 +166,14 @@ export class FrameLink {
     this.#releaseTimer = null;
     this.#fullDue = true;
     if (this.#released) {
+      if (!this.#core.restorePicture()) {
+        // out of memory: stay released, and the next request tries again
+        this.#fullDue = false;
+        this.#log.error('could not make the picture again (out of memory?)');
+        return;
+      }
       this.#released = false;
-      this.#restoring = this.#core.restorePicture();
+      this.#restoring = true;
       this.#log.info('a terminal attached: drawing the whole picture again');
     }
     this.pump();

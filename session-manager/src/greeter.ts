@@ -13,8 +13,8 @@ export type GreeterOutcome =
   /** The terminal shows the user's session now: the greeter is done. */
   | { ok: true }
   | { ok: false; message: string }
-  /** The password must be changed first: the greeter asks for a new one (twice) and hands it here. */
-  | { ok: false; message: string; changePassword: (newPassword: string) => Promise<GreeterOutcome> };
+  /** The password must be changed first: the greeter asks for a new one (twice) and hands it here, or gives up (cancel). */
+  | { ok: false; message: string; changePassword: (newPassword: string) => Promise<GreeterOutcome>; cancel: () => void };
 
 export interface GreeterOptions {
   display: Display;
@@ -30,6 +30,7 @@ const BTN_LEFT = 0x110;
 /** A held key types again after this, then at this rate (the usual console defaults). */
 const REPEAT_DELAY_MS = 600;
 const REPEAT_EVERY_MS = 40;
+const WHOLE_EVERY_MS = 250;
 const HINT_LOGIN = 'Tab: next field    Enter: log in';
 const HINT_CHANGE = 'Tab: next field    Enter: change the password    Esc: cancel';
 
@@ -38,7 +39,7 @@ export function clockText(d: Date): string {
   return `${time}  ${d.toLocaleDateString('en-GB', { weekday: 'long', day: 'numeric', month: 'long' })}`;
 }
 
-type Mode = { kind: 'login' } | { kind: 'busy' } | { kind: 'change'; change: (pw: string) => Promise<GreeterOutcome> };
+type Mode = { kind: 'login' } | { kind: 'busy' } | { kind: 'change'; change: (pw: string) => Promise<GreeterOutcome>; cancel: () => void };
 
 export class Greeter {
   readonly #o: GreeterOptions;
@@ -60,6 +61,10 @@ export class Greeter {
   /** The key being held, typing again while it is: the only other timer, and only while a key is down. */
   #repeat: { code: number; timer: NodeJS.Timeout } | null = null;
   #stopped = false;
+  /** A whole picture is due (resize, or the terminal lost its own), and when the last one went. */
+  #wholeTimer: NodeJS.Timeout | null = null;
+  #resized = false;
+  #lastWhole = -Infinity;
 
   constructor(o: GreeterOptions) {
     this.#o = o;
@@ -69,6 +74,7 @@ export class Greeter {
   /** Shows the greeter from scratch (after a session left this terminal, with why). */
   show(message = ''): void {
     this.#message = message;
+    if (this.#mode.kind === 'change') this.#mode.cancel();
     this.#mode = { kind: 'login' };
     // whoever comes next may be someone else: nothing of the last login stays
     this.#user = '';
@@ -88,6 +94,28 @@ export class Greeter {
     this.#update();
   }
 
+  /**
+   * Whole pictures cost a paint of the screen and tens of kilobytes (more at 8K): requests and
+   * resizes coalesce into at most one every WHOLE_EVERY_MS, whatever a terminal sends.
+   */
+  #wholeSoon(): void {
+    if (this.#wholeTimer || this.#stopped) return;
+    const wait = Math.max(0, this.#lastWhole + WHOLE_EVERY_MS - performance.now());
+    this.#wholeTimer = setTimeout(() => {
+      this.#wholeTimer = null;
+      if (this.#stopped) return;
+      if (this.#resized) {
+        this.#resized = false;
+        const d = this.#o.display;
+        this.#layout = greeterLayout(d.width, d.height);
+        this.#welcome();
+      } else {
+        this.#shown = null;
+        this.#update();
+      }
+    }, wait);
+  }
+
   /** Redraws the clock at every minute's turn; the only timer a waiting terminal costs. */
   #tick(): void {
     if (this.#clock) clearTimeout(this.#clock);
@@ -101,7 +129,10 @@ export class Greeter {
 
   stop(): void {
     this.#stopped = true;
+    if (this.#mode.kind === 'change') this.#mode.cancel();
     this.#stopRepeat();
+    if (this.#wholeTimer) clearTimeout(this.#wholeTimer);
+    this.#wholeTimer = null;
     if (this.#clock) clearTimeout(this.#clock);
     this.#clock = null;
     this.#password = '';
@@ -139,6 +170,7 @@ export class Greeter {
     const v = this.#view();
     const l = this.#layout;
     const start = this.#shown === null;
+    if (start) this.#lastWhole = performance.now();
     const rects = start ? [{ x: 0, y: 0, width: l.width, height: l.height }] : greeterDamage(l, this.#shown!, v);
     this.#shown = v;
     if (!rects.length) return;
@@ -157,13 +189,12 @@ export class Greeter {
     switch (m.type) {
       case 'resize':
         this.#o.display = m.display;
-        this.#layout = greeterLayout(m.display.width, m.display.height);
-        this.#welcome();
+        this.#resized = true;
+        this.#wholeSoon();
         return;
       case 'keyframe-request':
         // the terminal lost its picture: the whole one, on a new stream
-        this.#shown = null;
-        this.#update();
+        this.#wholeSoon();
         return;
       case 'pointer-motion':
         this.#pointer = { x: m.x, y: m.y };
@@ -224,6 +255,7 @@ export class Greeter {
     }
     if (code === KEY.ESC) {
       if (this.#mode.kind === 'change') {
+        this.#mode.cancel();
         this.#mode = { kind: 'login' };
         this.#new = ['', ''];
         this.#focus = 1;
@@ -299,7 +331,7 @@ export class Greeter {
     if (this.#stopped || r.ok) return;
     this.#message = r.message;
     if ('changePassword' in r) {
-      this.#mode = { kind: 'change', change: r.changePassword };
+      this.#mode = { kind: 'change', change: r.changePassword, cancel: r.cancel };
       this.#focus = 0;
     } else {
       this.#mode = { kind: 'login' };

@@ -22,7 +22,14 @@ export type LoginFailure =
    * The right password, but it has expired: the transaction stays open (for CHANGE_WINDOW_MS)
    * for the new one. A new password PAM refuses (too short, too like the old) can be tried again.
    */
-  | { ok: false; reason: 'password-expired'; message: string; changePassword: (newPassword: string) => Promise<LoginSuccess | LoginFailure> };
+  | {
+      ok: false;
+      reason: 'password-expired';
+      message: string;
+      changePassword: (newPassword: string) => Promise<LoginSuccess | LoginFailure>;
+      /** The user gave up (Esc, left): the kept transaction ends now, not when the window closes. */
+      cancel: () => void;
+    };
 
 /** A user who proved who they are; a session is opened only if they need a new desktop. */
 export interface LoginSuccess {
@@ -84,6 +91,8 @@ export class PamLogin {
   readonly #o: Required<PamLoginOptions>;
   readonly #failures = new Map<string, FailureCount>();
   #active = 0;
+  /** Transactions kept open for a new password. */
+  #changing = 0;
   /** Where logind runs, pam_systemd registers the session with it. */
   readonly logind = fs.existsSync('/run/systemd/system');
 
@@ -227,23 +236,38 @@ export class PamLogin {
    */
   #mustChange(t: PamTransaction, r: LoginRequest, c: ReturnType<typeof pamCodes>): LoginFailure {
     const audit = { user: r.user.slice(0, 64), remote: r.remote, terminal: r.terminal };
+    if (this.#changing >= this.#o.maxConcurrent) {
+      void t.end().catch(() => {});
+      return { ok: false, reason: 'busy', message: 'the server is busy logging others in: try again in a moment' };
+    }
+    this.#changing++;
     let old: string | null = r.password;
     let tries = 0;
     let busy = false;
-    const expire = setTimeout(() => {
+    /** The transaction went on to the session (the change succeeded): not ours to end any more. */
+    let handedOver = false;
+    let done = false;
+    /** Ends the kept transaction once, never while a PAM step runs on it (that one ends it after). */
+    const finish = (): void => {
+      if (done) return;
+      done = true;
       old = null;
-      void t.end();
-    }, CHANGE_WINDOW_MS);
+      clearTimeout(expire);
+      this.#changing--;
+      if (!busy && !handedOver) void t.end().catch(() => {});
+    };
+    const expire = setTimeout(finish, CHANGE_WINDOW_MS);
     expire.unref();
     const gone: LoginFailure = { ok: false, reason: 'unavailable', message: 'that took too long: log in again' };
     const changePassword = async (newPassword: string): Promise<LoginSuccess | LoginFailure> => {
-      if (old === null || busy) return gone;
+      if (done || old === null || busy) return gone;
       busy = true;
       try {
         const code = await t.changePassword(old, newPassword);
+        if (done) return gone;
         if (code === c.SUCCESS) {
-          clearTimeout(expire);
-          old = null;
+          handedOver = true;
+          finish();
           this.#o.log.info({ ...audit, event: 'password-changed' }, 'the user chose a new password');
           this.#o.audit('password-changed', audit);
           return this.#success(t, r, c);
@@ -254,16 +278,16 @@ export class PamLogin {
         this.#o.log.warn({ ...audit, event: 'password-change-refused', err: t.describe(code) }, 'a new password was refused');
         this.#o.audit('password-change-refused', audit);
         if (tries >= CHANGE_TRIES) {
-          clearTimeout(expire);
-          old = null;
-          await t.end();
+          finish();
           return { ok: false, reason: 'denied', message: `${said ? `${said.slice(0, 160)}; ` : ''}no more tries: log in again` };
         }
-        return { ok: false, reason: 'password-expired', message: said ? said.slice(0, 200) : 'that password was refused: choose another one', changePassword };
+        return { ok: false, reason: 'password-expired', message: said ? said.slice(0, 200) : 'that password was refused: choose another one', changePassword, cancel: finish };
       } finally {
         busy = false;
+        // finished (expired, cancelled, out of tries) while PAM was busy: end it now
+        if (done && !handedOver) void t.end().catch(() => {});
       }
     };
-    return { ok: false, reason: 'password-expired', message: 'your password has expired: choose a new one', changePassword };
+    return { ok: false, reason: 'password-expired', message: 'your password has expired: choose a new one', changePassword, cancel: finish };
   }
 }

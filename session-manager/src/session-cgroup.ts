@@ -5,6 +5,7 @@
 // is not part of the server's unit, so restarting the server leaves it alone); without systemd,
 // a cgroup of our own in v2 (below the server's cgroup) or in the v1 memory and pids
 // hierarchies, where writable; otherwise a log line says sessions run without limits.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from './log.js';
@@ -68,8 +69,15 @@ export type CgroupMode =
 export function detectCgroups(roots: CgroupRoots = SYSTEM): CgroupMode {
   // systemd owns the tree where it runs: ask it, never write into cgroups it made
   if (fs.existsSync(roots.systemd)) {
-    if (fs.existsSync(roots.systemdRun)) return { kind: 'systemd', run: roots.systemdRun };
-    return { kind: 'none', why: `systemd runs but ${roots.systemdRun} is missing` };
+    if (!fs.existsSync(roots.systemdRun)) return { kind: 'none', why: `systemd runs but ${roots.systemdRun} is missing` };
+    // one scope made and gone at start: where it cannot be (no bus, a sandboxed unit), every
+    // desktop would fail to start through it, so sessions run without limits instead
+    try {
+      execFileSync(roots.systemdRun, ['--scope', '--quiet', '--collect', '--', 'true'], { stdio: 'ignore', timeout: 10_000 });
+    } catch (err) {
+      return { kind: 'none', why: `systemd-run --scope does not work here (${(err as Error).message.split('\n')[0]})` };
+    }
+    return { kind: 'systemd', run: roots.systemdRun };
   }
   let own: Map<string, string>;
   try {
@@ -79,7 +87,10 @@ export function detectCgroups(roots: CgroupRoots = SYSTEM): CgroupMode {
   }
   const controllers = path.join(roots.root, 'cgroup.controllers');
   if (fs.existsSync(controllers)) {
-    const base = path.join(roots.root, own.get('') ?? '/');
+    const own2 = own.get('') ?? '/';
+    // at the root, the server would move every process of the machine into its leaf
+    if (own2 === '/') return { kind: 'none', why: 'cgroup v2: the server runs in the root cgroup; start it in a cgroup of its own' };
+    const base = path.join(roots.root, own2);
     let available = '';
     try {
       available = fs.readFileSync(path.join(base, 'cgroup.controllers'), 'utf8');

@@ -96,7 +96,7 @@ export class Sessions {
     if (!r.ok) {
       if (r.reason !== 'password-expired') return { message: r.message };
       const change = r.changePassword;
-      return { message: r.message, changePassword: async (pw) => this.#after(await change(pw), from) };
+      return { message: r.message, changePassword: async (pw) => this.#after(await change(pw), from), cancel: r.cancel };
     }
     const key = `user:${r.user}`;
     // Two first logins of one user at once make one desktop: the second waits for the first.
@@ -124,6 +124,8 @@ export class Sessions {
     const desktop = this.#desktop(r.user, pamEnvForCompositor(opened.env), this.#o.cgroups.launcher(key));
     this.#desktops.set(key, { desktop, endPam: r.end });
     this.#o.router.add(key, desktop);
+    // until a terminal attaches it counts as detached: one whose terminal left meanwhile still times out
+    this.#watch(key);
     desktop.on('ended', (why) => void this.#end(key, why));
     // every compositor of the session (a restarted one too) in the session's cgroup
     desktop.on('spawned', (pid) => this.#o.cgroups.place(key, pid));

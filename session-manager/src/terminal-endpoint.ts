@@ -21,6 +21,23 @@ export const GREETING_TIMEOUT_MS = 5000;
 const LOGIN_TIMEOUT_MS = 30_000;
 /** What an unauthenticated connection may leave unread (pongs and one error) before it is dropped. */
 const PREAUTH_BUFFER_LIMIT = 64 * 1024;
+/** What a terminal at the greeter may leave unread: a few of its whole pictures, whatever size it claims. */
+const GREETER_BUFFER_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Whom the waiting room counts together: an IPv4 address, or an IPv6 /64 (one host can take a
+ * whole /64, so counting single IPv6 addresses would count nothing).
+ */
+export function waitingKey(remote: string): string {
+  const host = remote.replace(/^\[/, '').replace(/\]?:\d+$/, '');
+  if (!host.includes(':') || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host)) return host.replace(/^::ffff:/i, '');
+  // expand "::" to get the first four groups
+  const [head, tail = ''] = host.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = host.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
 
 /**
  * What a terminal that does not read may leave in the server's send buffer: about two whole
@@ -35,7 +52,7 @@ export function sendBufferLimit(d: { width: number; height: number }): number {
 /** What a login outcome may say besides its message: the password must be changed first. */
 export type LoginResult =
   | { key: string }
-  | { message: string; changePassword?: (newPassword: string) => Promise<LoginResult> };
+  | { message: string; changePassword?: (newPassword: string) => Promise<LoginResult>; cancel?: () => void };
 
 /** Decides what a terminal's credentials open: the key of its session. */
 export interface Authenticator {
@@ -84,13 +101,15 @@ export class WaitingRoom {
  */
 export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
   const { router, auth, log } = o;
-  const address = ch.remote.replace(/:\d+$/, '');
+  const address = waitingKey(ch.remote);
   let hello: HelloBody | null = null;
   let peer: TerminalPeer | null = null;
   let greeter: Greeter | null = null;
   let closed = false;
   /** A login message is with PAM: nothing but pings until it is decided. */
   let pending = false;
+  /** A login typed at the greeter is with PAM. */
+  let greeterBusy = false;
   let limit = PREAUTH_BUFFER_LIMIT;
   let display: Display | null = null;
   /** Counted in the waiting room: at the greeter, not logged in. */
@@ -147,6 +166,8 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
   const from = (): { remote: string; terminal: string } => ({ remote: ch.remote, terminal: hello!.terminalId });
   const open = (key: string): boolean => {
     const h = hello!;
+    // one session per connection: a second login that succeeds while one is shown opens nothing here
+    if (peer) return false;
     log.info({ remote: ch.remote, terminal: h.terminalId, event: 'auth-ok' }, 'terminal authenticated');
     display ??= h.displays[0]!;
     limit = sendBufferLimit(display);
@@ -178,12 +199,26 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
       }
     }
     display ??= hello.displays[0]!;
-    limit = Math.max(PREAUTH_BUFFER_LIMIT, sendBufferLimit(display));
+    limit = GREETER_BUFFER_LIMIT;
     greeter ??= new Greeter({
       display,
       serverName: o.serverName,
       send,
-      submit: async (user, password) => toGreeter(await auth.login!({ user, password }, from())),
+      submit: async (user, password) => {
+        greeterBusy = true;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          // A PAM module that hangs does not hold the greeter on "checking…" forever; what it
+          // decides later is dropped (a session it opens waits for its user as a detached one).
+          const late = new Promise<LoginResult>((res) => {
+            timer = setTimeout(() => res({ message: `the login was not decided within ${LOGIN_TIMEOUT_MS / 1000} s: try again` }), LOGIN_TIMEOUT_MS);
+          });
+          return toGreeter(await Promise.race([auth.login!({ user, password }, from()), late]));
+        } finally {
+          clearTimeout(timer);
+          greeterBusy = false;
+        }
+      },
     });
     greeter.show(message);
   };
@@ -191,7 +226,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
     if (closed) return { ok: true };
     if ('key' in r) return open(r.key) ? { ok: true } : { ok: false, message: 'no desktop for you on this server: ask an administrator' };
     const change = r.changePassword;
-    if (change) return { ok: false, message: r.message, changePassword: async (pw) => toGreeter(await change(pw)) };
+    if (change) return { ok: false, message: r.message, changePassword: async (pw) => toGreeter(await change(pw)), cancel: () => r.cancel?.() };
     return { ok: false, message: r.message };
   };
 
@@ -232,6 +267,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
       }
       if (m.type === 'login') {
         if (!auth.login) return close(CloseCode.Unauthorized, 'this server opens its one desktop with its token, not a login');
+        if (greeterBusy) return refuse('login while the one typed at the greeter is being checked');
         clearTimeout(greetingTimer);
         pending = true;
         // A PAM module that hangs (an unreachable directory) does not hold the terminal forever.
@@ -242,7 +278,10 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
             pending = false;
             if (closed) return;
             // A terminal that brought its credentials has no one to type a new password: it is told.
-            if (!('key' in r)) return close(CloseCode.Unauthorized, r.message);
+            if (!('key' in r)) {
+              r.cancel?.();
+              return close(CloseCode.Unauthorized, r.message);
+            }
             if (!open(r.key)) close(CloseCode.Unauthorized, 'no desktop for these credentials on this server');
           },
           (err: Error) => {

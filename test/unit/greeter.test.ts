@@ -162,6 +162,7 @@ describe('greeter', () => {
     const t = greeter(async () => ({
       ok: false,
       message: 'You are required to change your password immediately',
+      cancel: () => {},
       changePassword: async (pw) => {
         changes.push(pw);
         return { ok: true };
@@ -201,11 +202,32 @@ describe('greeter', () => {
     }
   });
 
-  it('follows a resize with a welcome and a whole picture of the new size', () => {
+  it('gives a terminal that keeps asking for whole pictures at most four a second', () => {
+    vi.useFakeTimers();
+    try {
+      const t = greeter(async () => ({ ok: true }));
+      t.g.show();
+      t.sent.length = 0;
+      for (let i = 0; i < 100; i++) {
+        t.g.input({ type: 'keyframe-request' });
+        vi.advanceTimersByTime(10);
+      }
+      vi.advanceTimersByTime(300);
+      const whole = t.sent.filter((m) => m.type === 'frame' && m.body.full).length;
+      expect(whole).toBeGreaterThanOrEqual(3);
+      expect(whole).toBeLessThanOrEqual(5);
+      t.g.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('follows a resize with a welcome and a whole picture of the new size', async () => {
     const t = greeter(async () => ({ ok: true }));
     t.g.show();
     t.sent.length = 0;
     t.g.input({ type: 'resize', display: { width: 800, height: 600, refreshMhz: 60000 } });
+    await new Promise((r) => setTimeout(r, 300));
     expect(t.sent[0]).toMatchObject({ type: 'welcome', body: { width: 800, height: 600 } });
     const f = t.sent.find((m) => m.type === 'frame') as { body: FrameMsg };
     expect(f.body).toMatchObject({ width: 800, height: 600, full: true });

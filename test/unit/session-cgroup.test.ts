@@ -27,7 +27,9 @@ function tree(files: Record<string, string>, dirs: string[] = []): CgroupRoots {
 
 describe('session limits: where they come from', () => {
   it('asks systemd for a scope with the limits where systemd runs, and writes no cgroup itself', () => {
-    const roots = tree({ 'self-cgroup': '0::/system.slice/waydesk-server.service\n', 'systemd-run': '' }, ['run-systemd', 'cgroup']);
+    // a stand-in for systemd-run that makes the probe's scope (there is no systemd here)
+    const roots = tree({ 'self-cgroup': '0::/system.slice/waydesk-server.service\n', 'systemd-run': '#!/bin/sh\nexit 0\n' }, ['run-systemd', 'cgroup']);
+    fs.chmodSync(roots.systemdRun, 0o755);
     expect(detectCgroups(roots)).toEqual({ kind: 'systemd', run: roots.systemdRun });
     const c = new SessionCgroups({ memoryBytes: 256 << 20, tasks: 100 }, createLogger('test'), roots);
     const l = c.launcher('user:alice');
@@ -39,14 +41,19 @@ describe('session limits: where they come from', () => {
     expect(c.place('user:alice', process.pid)).toBe(false);
   });
 
-  it('says what is missing when systemd runs without systemd-run', () => {
-    const roots = tree({ 'self-cgroup': '0::/\n' }, ['run-systemd']);
-    expect(detectCgroups(roots)).toMatchObject({ kind: 'none', why: expect.stringContaining('systemd-run') });
+  it('says what is missing when systemd runs without systemd-run, or where it cannot make a scope', () => {
+    const missing = tree({ 'self-cgroup': '0::/\n' }, ['run-systemd']);
+    expect(detectCgroups(missing)).toMatchObject({ kind: 'none', why: expect.stringContaining('systemd-run') });
+    fs.rmSync(dir, { recursive: true, force: true });
+    const refusing = tree({ 'self-cgroup': '0::/\n', 'systemd-run': '#!/bin/sh\necho "Failed to connect to bus" >&2; exit 1\n' }, ['run-systemd']);
+    fs.chmodSync(refusing.systemdRun, 0o755);
+    expect(detectCgroups(refusing)).toMatchObject({ kind: 'none', why: expect.stringContaining('does not work here') });
   });
 
   it('uses its own v1 memory and pids cgroups without systemd, and none where they are not there', () => {
     const v1 = tree({ 'self-cgroup': '4:memory:/box\n8:pids:/\n0::/\n' }, ['cgroup/memory/box', 'cgroup/pids']);
     expect(detectCgroups(v1)).toEqual({ kind: 'v1', memory: path.join(v1.root, 'memory/box/waydesk'), pids: path.join(v1.root, 'pids/waydesk') });
+    fs.rmSync(dir, { recursive: true, force: true });
     const bare = tree({ 'self-cgroup': '0::/\n' }, ['cgroup']);
     const none = detectCgroups(bare);
     expect(none.kind).toBe('none');
@@ -58,7 +65,12 @@ describe('session limits: where they come from', () => {
   it('takes v2 only where memory and pids are available to its own cgroup', () => {
     const without = tree({ 'self-cgroup': '0::/box\n', 'cgroup/cgroup.controllers': 'cpu io memory pids\n', 'cgroup/box/cgroup.controllers': 'cpu io\n' });
     expect(detectCgroups(without)).toMatchObject({ kind: 'none', why: expect.stringContaining('memory and pids are not available') });
+    fs.rmSync(dir, { recursive: true, force: true });
     const withThem = tree({ 'self-cgroup': '0::/box\n', 'cgroup/cgroup.controllers': 'memory pids\n', 'cgroup/box/cgroup.controllers': 'memory pids\n' });
     expect(detectCgroups(withThem)).toEqual({ kind: 'v2', base: path.join(withThem.root, 'box') });
+    fs.rmSync(dir, { recursive: true, force: true });
+    // never from the root cgroup: the server would move every process of the machine
+    const atRoot = tree({ 'self-cgroup': '0::/\n', 'cgroup/cgroup.controllers': 'memory pids\n' });
+    expect(detectCgroups(atRoot)).toMatchObject({ kind: 'none', why: expect.stringContaining('root cgroup') });
   });
 });

@@ -12,13 +12,15 @@ import { PamLogin } from './pam-login.js';
 import { Sessions } from './sessions.js';
 import { SessionCgroups } from './session-cgroup.js';
 import { LevelStore } from './store.js';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
+import { ConfigError, DEFAULTS, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
 import { listenWebSocket, transports } from './transport.js';
 import { loadOrCreateIdentity, type ServerIdentity } from './tls.js';
 import { createRunToken, tokenMatches } from './run-token.js';
 import { chooseDesktopUser, DesktopUserError } from './desktop-user.js';
 import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
 import { FontError } from './bitmap-font.js';
+import { ADMIN_SOCKET, listenAdmin } from './admin.js';
+import { ADMIN_COMMANDS, runAdminCommand } from './admin-cli.js';
 import { greeterLayout } from './greeter-picture.js';
 
 
@@ -38,6 +40,11 @@ const USAGE = `usage: waydesk-server [--dev] [options] [-- COMMAND [ARGS...]]
   --state DIR           where the server keeps its TLS identity, store and link sockets
                         (default /var/lib/waydesk as root, else ~/.local/state/waydesk)
   --size WxH            desktop size until a terminal says its own (default 1920x1080)
+
+       waydesk-server sessions|terminals|audit [--json] [--limit N] [--state DIR]
+       waydesk-server end-session USER [--state DIR]
+                        ask the running login server (as root): what runs, the terminals it
+                        has seen, the audit trail; end USER's session (their terminal is told)
 `;
 
 function fail(message: string): never {
@@ -53,6 +60,7 @@ function isLoopback(addr: string): boolean {
 async function main(): Promise<void> {
   const log = createLogger('waydesk-server');
   const argv = process.argv.slice(2);
+  if (ADMIN_COMMANDS.includes(argv[0] ?? '')) return runAdminCommand(argv, DEFAULTS.state);
   let dev = false;
   let checkOnly = false;
   let configFile: string | undefined;
@@ -137,12 +145,25 @@ async function main(): Promise<void> {
       `  headless terminal: WAYDESK_PASSWORD=… npx waydesk-terminal --server ${url} --fingerprint ${identity.fingerprint} --user NAME --png /tmp/terminal.png`,
       `  browser terminal: https://${hostPort}/  (log in with your user name and password; self-signed: check the fingerprint)`,
     ];
+    // the admin API, for `waydesk-server sessions` and friends: root's alone, on a Unix socket
+    const adminApp = await listenAdmin(
+      {
+        sessions: () => sessions.list(),
+        terminals: () => store.terminals(),
+        audit: (limit) => store.auditTrail(limit),
+        end: (key) => sessions.endByAdmin(key),
+      },
+      path.join(state, ADMIN_SOCKET),
+    );
     return serve({
       log, identity, listen, port, router, banner, ready: {}, owner: 'each user who logs in',
       exposure: 'Anyone who can reach it may try to log in as any user of this machine (failures are throttled and logged)',
       auth: { login: (b, from) => sessions.login(b, from) },
       healthy: () => sessions.healthy,
-      stopSessions: () => sessions.release(),
+      stopSessions: async () => {
+        await adminApp.close();
+        await sessions.release();
+      },
     });
   }
   let who;

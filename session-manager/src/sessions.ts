@@ -4,6 +4,7 @@ import type { LoginFailure, LoginSuccess, PamLogin } from './pam-login.js';
 import type { LoginResult } from './terminal-endpoint.js';
 import type { Router, TerminalPeer } from './router.js';
 import type { SessionRecord, Store } from './store.js';
+import type { SessionInfo } from './admin.js';
 import type { SessionCgroups } from './session-cgroup.js';
 import { SupervisedDesktop, type DesktopSpec } from './supervisor.js';
 
@@ -202,6 +203,31 @@ export class Sessions {
     else this.#o.log.warn({ session: key }, 'an adopted session ended: its PAM session was opened by an earlier run of the server and cannot be closed from here');
     this.#o.log.info({ session: key, event: 'session-end', why }, s.endPam ? 'session over; its PAM session closed' : 'session over');
     this.#write(this.#o.store.audit('session-end', { session: key, why }));
+  }
+
+  /** What runs, for the admin API. */
+  list(): SessionInfo[] {
+    return [...this.#desktops.entries()].map(([key, { desktop }]) => {
+      const r = this.#records.get(key);
+      return {
+        key,
+        user: r?.user ?? key.replace(/^user:/, ''),
+        pid: desktop.pid ?? null,
+        terminal: r?.terminal ?? null,
+        startedAt: r?.startedAt ?? null,
+        lastAttachedAt: r?.lastAttachedAt ?? null,
+        healthy: desktop.healthy,
+      };
+    });
+  }
+
+  /** An administrator ends a session: as a logout, with its terminal told why. */
+  async endByAdmin(key: string): Promise<boolean> {
+    if (!this.#desktops.has(key)) return false;
+    this.#o.log.info({ session: key, event: 'session-killed' }, 'an administrator ended a session');
+    this.#write(this.#o.store.audit('session-killed', { session: key }));
+    await this.#end(key, 'your session was ended by an administrator');
+    return true;
   }
 
   get healthy(): boolean {

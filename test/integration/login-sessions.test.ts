@@ -10,7 +10,8 @@ import { keystrokes } from '../../protocol/src/us-keys.js';
 import { LevelStore } from '../../session-manager/src/store.js';
 import { launchChromium } from '../helpers/browser.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
-import { differsFromDesktop, endDesktops, quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { SERVER_BIN, differsFromDesktop, endDesktops, quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { TEST_USER } from '../helpers/test-user.js';
 import { greeterSays, typeLogin } from '../helpers/greeter.js';
 import { greeterLayout, paintGreeter } from '../../session-manager/src/greeter-picture.js';
 
@@ -240,6 +241,43 @@ describe.skipIf(!isRoot())('logging in', () => {
       await chrome.close();
     }
   }, 60_000);
+
+  it('an administrator sees the sessions and terminals, and ends one: its terminal is told, others go on', async () => {
+    const a = startTerminal(s, { width: 800, height: 600 }, 'admin-a', false, { user: A, password: PASSWORD }).terminal;
+    const b = startTerminal(s, { width: 800, height: 600 }, 'admin-b', false, { user: B, password: PASSWORD }).terminal;
+    const cli = (...args: string[]): string => execFileSync(process.execPath, [SERVER_BIN, ...args, '--state', s.state], { encoding: 'utf8' });
+    try {
+      await waitFor('both desktops', () => a.painter.width === 800 && b.painter.width === 800 && !a.atGreeter && !b.atGreeter, 20_000);
+      await waitFor('both sessions listed as attached', () => {
+        const list = JSON.parse(cli('sessions', '--json')) as Array<{ key: string; terminal: string | null }>;
+        return list.some((x) => x.key === `user:${A}` && x.terminal === 'admin-a') && list.some((x) => x.key === `user:${B}` && x.terminal === 'admin-b');
+      }, 5000, 200);
+      expect(cli('sessions')).toMatch(new RegExp(`user:${B}\\s+\\d+\\s+admin-b`));
+      const terminals = JSON.parse(cli('terminals', '--json')) as Array<{ id: string; displays: Array<{ width: number }> }>;
+      expect(terminals.find((t) => t.id === 'admin-b')?.displays[0]?.width).toBe(800);
+      expect(cli('end-session', B)).toContain(`ended the session of ${B}`);
+      await waitFor("B's greeter, saying why", () => greeterSays(b, 'your session was ended by an administrator'), 10_000);
+      // A goes on: still attached, still answering
+      expect(a.atGreeter).toBe(false);
+      const before = a.framesDecoded;
+      for (const k of keystrokes('x')) a.key(k.code, k.pressed);
+      await waitFor("A's desktop to answer a key", () => a.framesDecoded > before, 10_000);
+      expect(cli('audit', '--limit', '20')).toMatch(new RegExp(`session-killed\\s+session=user:${B}`));
+      // nobody but root may ask: the socket is in root's private state directory
+      let refused = '';
+      try {
+        execFileSync('runuser', ['-u', TEST_USER, '--', process.execPath, SERVER_BIN, 'sessions', '--state', s.state], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        refused = String((err as { stderr?: string }).stderr);
+      }
+      expect(refused).toMatch(/the admin socket is root's \(run this as root\)/);
+      // an unknown user is told so, with exit status 1
+      expect(() => execFileSync(process.execPath, [SERVER_BIN, 'end-session', 'nobody-here', '--state', s.state], { stdio: 'ignore' })).toThrow();
+    } finally {
+      a.stop();
+      b.stop();
+    }
+  });
 
   it('logging out ends the session: the terminal is told, the PAM session is closed', async () => {
     const t = startTerminal(s, { width: 800, height: 600 }, 'desk-3', false, { user: B, password: PASSWORD }).terminal;

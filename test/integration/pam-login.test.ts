@@ -7,7 +7,7 @@ import { PamLogin } from '../../session-manager/src/pam-login.js';
 import { isRoot } from '../helpers/compositor.js';
 
 const PASSWORD = 'correct horse battery staple';
-const USERS = { ok: 'wdpam-ok', expired: 'wdpam-expired', mustChange: 'wdpam-change', changes: 'wdpam-changes' } as const;
+const USERS = { ok: 'wdpam-ok', expired: 'wdpam-expired', mustChange: 'wdpam-change', changes: 'wdpam-changes', locked: 'wdpam-locked' } as const;
 
 function exists(name: string): boolean {
   try {
@@ -30,6 +30,7 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     execFileSync('chage', ['--expiredate', '1', USERS.expired]); // expired on 2 January 1970
     execFileSync('chage', ['--lastday', '0', USERS.mustChange]); // must change at next login
     execFileSync('chage', ['--lastday', '0', USERS.changes]);
+    execFileSync('usermod', ['--lock', USERS.locked]); // the password hash disabled (passwd -l)
   });
   afterAll(() => {
     for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
@@ -71,13 +72,16 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     expect(Math.abs(wrong.ms - unknown.ms)).toBeLessThan(300);
   }, 30_000);
 
-  it('says an expired account has expired, and a password that must change must change (right password only)', async () => {
+  it('says an expired account has expired and a password that must change must change (right password only), and a locked one is just incorrect', async () => {
     const pam = new PamLogin({ service: 'waydesk', log: createLogger('test') });
     // pam_unix says so; Debian's common-account then denies (pam_deny), and the server passes pam_unix's words on
     const expired = await login(pam, USERS.expired, PASSWORD);
     expect(expired.ok).toBe(false);
     expect(!expired.ok && expired.message).toMatch(/account has expired/i);
     expect(await login(pam, USERS.mustChange, PASSWORD, 't2')).toMatchObject({ ok: false, reason: 'password-expired' });
+    // a locked account is refused like a wrong password, even with the right one: telling it apart
+    // would tell a guesser the password was right
+    expect(await login(pam, USERS.locked, PASSWORD, 't4', '127.0.0.8:1')).toMatchObject({ ok: false, reason: 'incorrect', message: 'login incorrect' });
     // with a wrong password it is just incorrect: the account's state is told only to its owner
     expect(await login(pam, USERS.expired, 'wrong', 't3', '127.0.0.9:1')).toMatchObject({ reason: 'incorrect' });
   }, 30_000);

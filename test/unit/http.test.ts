@@ -31,3 +31,51 @@ describe('HTTP', () => {
     await app.close();
   });
 });
+
+describe('the admin API', () => {
+  async function adminApp(ended: string[] = []) {
+    const Fastify = (await import('fastify')).default;
+    const { admin } = await import('../../session-manager/src/admin.js');
+    const app = Fastify();
+    await app.register(admin, {
+      view: {
+        sessions: () => [{ key: 'user:alice', user: 'alice', pid: 42, terminal: 'desk-1', startedAt: 1, lastAttachedAt: 2, healthy: true }],
+        terminals: async () => [{ id: 'desk-1', kind: 'headless', address: '10.0.0.5:4000', displays: [{ width: 1920, height: 1080, refreshMhz: 60000 }], lastSeen: 3, session: 'user:alice' }],
+        audit: async (limit: number) => Array.from({ length: Math.min(limit, 3) }, (_, i) => ({ at: i, event: 'login-ok', user: 'alice' })),
+        end: async (key: string) => {
+          if (key !== 'user:alice') return false;
+          ended.push(key);
+          return true;
+        },
+      },
+    });
+    return app;
+  }
+
+  it('lists sessions, terminals and the audit trail, and ends a session by its user', async () => {
+    const ended: string[] = [];
+    const app = await adminApp(ended);
+    expect((await app.inject({ method: 'GET', url: '/sessions' })).json()).toEqual([{ key: 'user:alice', user: 'alice', pid: 42, terminal: 'desk-1', startedAt: 1, lastAttachedAt: 2, healthy: true }]);
+    expect((await app.inject({ method: 'GET', url: '/terminals' })).json()[0]).toMatchObject({ id: 'desk-1', address: '10.0.0.5:4000' });
+    expect((await app.inject({ method: 'GET', url: '/audit?limit=2' })).json()).toHaveLength(2);
+    const gone = await app.inject({ method: 'DELETE', url: '/sessions/user/bob' });
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json()).toEqual({ error: 'no session of bob' });
+    expect((await app.inject({ method: 'DELETE', url: '/sessions/user/alice' })).json()).toEqual({ ended: 'user:alice' });
+    expect(ended).toEqual(['user:alice']);
+    await app.close();
+  });
+
+  it('refuses what is not a user name or a sane limit, before it reaches the sessions', async () => {
+    const ended: string[] = [];
+    const app = await adminApp(ended);
+    for (const url of ['/sessions/user/..%2F..%2Fetc', '/sessions/user/Al%20ice', `/sessions/user/${'a'.repeat(40)}`]) {
+      expect((await app.inject({ method: 'DELETE', url })).statusCode, url).toBe(400);
+    }
+    for (const url of ['/audit?limit=0', '/audit?limit=1000000', '/audit?limit=x']) {
+      expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(400);
+    }
+    expect(ended).toEqual([]);
+    await app.close();
+  });
+});

@@ -1,0 +1,91 @@
+// The admin API: what runs (sessions, terminals, the audit trail) and ending a session. It is
+// served on a Unix socket in the server's state directory, which only root can enter (0700):
+// the file system is its authentication, and nothing of it is on the network.
+import fs from 'node:fs';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { TerminalRecord } from './store.js';
+
+export interface SessionInfo {
+  key: string;
+  user: string;
+  /** The compositor's pid, or null while none runs. */
+  pid: number | null;
+  /** The terminal showing it, or null: detached. */
+  terminal: string | null;
+  startedAt: number | null;
+  lastAttachedAt: number | null;
+  healthy: boolean;
+}
+
+/** What the admin API reads and does: the server's sessions and its store. */
+export interface AdminView {
+  sessions(): SessionInfo[];
+  terminals(): Promise<TerminalRecord[]>;
+  audit(limit: number): Promise<Array<{ at: number; event: string } & Record<string, unknown>>>;
+  /** Ends a session as its user logging out would; false if there is none under that key. */
+  end(key: string): Promise<boolean>;
+}
+
+/** The file name of the admin socket in the state directory. */
+export const ADMIN_SOCKET = 'admin.sock';
+
+const nullableInt = { type: ['integer', 'null'] } as const;
+const sessionSchema = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    user: { type: 'string' },
+    pid: nullableInt,
+    terminal: { type: ['string', 'null'] },
+    startedAt: nullableInt,
+    lastAttachedAt: nullableInt,
+    healthy: { type: 'boolean' },
+  },
+  required: ['key', 'user', 'pid', 'terminal', 'startedAt', 'lastAttachedAt', 'healthy'],
+  additionalProperties: false,
+} as const;
+const terminalSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    kind: { type: 'string' },
+    address: { type: 'string' },
+    displays: { type: 'array', items: { type: 'object', properties: { width: { type: 'integer' }, height: { type: 'integer' }, refreshMhz: { type: 'integer' } } } },
+    lastSeen: { type: 'integer' },
+    session: { type: ['string', 'null'] },
+  },
+  required: ['id', 'kind', 'address', 'displays', 'lastSeen', 'session'],
+} as const;
+const USER_NAME = '^[a-z_][a-z0-9_.-]{0,31}$';
+
+export const admin: FastifyPluginAsync<{ view: AdminView }> = async (app, { view }) => {
+  app.get('/sessions', { schema: { response: { 200: { type: 'array', items: sessionSchema } } } }, async () => view.sessions());
+  app.get('/terminals', { schema: { response: { 200: { type: 'array', items: terminalSchema } } } }, async () => view.terminals());
+  app.get<{ Querystring: { limit: number } }>(
+    '/audit',
+    { schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 100_000, default: 100 } }, additionalProperties: false } } },
+    async (req) => view.audit(req.query.limit),
+  );
+  app.delete<{ Params: { user: string } }>(
+    '/sessions/user/:user',
+    { schema: { params: { type: 'object', properties: { user: { type: 'string', pattern: USER_NAME } }, required: ['user'] } } },
+    async (req, reply) => {
+      const key = `user:${req.params.user}`;
+      if (!(await view.end(key))) return reply.code(404).send({ error: `no session of ${req.params.user}` });
+      return { ended: key };
+    },
+  );
+};
+
+/**
+ * The admin API on its Unix socket: root's alone by the state directory's mode (and the
+ * socket's own, 0600). A socket left by a server that died is replaced.
+ */
+export async function listenAdmin(view: AdminView, socketPath: string): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 4096 });
+  await app.register(admin, { view });
+  fs.rmSync(socketPath, { force: true });
+  await app.listen({ path: socketPath });
+  fs.chmodSync(socketPath, 0o600);
+  return app;
+}

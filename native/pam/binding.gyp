@@ -37,6 +37,24 @@
         "-std=gnu++14",
         "-std=gnu++17"
       ]
+    },
+    {
+      "target_name": "waydesk-pam-session",
+      "type": "executable",
+      "sources": [
+        "src/session_keeper.c"
+      ],
+      "libraries": [
+        "-lpam"
+      ],
+      "cflags": [
+        "-Wall",
+        "-Wno-unused-parameter",
+        "-O2"
+      ],
+      "cflags_c": [
+        "-std=gnu11"
+      ]
     }
   ]
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
-import { PamTransaction, pamCodes } from '@waydesk/native-pam';
+import { PamTransaction, pamCodes, sessionKeeperPath } from '@waydesk/native-pam';
 import type { Logger } from './log.js';
 
 export interface LoginRequest {
@@ -31,16 +31,24 @@ export type LoginFailure =
       cancel: () => void;
     };
 
-/** A user who proved who they are; a session is opened only if they need a new desktop. */
+/**
+ * A user who proved who they are (their authentication transaction is over). A new desktop is
+ * started through `sessionKeeper`, which opens their PAM session, runs the desktop as its child
+ * and closes the session when it ends, outliving the server.
+ */
 export interface LoginSuccess {
   ok: true;
   /** The account as PAM knows it (PAM_USER), which may differ from the name typed. */
   user: string;
-  /** setcred and open_session: the session's environment, or what to tell the user. */
-  openSession: () => Promise<{ ok: true; env: Record<string, string> } | LoginFailure>;
-  /** Closes the PAM session (if one was opened) and ends the transaction: when the desktop ends, or at once for a re-attach. */
-  end: () => Promise<void>;
+  /** The command line to put in front of the desktop's: the keeper with this login's PAM items. */
+  sessionKeeper: string[];
 }
+
+/**
+ * What of the PAM session's environment the desktop gets: locale and the like from pam_env and
+ * pam_systemd. Never paths that steer the server-made runtime directory, nor the loader.
+ */
+const PAM_ENV_FOR_DESKTOP = 'LANG,LANGUAGE,LC_*,TZ,XDG_SESSION_ID,XDG_SESSION_TYPE,XDG_SESSION_CLASS';
 
 export interface PamLoginOptions {
   service: string;
@@ -201,33 +209,21 @@ export class PamLogin {
       const said = t.messages.split('\n').filter(Boolean).pop();
       return fail({ ok: false, reason: 'denied', message: said ? said.slice(0, 200) : 'this account may not log in here' });
     }
-    return this.#success(t, r, c);
+    return this.#success(t, r);
   }
 
-  async #success(t: PamTransaction, r: LoginRequest, c: ReturnType<typeof pamCodes>): Promise<LoginSuccess | LoginFailure> {
+  async #success(t: PamTransaction, r: LoginRequest): Promise<LoginSuccess | LoginFailure> {
     const user = t.user || r.user;
-    if (user !== r.user && (await uidOf(user)) === 0) {
-      await t.end();
-      return { ok: false, reason: 'incorrect', message: 'login incorrect' };
+    await t.end();
+    if (user !== r.user && (await uidOf(user)) === 0) return { ok: false, reason: 'incorrect', message: 'login incorrect' };
+    let keeper: string;
+    try {
+      keeper = sessionKeeperPath();
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message }, 'cannot open PAM sessions');
+      return { ok: false, reason: 'unavailable', message: 'your session could not be opened: ask an administrator' };
     }
-    let ended = false;
-    const end = async (): Promise<void> => {
-      if (ended) return;
-      ended = true;
-      await t.end();
-    };
-    return {
-      ok: true,
-      user,
-      end,
-      openSession: async () => {
-        const opened = await t.openSession({ XDG_SESSION_TYPE: 'wayland', XDG_SESSION_CLASS: 'user' });
-        if (opened.code === c.SUCCESS) return { ok: true, env: opened.env };
-        this.#o.log.error({ user, err: t.describe(opened.code) }, 'PAM would not open a session');
-        await end();
-        return { ok: false, reason: 'unavailable', message: 'your session could not be opened: ask an administrator' };
-      },
-    };
+    return { ok: true, user, sessionKeeper: [keeper, this.#o.service, user, r.remote.replace(/:\d+$/, ''), r.terminal, PAM_ENV_FOR_DESKTOP, '--'] };
   }
 
   /**
@@ -270,7 +266,7 @@ export class PamLogin {
           finish();
           this.#o.log.info({ ...audit, event: 'password-changed' }, 'the user chose a new password');
           this.#o.audit('password-changed', audit);
-          return this.#success(t, r, c);
+          return this.#success(t, r);
         }
         tries++;
         // pam_unix says why (e.g. "BAD PASSWORD: The password is shorter than 8 characters")

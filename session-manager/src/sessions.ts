@@ -35,8 +35,8 @@ export interface SessionsOptions {
  */
 export class Sessions {
   readonly #o: SessionsOptions;
-  /** endPam is null for a desktop adopted after a restart: the PAM handle died with the old server. */
-  readonly #desktops = new Map<string, { desktop: SupervisedDesktop; endPam: (() => Promise<void>) | null }>();
+  /** Each desktop's PAM session is its keeper's: it closes it when the desktop ends, adopted or not. */
+  readonly #desktops = new Map<string, { desktop: SupervisedDesktop }>();
   readonly #opening = new Map<string, Promise<void>>();
 
   readonly #idle = new Map<string, NodeJS.Timeout>();
@@ -105,7 +105,6 @@ export class Sessions {
     if (opening) await opening.catch(() => {});
     if (this.#desktops.has(key)) {
       // one PAM session per desktop: this login only proved who it is, and opens none
-      await r.end();
       this.#o.log.info({ session: key, terminal: from.terminal, event: 'reattach' }, 'the user has a session: attaching it here');
       return { key };
     }
@@ -120,10 +119,9 @@ export class Sessions {
   }
 
   async #open(key: string, r: LoginSuccess, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
-    const opened = await r.openSession();
-    if (!opened.ok) return { message: opened.message };
-    const desktop = this.#desktop(r.user, pamEnvForCompositor(opened.env), this.#o.cgroups.launcher(key));
-    this.#desktops.set(key, { desktop, endPam: r.end });
+    // the cgroup's launcher (systemd-run execs), then the PAM session keeper (it forks the compositor)
+    const desktop = this.#desktop(r.user, {}, [...this.#o.cgroups.launcher(key), ...r.sessionKeeper]);
+    this.#desktops.set(key, { desktop });
     this.#o.router.add(key, desktop);
     // until a terminal attaches it counts as detached: one whose terminal left meanwhile still times out
     this.#watch(key);
@@ -176,11 +174,11 @@ export class Sessions {
         await this.#o.store.removeSession(rec.key);
         continue;
       }
-      this.#desktops.set(rec.key, { desktop, endPam: null });
+      this.#desktops.set(rec.key, { desktop });
       this.#records.set(rec.key, { ...rec, terminal: null });
       this.#o.router.add(rec.key, desktop);
       desktop.on('ended', (why) => void this.#end(rec.key, why));
-      this.#o.log.info({ session: rec.key, compositorPid: rec.pid, event: 'session-adopted' }, 'adopted a session of the last run');
+      this.#o.log.info({ session: rec.key, compositorPid: desktop.pid, event: 'session-adopted' }, 'adopted a session of the last run');
       // no terminal shows it until its user logs in again
       this.#watch(rec.key);
       this.#write(this.#o.store.audit('session-adopted', { session: rec.key, pid: rec.pid }));
@@ -199,9 +197,8 @@ export class Sessions {
     await s.desktop.stop();
     this.#write(this.#o.store.removeSession(key));
     await this.#o.cgroups.remove(key);
-    if (s.endPam) await s.endPam();
-    else this.#o.log.warn({ session: key }, 'an adopted session ended: its PAM session was opened by an earlier run of the server and cannot be closed from here');
-    this.#o.log.info({ session: key, event: 'session-end', why }, s.endPam ? 'session over; its PAM session closed' : 'session over');
+    // the keeper closed the PAM session as the desktop ended
+    this.#o.log.info({ session: key, event: 'session-end', why }, 'session over; its PAM session closed');
     this.#write(this.#o.store.audit('session-end', { session: key, why }));
   }
 
@@ -239,16 +236,4 @@ export class Sessions {
     for (const { desktop } of this.#desktops.values()) desktop.release();
     await this.#o.store.close();
   }
-}
-
-/**
- * What of the PAM session's environment the compositor takes: locale and the like from pam_env
- * and pam_systemd. Never paths that steer the daemon-made runtime directory, nor the loader.
- */
-function pamEnvForCompositor(env: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (/^(LANG|LANGUAGE|LC_[A-Z]+|TZ|XDG_SESSION_ID|XDG_SESSION_TYPE|XDG_SESSION_CLASS)$/.test(k)) out[k] = v;
-  }
-  return out;
 }

@@ -57,6 +57,15 @@ export interface DesktopSpec {
   launcher?: string[];
 }
 
+/** A process's children, as the kernel lists them (none when it is gone). */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** Root's directory for the desktops' runtime directories: one sticky parent each, removed with its desktop. */
 const RUNTIME_ROOT = '/run/waydesk-server';
 
@@ -144,6 +153,8 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
   /** Root's private directory (0700) for the link socket: no user can reach it. */
   #dir = '';
   #proc: ChildProcess | AdoptedProcess | null = null;
+  /** From its hello, checked to be the spawned process or its child (a launcher's). */
+  #compositorPid: number | null = null;
   #link: CompositorLink | null = null;
   #stopping = false;
   #restarts = 0;
@@ -166,8 +177,23 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     this.#log = log;
   }
 
+  /** The compositor's pid (not its launcher's: the PAM session keeper is its parent). */
   get pid(): number | undefined {
-    return this.#proc?.pid;
+    return this.#compositorPid ?? this.#proc?.pid;
+  }
+
+  /**
+   * Signals the compositor itself. Its launcher (the PAM keeper) must outlive it to close the PAM
+   * session, so a SIGKILL never goes to the launcher while the compositor is known.
+   */
+  #kill(proc: ChildProcess | AdoptedProcess, sig: NodeJS.Signals): void {
+    const target = this.#compositorPid ?? childrenOf(proc.pid ?? -1)[0];
+    try {
+      if (target !== undefined && target !== proc.pid) process.kill(target, sig);
+      else proc.kill(sig);
+    } catch {
+      // gone already
+    }
   }
 
   /** The link of the running compositor, once it said hello. */
@@ -264,13 +290,16 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     const proc = spawn(launch[0]!, launch.slice(1), {
       env: this.#env(runtimeDir),
       cwd: '/',
-      stdio: ['ignore', 'ignore', 'inherit'],
+      // a launcher (the PAM keeper) starts the desktop once its stdin says go: after 'spawned'
+      stdio: ['pipe', 'ignore', 'inherit'],
       detached: this.#spec.exitWithServer === false,
     });
     this.#proc = proc;
     this.#startedAt = Date.now();
-    // now, in the spawn's own turn: node has not even loaded the compositor yet
+    // now, in the spawn's own turn: what it starts is born wherever 'spawned' put it
     if (proc.pid !== undefined) this.emit('spawned', proc.pid);
+    proc.stdin?.on('error', () => {});
+    proc.stdin?.end('\n');
     proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
     // A spawn that fails (EAGAIN, ENOMEM) is an exit like any other: back off and try again.
     proc.on('error', (err) => {
@@ -295,22 +324,27 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       this.#wire(link);
       const [hello] = await link.next('hello', Math.max(1, deadline - Date.now()));
       if (expectPid !== undefined) {
-        if (hello.pid !== expectPid) throw new Error(`it answered as pid ${hello.pid}, not ${expectPid}`);
+        // the recorded pid is the compositor's, or its launcher's (the PAM keeper, which outlives it)
+        if (hello.pid !== expectPid && !childrenOf(expectPid).includes(hello.pid)) throw new Error(`it answered as pid ${hello.pid}, not ${expectPid} or a child of it`);
         // it has the size its last terminal gave it
         this.#display = { width: hello.width, height: hello.height, refreshMhz: hello.refreshMhz };
+      } else if (hello.pid !== proc.pid && !childrenOf(proc.pid ?? -1).includes(hello.pid)) {
+        // the kernel says who the compositor is, not its own word
+        throw new Error(`it answered as pid ${hello.pid}, which the server did not start`);
       }
+      this.#compositorPid = hello.pid;
     } catch (err) {
       // Never leave a half-started desktop behind: the exit handler restarts with back-off.
       this.#log.error({ err: (err as Error).message, pid: proc.pid }, 'the compositor did not start; killing it');
       link?.close();
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      if (proc.exitCode === null && proc.signalCode === null) this.#kill(proc, 'SIGKILL');
       throw err;
     }
     if (this.#stopping || this.#proc !== proc) return;
     this.#lastPong = this.#lastBeat = Date.now();
     this.#hung = false;
     this.#schedule(link);
-    this.#log.info({ compositorPid: proc.pid, socket: path.join(link.hello!.runtimeDir, link.hello!.socket), uid: link.hello!.uid }, 'desktop running');
+    this.#log.info({ compositorPid: this.#compositorPid, launcherPid: proc.pid === this.#compositorPid ? undefined : proc.pid, socket: path.join(link.hello!.runtimeDir, link.hello!.socket), uid: link.hello!.uid }, 'desktop running');
     this.emit('up', link);
   }
 
@@ -324,7 +358,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     link.on('error', (err) => this.#log.warn({ err: err.message }, 'compositor link error; the desktop is restarted'));
     link.on('close', () => {
       // A link the compositor broke (or that sent garbage) is a desktop we cannot drive: replace it.
-      if (this.#link === link && !this.#stopping && this.#proc && this.#proc.exitCode === null) this.#proc.kill('SIGKILL');
+      if (this.#link === link && !this.#stopping && this.#proc && this.#proc.exitCode === null) this.#kill(this.#proc, 'SIGKILL');
     });
   }
 
@@ -367,7 +401,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
       if (this.#hung) return;
       this.#hung = true;
       this.#log.error({ pid: this.#proc?.pid, silentMs: now - this.#lastPong }, 'the compositor stopped answering; killing it');
-      this.#proc?.kill('SIGKILL');
+      if (this.#proc) this.#kill(this.#proc, 'SIGKILL');
       return;
     }
     link.send({ type: 'ping', id: 0 });
@@ -376,6 +410,7 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
   #exited(proc: ChildProcess | AdoptedProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#proc !== proc) return;
     this.#proc = null;
+    this.#compositorPid = null;
     if (this.#heartbeat) clearTimeout(this.#heartbeat);
     this.#heartbeat = null;
     this.#link?.close();
@@ -442,8 +477,9 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     const proc = this.#proc;
     if (proc && proc.exitCode === null && proc.signalCode === null) {
       const done = new Promise((r) => proc.once('exit', r));
+      // a launcher passes SIGTERM on to the compositor, and closes the PAM session after it
       proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const t = setTimeout(() => this.#kill(proc, 'SIGKILL'), 5000);
       await done;
       clearTimeout(t);
     }

@@ -1,13 +1,13 @@
 // How many idle sessions a server holds: N users log in through the real login server (PAM, a
 // compositor as each user, foot), look at their desktop at 1920x1080, and leave; then the
-// memory (PSS of every process of each session) and the CPU and wake-ups of the idle sessions,
+// memory (PSS of every process of each session, its PAM keeper included) and the CPU and wake-ups of the idle sessions,
 // next to N sway + wayvnc + foot stacks that a VNC viewer looked at and left, in the same run.
 // Needs root (accounts, PAM); makes its accounts and removes them.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
-import { CLK_TCK, cpuTicks, pssBytes, uidsOf } from './procs.js';
+import { CLK_TCK, comm, cpuTicks, pssBytes, uidsOf } from './procs.js';
 import { Encoding, RfbClient } from './peers/rfb.js';
 import { startSwayVnc } from './peers/systems.js';
 import type { Report } from './report.js';
@@ -49,6 +49,14 @@ async function idleCost(all: number[], n: number): Promise<{ pssPerGroup: number
   };
 }
 
+function parentOf(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 /** Every process of a user (sway's children are reparented to PID 1: they are found by their user). */
 function processesOf(uid: number): number[] {
   return fs
@@ -77,7 +85,9 @@ async function waydeskSessions(users: string[]): Promise<{ s: DevServer; pids: n
   const pids = users.flatMap((user) => {
     const found = processesOf(Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim()));
     if (!found.length) throw new Error(`no desktop of ${user} found`);
-    return found;
+    // and the session's PAM keeper, root's: the compositor's parent
+    const keepers = found.map(parentOf).filter((p) => comm(p).startsWith('waydesk-pam'));
+    return [...new Set([...found, ...keepers])];
   });
   return { s, pids };
 }

@@ -1,6 +1,6 @@
 // Password logins through real PAM (/etc/pam.d/waydesk: pam_unix) against real local accounts
 // that this test makes and removes.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../session-manager/src/log.js';
 import { PamLogin } from '../../session-manager/src/pam-login.js';
@@ -39,18 +39,18 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
   const login = (pam: PamLogin, user: string, password: string, terminal = 't1', remote = '127.0.0.1:5000') =>
     pam.login({ user, password, terminal, remote });
 
-  it('opens a session for the right password, with the session environment, and closes it', async () => {
+  it('the right password gives a keeper that opens the PAM session around the desktop, with the session environment, and closes it after', async () => {
     const pam = new PamLogin({ service: 'waydesk', log: createLogger('test') });
     const r = await login(pam, USERS.ok, PASSWORD);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.user).toBe(USERS.ok);
-    const s = await r.openSession();
-    expect(s.ok).toBe(true);
-    if (!s.ok) return;
-    expect(s.env.XDG_SESSION_TYPE).toBe('wayland');
-    expect(s.env.XDG_SESSION_CLASS).toBe('user');
-    await r.end();
+    // the keeper with this login's PAM items, then a desktop that prints its environment and exits 3
+    const out = spawnSync(r.sessionKeeper[0]!, [...r.sessionKeeper.slice(1), '/bin/sh', '-c', 'env; exit 3'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LD_PRELOAD: '' } });
+    expect(out.stdout).toMatch(/^XDG_SESSION_TYPE=wayland$/m);
+    expect(out.stdout).toMatch(/^XDG_SESSION_CLASS=user$/m);
+    // the desktop's status is the keeper's
+    expect(out.status).toBe(3);
   });
 
   it('a wrong password and an unknown user get the same message after the same time', async () => {
@@ -100,14 +100,11 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     const good = await r.changePassword(NEW);
     expect(good.ok).toBe(true);
     if (!good.ok) return;
-    const opened = await good.openSession();
-    expect(opened.ok).toBe(true);
-    await good.end();
+    expect(good.sessionKeeper).toContain(USERS.changes);
     // the account has the new password now, and no longer asks for a change
     expect(await login(pam, USERS.changes, PASSWORD, 't6', '127.0.0.6:1')).toMatchObject({ reason: 'incorrect' });
     const again = await login(pam, USERS.changes, NEW, 't7', '127.0.0.7:1');
     expect(again.ok).toBe(true);
-    if (again.ok) await again.end();
   }, 30_000);
 
   it('slows down repeated failures, for that user from any terminal, until a wait has passed', async () => {
@@ -120,6 +117,5 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     await new Promise((res) => setTimeout(res, 1100));
     const after = await login(pam, USERS.ok, PASSWORD, 'term-9', '10.0.0.9:1');
     expect(after.ok).toBe(true);
-    if (after.ok) await after.end();
   }, 30_000);
 });

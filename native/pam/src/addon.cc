@@ -20,15 +20,13 @@ struct Outcome {
   explicit Outcome(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise::Deferred deferred;
   int code = 0;
-  std::vector<std::string> env;
-  bool wantEnv = false;
 };
 
 class Transaction : public Napi::ObjectWrap<Transaction> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Transaction", {InstanceMethod("authenticate", &Transaction::Authenticate), InstanceMethod("account", &Transaction::Account),
-                                            InstanceMethod("openSession", &Transaction::OpenSession), InstanceMethod("changePassword", &Transaction::ChangePassword), InstanceMethod("end", &Transaction::End),
+                                            InstanceMethod("changePassword", &Transaction::ChangePassword), InstanceMethod("end", &Transaction::End),
                                             InstanceMethod("messages", &Transaction::Messages), InstanceMethod("user", &Transaction::User), InstanceMethod("strerror", &Transaction::StrError)});
   }
 
@@ -53,33 +51,22 @@ class Transaction : public Napi::ObjectWrap<Transaction> {
   bool busy_ = false;
 
   template <typename Fn>
-  Napi::Value Run(const Napi::CallbackInfo& info, Fn fn, bool wantEnv = false) {
+  Napi::Value Run(const Napi::CallbackInfo& info, Fn fn) {
     Napi::Env env = info.Env();
     if (!p_) throw Napi::Error::New(env, "the PAM transaction has ended");
     if (busy_) throw Napi::Error::New(env, "a PAM step is still running");
     busy_ = true;
     auto* out = new Outcome(env);
-    out->wantEnv = wantEnv;
     Napi::Promise promise = out->deferred.Promise();
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "waydesk-pam", 0, 1);
     Ref();  // alive until the step is done, whatever JS drops meanwhile
     wd_pam* p = p_;
     std::thread([tsfn, out, p, fn, this]() mutable {
       out->code = fn(p);
-      if (out->wantEnv && out->code == PAM_SUCCESS) {
-        char** e = wd_pam_env(p);
-        for (char** i = e; i && *i; i++) out->env.emplace_back(*i);
-        wd_pam_free_env(e);
-      }
       tsfn.BlockingCall(out, [this](Napi::Env env, Napi::Function, Outcome* o) {
         busy_ = false;
         Napi::Object r = Napi::Object::New(env);
         r.Set("code", o->code);
-        if (o->wantEnv) {
-          Napi::Array a = Napi::Array::New(env, o->env.size());
-          for (size_t i = 0; i < o->env.size(); i++) a.Set(i, o->env[i]);
-          r.Set("env", a);
-        }
         o->deferred.Resolve(r);
         delete o;
         Unref();
@@ -105,24 +92,7 @@ class Transaction : public Napi::ObjectWrap<Transaction> {
       return rc;
     });
   }
-  // openSession(["NAME=value", ...]) -> { code, env }
-  Napi::Value OpenSession(const Napi::CallbackInfo& info) {
-    std::vector<std::string> items;
-    if (info[0].IsArray()) {
-      auto a = info[0].As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); i++) items.push_back(a.Get(i).As<Napi::String>().Utf8Value());
-    }
-    return Run(
-        info,
-        [items](wd_pam* p) {
-          std::vector<const char*> ptrs;
-          for (const auto& s : items) ptrs.push_back(s.c_str());
-          ptrs.push_back(nullptr);
-          return wd_pam_open_session(p, ptrs.data());
-        },
-        true);
-  }
-  // end() -> { code }: closes the session (if opened) and the transaction
+  // end() -> { code }: ends the transaction
   Napi::Value End(const Napi::CallbackInfo& info) {
     Napi::Value v = Run(info, [](wd_pam* p) { return wd_pam_end(p); });
     p_ = nullptr;

@@ -14,7 +14,6 @@ struct wd_pam {
 	char *old_password;
 	char *new_password;
 	int prompts;
-	int opened;
 	int last;
 	char messages[1024];
 	size_t mlen;
@@ -128,25 +127,6 @@ int wd_pam_account(wd_pam *p) {
 	return p->last = pam_acct_mgmt(p->h, PAM_DISALLOW_NULL_AUTHTOK);
 }
 
-int wd_pam_open_session(wd_pam *p, const char *const *env) {
-	int rc = pam_setcred(p->h, PAM_ESTABLISH_CRED);
-	if (rc != PAM_SUCCESS) return p->last = rc;
-	for (const char *const *e = env; e && *e; e++) {
-		rc = pam_putenv(p->h, *e);
-		if (rc != PAM_SUCCESS) {
-			pam_setcred(p->h, PAM_DELETE_CRED);
-			return p->last = rc;
-		}
-	}
-	rc = pam_open_session(p->h, 0);
-	if (rc != PAM_SUCCESS) {
-		pam_setcred(p->h, PAM_DELETE_CRED);
-		return p->last = rc;
-	}
-	p->opened = 1;
-	return p->last = PAM_SUCCESS;
-}
-
 int wd_pam_change_password(wd_pam *p, const char *old_password, const char *new_password) {
 	wipe(p);
 	p->old_password = strdup(old_password);
@@ -163,19 +143,6 @@ int wd_pam_change_password(wd_pam *p, const char *old_password, const char *new_
 	return p->last;
 }
 
-char **wd_pam_env(wd_pam *p) {
-	return pam_getenvlist(p->h);
-}
-
-void wd_pam_free_env(char **env) {
-	if (!env) return;
-	for (char **e = env; *e; e++) {
-		explicit_bzero(*e, strlen(*e));
-		free(*e);
-	}
-	free(env);
-}
-
 const char *wd_pam_messages(wd_pam *p) {
 	return p->messages;
 }
@@ -185,11 +152,7 @@ const char *wd_pam_strerror(wd_pam *p, int code) {
 }
 
 int wd_pam_end(wd_pam *p) {
-	int rc = PAM_SUCCESS;
-	if (p->opened) {
-		rc = pam_close_session(p->h, 0);
-		pam_setcred(p->h, PAM_DELETE_CRED);
-	}
+	int rc = p->last;
 	pam_end(p->h, rc);
 	wipe(p);
 	free(p);

@@ -22,16 +22,10 @@ int wd_pam_account(wd_pam *p);
  * both are wiped after. What the modules said (e.g. why a new password is refused) replaces
  * the messages. */
 int wd_pam_change_password(wd_pam *p, const char *old_password, const char *new_password);
-/* pam_setcred(ESTABLISH), the environment items (NAME=value strings, NULL-terminated), then
- * pam_open_session. */
-int wd_pam_open_session(wd_pam *p, const char *const *env);
-/* pam_getenvlist: NAME=value strings for the session; free with wd_pam_free_env. */
-char **wd_pam_env(wd_pam *p);
-void wd_pam_free_env(char **env);
 /* What the modules said (PAM_ERROR_MSG and PAM_TEXT_INFO), newline-separated; owned by p. */
 const char *wd_pam_messages(wd_pam *p);
 const char *wd_pam_strerror(wd_pam *p, int code);
-/* pam_close_session and setcred(DELETE) if a session was opened, then pam_end; frees p. */
+/* pam_end; frees p. */
 int wd_pam_end(wd_pam *p);
 
 #endif

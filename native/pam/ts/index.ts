@@ -1,4 +1,5 @@
 // The typed wrapper of the PAM addon: the one module that loads it.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,6 @@ interface RawTransaction {
   authenticate(): Promise<{ code: number }>;
   account(): Promise<{ code: number }>;
   changePassword(oldPassword: string, newPassword: string): Promise<{ code: number }>;
-  openSession(env: string[]): Promise<{ code: number; env: string[] }>;
   end(): Promise<{ code: number }>;
   messages(): string;
   user(): string;
@@ -46,6 +46,17 @@ function load(): RawModule {
   return mod;
 }
 
+/**
+ * The PAM session keeper (src/session_keeper.c): run as root to open a login's PAM session, start
+ * its desktop as a child, and close the session when the desktop ends, whatever became of the
+ * server meanwhile. `waydesk-pam-session SERVICE USER RHOST TTY PASS -- PROGRAM [ARGS...]`.
+ */
+export function sessionKeeperPath(): string {
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'waydesk-pam-session');
+  if (!fs.existsSync(file)) throw new Error(`the PAM session keeper (${file}) is missing. Build it with \`npm run build\` (needs libpam0g-dev).`);
+  return file;
+}
+
 export function pamCodes(): PamCodes {
   return load().codes;
 }
@@ -63,8 +74,9 @@ export interface PamStart {
 
 /**
  * One login's PAM transaction. Each step runs on a thread of its own (PAM modules block); the
- * steps must be awaited one after another, in PAM's order: authenticate, account, openSession,
- * and end (which closes the session and deletes the credentials if one was opened).
+ * steps must be awaited one after another, in PAM's order: authenticate, account (and
+ * changePassword), and end. The session itself is opened by the session keeper
+ * (sessionKeeperPath), a process that outlives the server.
  */
 export class PamTransaction {
   readonly #t: RawTransaction;
@@ -87,16 +99,6 @@ export class PamTransaction {
    */
   async changePassword(oldPassword: string, newPassword: string): Promise<number> {
     return (await this.#t.changePassword(oldPassword, newPassword)).code;
-  }
-  /** setcred(ESTABLISH), the environment items, open_session; the session's environment on success. */
-  async openSession(env: Record<string, string>): Promise<{ code: number; env: Record<string, string> }> {
-    const r = await this.#t.openSession(Object.entries(env).map(([k, v]) => `${k}=${v}`));
-    const out: Record<string, string> = {};
-    for (const e of r.env) {
-      const i = e.indexOf('=');
-      if (i > 0) out[e.slice(0, i)] = e.slice(i + 1);
-    }
-    return { code: r.code, env: out };
   }
   async end(): Promise<number> {
     if (this.#ended) return pamCodes().SUCCESS;

@@ -22,8 +22,8 @@ export interface AdminView {
   sessions(): SessionInfo[];
   terminals(): Promise<TerminalRecord[]>;
   audit(limit: number): Promise<Array<{ at: number; event: string } & Record<string, unknown>>>;
-  /** Ends a session as its user logging out would; false if there is none under that key. */
-  end(key: string): Promise<boolean>;
+  /** Ends a user's sessions as their logging out would; false if they have none. */
+  end(user: string): Promise<boolean>;
 }
 
 /** The file name of the admin socket in the state directory. */
@@ -70,9 +70,8 @@ export const admin: FastifyPluginAsync<{ view: AdminView }> = async (app, { view
     '/sessions/user/:user',
     { schema: { params: { type: 'object', properties: { user: { type: 'string', pattern: USER_NAME } }, required: ['user'] } } },
     async (req, reply) => {
-      const key = `user:${req.params.user}`;
-      if (!(await view.end(key))) return reply.code(404).send({ error: `no session of ${req.params.user}` });
-      return { ended: key };
+      if (!(await view.end(req.params.user))) return reply.code(404).send({ error: `no session of ${req.params.user}` });
+      return { ended: req.params.user };
     },
   );
 };

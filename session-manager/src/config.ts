@@ -11,7 +11,7 @@ export interface ServerConfig {
   listen: string;
   port: number;
   state: string;
-  session: { command: string[]; size: string; detachedTimeoutSeconds: number | null; memoryMaxMiB: number; tasksMax: number };
+  session: { command: string[]; size: string; detachedTimeoutSeconds: number | null; memoryMaxMiB: number; tasksMax: number; perUser: number };
   pam: { service: string };
 }
 
@@ -21,7 +21,7 @@ export const DEFAULTS: ServerConfig = {
   // a server run by an ordinary user (--dev) keeps its identity in that user's home
   state: process.getuid?.() === 0 ? '/var/lib/waydesk' : path.join(os.homedir(), '.local/state/waydesk'),
   // a lab server's share for one user: a browser and an office suite fit, a runaway does not take the machine
-  session: { command: ['foot'], size: '1920x1080', detachedTimeoutSeconds: null, memoryMaxMiB: 4096, tasksMax: 1024 },
+  session: { command: ['foot'], size: '1920x1080', detachedTimeoutSeconds: null, memoryMaxMiB: 4096, tasksMax: 1024, perUser: 1 },
   pam: { service: 'waydesk' },
 };
 
@@ -47,6 +47,7 @@ const SCHEMA = {
         },
         memoryMaxMiB: { type: 'integer', minimum: 64, maximum: 1048576, description: 'MiB of memory each session may use (at least 64): its cgroup memory limit' },
         tasksMax: { type: 'integer', minimum: 32, maximum: 1048576, description: 'processes and threads each session may have at once (at least 32): its cgroup pids limit' },
+        perUser: { type: 'integer', minimum: 1, maximum: 8, description: 'sessions one user may have, 1..8 (1: a login anywhere moves their one session there)' },
       },
     },
     pam: {
@@ -110,6 +111,7 @@ export function loadConfig(file: string | undefined): { config: ServerConfig; fr
       detachedTimeoutSeconds: r.session?.detachedTimeoutSeconds ?? DEFAULTS.session.detachedTimeoutSeconds,
       memoryMaxMiB: r.session?.memoryMaxMiB ?? DEFAULTS.session.memoryMaxMiB,
       tasksMax: r.session?.tasksMax ?? DEFAULTS.session.tasksMax,
+      perUser: r.session?.perUser ?? DEFAULTS.session.perUser,
     },
     pam: { service: r.pam?.service ?? DEFAULTS.pam.service },
   };

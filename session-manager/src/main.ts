@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     const pam = new PamLogin({ service: cfg.config.pam.service, log, audit });
     const timeout = cfg.config.session.detachedTimeoutSeconds;
     const cgroups = new SessionCgroups({ memoryBytes: cfg.config.session.memoryMaxMiB * 1024 * 1024, tasks: cfg.config.session.tasksMax }, log);
-    const sessions = new Sessions({ pam, router, log, command, display, store, linkDir, cgroups, detachedTimeoutMs: timeout === null ? null : timeout * 1000 });
+    const sessions = new Sessions({ pam, router, log, command, display, store, linkDir, cgroups, perUser: cfg.config.session.perUser, detachedTimeoutMs: timeout === null ? null : timeout * 1000 });
     const adopted = await sessions.adopt();
     if (adopted) log.info({ adopted }, 'adopted the sessions the last run left running');
     const banner = (hostPort: string, url: string): string[] => [
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
         sessions: () => sessions.list(),
         terminals: () => store.terminals(),
         audit: (limit) => store.auditTrail(limit),
-        end: (key) => sessions.endByAdmin(key),
+        end: (user) => sessions.endByAdmin(user),
       },
       path.join(state, ADMIN_SOCKET),
     );

@@ -24,6 +24,8 @@ export interface SessionsOptions {
   detachedTimeoutMs?: number | null;
   /** Each session's cgroup, with its memory and task limits. */
   cgroups: SessionCgroups;
+  /** How many sessions one user may have (1: a login anywhere moves their one session there). */
+  perUser: number;
 }
 
 /**
@@ -99,23 +101,48 @@ export class Sessions {
       const change = r.changePassword;
       return { message: r.message, changePassword: async (pw) => this.#after(await change(pw), from), cancel: r.cancel };
     }
-    const key = `user:${r.user}`;
-    // Two first logins of one user at once make one desktop: the second waits for the first.
-    const opening = this.#opening.get(key);
+    // Two logins of one user at once are decided one after the other: the second sees the first's desktop.
+    const lock = `user:${r.user}`;
+    const opening = this.#opening.get(lock);
     if (opening) await opening.catch(() => {});
+    const key = this.#choose(r.user);
     if (this.#desktops.has(key)) {
       // one PAM session per desktop: this login only proved who it is, and opens none
       this.#o.log.info({ session: key, terminal: from.terminal, event: 'reattach' }, 'the user has a session: attaching it here');
       return { key };
     }
     let done = (): void => {};
-    this.#opening.set(key, new Promise<void>((res) => (done = res)));
+    this.#opening.set(lock, new Promise<void>((res) => (done = res)));
     try {
       return await this.#open(key, r, from);
     } finally {
-      this.#opening.delete(key);
+      this.#opening.delete(lock);
       done();
     }
+  }
+
+  /** A user's session keys: `user:NAME`, then `user:NAME#2` … for the further ones. */
+  #keysOf(user: string): string[] {
+    return [...this.#desktops.keys()].filter((k) => k === `user:${user}` || k.startsWith(`user:${user}#`));
+  }
+
+  /**
+   * Which session a login of this user gets. One per user (the default): theirs, wherever it is
+   * shown. Several: one no terminal shows (the last shown), else a new one while under the limit,
+   * else the one shown longest ago, moved here.
+   */
+  #choose(user: string): string {
+    const keys = this.#keysOf(user);
+    const first = `user:${user}`;
+    if (this.#o.perUser <= 1 || keys.length === 0) return first;
+    const last = (k: string): number => this.#records.get(k)?.lastAttachedAt ?? 0;
+    const detached = keys.filter((k) => !this.#records.get(k)?.terminal).sort((a, b) => last(b) - last(a));
+    if (detached.length) return detached[0]!;
+    if (keys.length < this.#o.perUser) {
+      if (!keys.includes(first)) return first;
+      for (let i = 2; ; i++) if (!keys.includes(`${first}#${i}`)) return `${first}#${i}`;
+    }
+    return keys.sort((a, b) => last(a) - last(b))[0]!;
   }
 
   async #open(key: string, r: LoginSuccess, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
@@ -208,7 +235,7 @@ export class Sessions {
       const r = this.#records.get(key);
       return {
         key,
-        user: r?.user ?? key.replace(/^user:/, ''),
+        user: r?.user ?? key.replace(/^user:/, '').replace(/#\d+$/, ''),
         pid: desktop.pid ?? null,
         terminal: r?.terminal ?? null,
         startedAt: r?.startedAt ?? null,
@@ -219,12 +246,15 @@ export class Sessions {
   }
 
   /** An administrator ends a session: as a logout, with its terminal told why. */
-  async endByAdmin(key: string): Promise<boolean> {
-    if (!this.#desktops.has(key)) return false;
-    this.#o.log.info({ session: key, event: 'session-killed' }, 'an administrator ended a session');
-    this.#write(this.#o.store.audit('session-killed', { session: key }));
-    await this.#end(key, 'your session was ended by an administrator');
-    return true;
+  /** An administrator ends a user's sessions: as a logout, each terminal told why. False: they have none. */
+  async endByAdmin(user: string): Promise<boolean> {
+    const keys = this.#keysOf(user);
+    for (const key of keys) {
+      this.#o.log.info({ session: key, event: 'session-killed' }, 'an administrator ended a session');
+      this.#write(this.#o.store.audit('session-killed', { session: key }));
+      await this.#end(key, 'your session was ended by an administrator');
+    }
+    return keys.length > 0;
   }
 
   get healthy(): boolean {

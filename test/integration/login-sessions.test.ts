@@ -382,6 +382,62 @@ describe.skipIf(!isRoot())('a server killed with kill -9', () => {
   }, 60_000);
 });
 
+describe.skipIf(!isRoot())('several sessions per user (session.perUser 2)', () => {
+  const Q = 'wdlogin-q';
+  let s: DevServer | undefined;
+  let dir = '';
+  beforeAll(() => {
+    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', Q]);
+    execFileSync('chpasswd', [], { input: `${Q}:${PASSWORD}\n` });
+  });
+  afterAll(async () => {
+    await s?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    execFileSync('userdel', ['--remove', '--force', Q], { stdio: 'ignore' });
+  });
+
+  it('a second terminal gets a second desktop; a third moves the one shown longest ago; the admin ends both', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-peruser-'));
+    const config = path.join(dir, 'server.json');
+    fs.writeFileSync(config, JSON.stringify({ session: { perUser: 2 } }));
+    s = await startLoginServer(['foot', '-o', 'cursor.blink=no', 'sh'], ['--config', config]);
+    const login = { user: Q, password: PASSWORD };
+    const sessionsOf = (): Array<{ key: string; terminal: string | null; pid: number | null }> =>
+      (JSON.parse(execFileSync(process.execPath, [SERVER_BIN, 'sessions', '--json', '--state', s!.state], { encoding: 'utf8' })) as Array<{ key: string; terminal: string | null; pid: number | null }>).filter((x) => x.key.startsWith(`user:${Q}`));
+    const t1 = startTerminal(s, { width: 800, height: 600 }, 'multi-1', false, login).terminal;
+    const terminals = [t1];
+    try {
+      await waitFor('the first desktop', () => t1.painter.width === 800 && !t1.atGreeter, 20_000);
+      const t2 = startTerminal(s, { width: 1024, height: 768 }, 'multi-2', false, login).terminal;
+      terminals.push(t2);
+      await waitFor('the second desktop', () => t2.painter.width === 1024 && !t2.atGreeter, 20_000);
+      await waitFor('two sessions, one at each terminal', () => {
+        const l = sessionsOf();
+        return l.length === 2 && l.some((x) => x.terminal === 'multi-1') && l.some((x) => x.terminal === 'multi-2');
+      }, 5000, 200);
+      const [a, b] = sessionsOf();
+      expect(a!.pid).not.toBe(b!.pid);
+      // both still shown: the first terminal was not taken over
+      expect(t1.atGreeter).toBe(false);
+      // a third login, with both shown: the one shown longest ago (at multi-1) moves there
+      const t3 = startTerminal(s, { width: 800, height: 600 }, 'multi-3', false, login).terminal;
+      terminals.push(t3);
+      await waitFor('the first terminal told', () => greeterSays(t1, 'your session moved to terminal multi-3'), 15_000);
+      expect(t2.atGreeter).toBe(false);
+      await waitFor('still two sessions', () => {
+        const l = sessionsOf();
+        return l.length === 2 && l.some((x) => x.terminal === 'multi-3') && l.some((x) => x.terminal === 'multi-2');
+      }, 5000, 200);
+      // the admin ends the user's sessions: both terminals go to the greeter
+      execFileSync(process.execPath, [SERVER_BIN, 'end-session', Q, '--state', s.state]);
+      await waitFor('both terminals told', () => greeterSays(t2, 'your session was ended by an administrator') && greeterSays(t3, 'your session was ended by an administrator'), 15_000);
+      expect(sessionsOf()).toHaveLength(0);
+    } finally {
+      for (const t of terminals) t.stop();
+    }
+  }, 90_000);
+});
+
 describe.skipIf(!isRoot())('a session left without a terminal', () => {
   const E = 'wdlogin-e';
   let s: DevServer | undefined;

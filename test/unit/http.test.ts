@@ -42,9 +42,9 @@ describe('the admin API', () => {
         sessions: () => [{ key: 'user:alice', user: 'alice', pid: 42, terminal: 'desk-1', startedAt: 1, lastAttachedAt: 2, healthy: true }],
         terminals: async () => [{ id: 'desk-1', kind: 'headless', address: '10.0.0.5:4000', displays: [{ width: 1920, height: 1080, refreshMhz: 60000 }], lastSeen: 3, session: 'user:alice' }],
         audit: async (limit: number) => Array.from({ length: Math.min(limit, 3) }, (_, i) => ({ at: i, event: 'login-ok', user: 'alice' })),
-        end: async (key: string) => {
-          if (key !== 'user:alice') return false;
-          ended.push(key);
+        end: async (user: string) => {
+          if (user !== 'alice') return false;
+          ended.push(user);
           return true;
         },
       },
@@ -61,8 +61,8 @@ describe('the admin API', () => {
     const gone = await app.inject({ method: 'DELETE', url: '/sessions/user/bob' });
     expect(gone.statusCode).toBe(404);
     expect(gone.json()).toEqual({ error: 'no session of bob' });
-    expect((await app.inject({ method: 'DELETE', url: '/sessions/user/alice' })).json()).toEqual({ ended: 'user:alice' });
-    expect(ended).toEqual(['user:alice']);
+    expect((await app.inject({ method: 'DELETE', url: '/sessions/user/alice' })).json()).toEqual({ ended: 'alice' });
+    expect(ended).toEqual(['alice']);
     await app.close();
   });
 

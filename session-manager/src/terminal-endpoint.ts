@@ -138,8 +138,9 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
   const send = (m: ServerMessage): void => {
     if (closed) return;
     const data = encodeServerMessage(m);
-    // Around a resize, pictures of the old size are still on their way: they count at their size.
-    if (m.type === 'frame' && display) limit = Math.max(sendBufferLimit(m.body), sendBufferLimit(display));
+    // Around a resize, a session's pictures of the old size are still on their way: they count at
+    // their size. The greeter's stay under its own limit, whatever size the terminal claims.
+    if (m.type === 'frame' && display && peer) limit = Math.max(sendBufferLimit(m.body), sendBufferLimit(display));
     // Checked before the message is queued, so the limit is what is ever held, not one picture more.
     const waitingBytes = ch.bufferedAmount + data.length;
     if (waitingBytes > limit) return drop(`it does not read what it is sent: ${waitingBytes} bytes waiting, the limit is ${limit}`);

@@ -4,10 +4,11 @@
 // next to N sway + wayvnc + foot stacks that a VNC viewer looked at and left, in the same run.
 // Needs root (accounts, PAM); makes its accounts and removes them.
 import { execFileSync } from 'node:child_process';
+import { makeAccount, removeAccount } from '../helpers/test-user.js';
 import fs from 'node:fs';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
-import { CLK_TCK, comm, cpuTicks, pssBytes, uidsOf } from './procs.js';
+import { CLK_TCK, comm, cpuTicks, pssBytes, uidsOf, wakeups } from './procs.js';
 import { Encoding, RfbClient } from './peers/rfb.js';
 import { startSwayVnc } from './peers/systems.js';
 import type { Report } from './report.js';
@@ -20,28 +21,14 @@ const IDLE_WINDOW_MS = 30_000;
 const SETTLE_MS = 15_000;
 const BUDGET = 24 * 1024 ** 3;
 
-/** Context switches of every thread of a process: each is a wake-up (or a preemption). */
-function switches(pid: number): number {
-  let n = 0;
-  try {
-    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      const st = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-    }
-  } catch {
-    // gone
-  }
-  return n;
-}
-
 /** Memory, CPU and wake-ups of the processes of n sessions, while nothing happens. */
 async function idleCost(all: number[], n: number): Promise<{ pssPerGroup: number; cpuPercent: number; wakeupsPerGroup: number }> {
   const pss = all.reduce((a, p) => a + pssBytes(p), 0);
   const t0 = all.reduce((a, p) => a + cpuTicks(p), 0);
-  const w0 = all.reduce((a, p) => a + switches(p), 0);
+  const w0 = all.reduce((a, p) => a + wakeups(p), 0);
   await sleep(IDLE_WINDOW_MS);
   const t1 = all.reduce((a, p) => a + cpuTicks(p), 0);
-  const w1 = all.reduce((a, p) => a + switches(p), 0);
+  const w1 = all.reduce((a, p) => a + wakeups(p), 0);
   return {
     pssPerGroup: pss / n,
     cpuPercent: ((t1 - t0) / CLK_TCK / (IDLE_WINDOW_MS / 1000)) * 100,
@@ -130,9 +117,8 @@ export async function benchDensity(r: Report): Promise<void> {
   let sway: Awaited<ReturnType<typeof swayStacks>> | undefined;
   try {
     for (const u of users) {
-      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk density bench (removed after the run)', u]);
+      makeAccount(u, PASSWORD, 'density bench');
       made.push(u);
-      execFileSync('chpasswd', [], { input: `${u}:${PASSWORD}\n` });
     }
     const w = await waydeskSessions(users);
     s = w.s;
@@ -153,6 +139,6 @@ export async function benchDensity(r: Report): Promise<void> {
   } finally {
     await sway?.stop();
     await s?.stop();
-    for (const u of made) execFileSync('userdel', ['--remove', '--force', u], { stdio: 'ignore' });
+    for (const u of made) removeAccount(u);
   }
 }

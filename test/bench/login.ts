@@ -1,7 +1,7 @@
 // Logins: from a password at the terminal to the first picture of the desktop, through the real
 // login server (PAM, a compositor started as the user, foot). Needs root: it makes one account
 // for the run and removes it.
-import { execFileSync } from 'node:child_process';
+import { makeAccount, removeAccount } from '../helpers/test-user.js';
 import { keystrokes } from '../../protocol/src/us-keys.js';
 import type { Terminal } from '../../client-firmware/src/terminal.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
@@ -28,10 +28,9 @@ export async function benchLogin(r: Report): Promise<void> {
     return;
   }
   r.note('login (password → first picture; PAM, compositor started as the user, foot, loopback TLS)');
-  execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login bench (removed after the run)', USER]);
+  makeAccount(USER, PASSWORD, 'login bench');
   let s: DevServer | undefined;
   try {
-    execFileSync('chpasswd', [], { input: `${USER}:${PASSWORD}\n` });
     s = await startLoginServer(['foot', '-o', 'cursor.blink=no', 'sh']);
     const fresh: number[] = [];
     const again: number[] = [];
@@ -56,7 +55,7 @@ export async function benchLogin(r: Report): Promise<void> {
     r.add('login', 'reattach_to_first_picture_max', Math.max(...again), 'ms');
   } finally {
     await s?.stop();
-    execFileSync('userdel', ['--remove', '--force', USER], { stdio: 'ignore' });
+    removeAccount(USER);
   }
 }
 
@@ -108,12 +107,11 @@ export async function benchReconnect(r: Report): Promise<void> {
   }
   r.note(`reconnect (kill -9 of the server, restarted at once, ${KILLS} times; the terminal's picture back)`);
   const user = 'wdbench-kill';
-  execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk reconnect bench (removed after the run)', user]);
+  makeAccount(user, PASSWORD, 'reconnect bench');
   const logs: string[] = [];
   let s: DevServer | undefined;
   let t: Terminal | undefined;
   try {
-    execFileSync('chpasswd', [], { input: `${user}:${PASSWORD}\n` });
     const command = ['foot', '-o', 'cursor.blink=no', 'sh'];
     s = await startLoginServer(command);
     const state = s.state;
@@ -146,6 +144,6 @@ export async function benchReconnect(r: Report): Promise<void> {
       await s.stop();
     }
     for (const l of logs) await endDesktops(l);
-    execFileSync('userdel', ['--remove', '--force', user], { stdio: 'ignore' });
+    removeAccount(user);
   }
 }

@@ -32,6 +32,20 @@ export function pssBytes(pid: number): number {
   return procKb(`/proc/${pid}/smaps_rollup`, 'Pss');
 }
 
+/** Context switches of every thread of a process: each a wake-up (or a preemption); 0 once it is gone. */
+export function wakeups(pid: number): number {
+  let n = 0;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const st = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+    }
+  } catch {
+    // gone
+  }
+  return n;
+}
+
 export function childrenOf(pid: number): number[] {
   try {
     return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);

@@ -11,10 +11,7 @@ import { greeterLayout, paintGreeter } from '../../session-manager/src/greeter-p
 export function greeterSays(t: Terminal, message: string): boolean {
   const { width, height, framebuffer: fb } = t.painter;
   if (!width) return false;
-  const l = greeterLayout(width, height);
-  const r = l.messageAt;
-  const view = { title: '', clock: '', prompt: '', fields: [], focus: 0, message, hint: '' };
-  const want = paintGreeter(l, view, [r])[0]!;
+  const want = messageLine(width, height, message);
   for (let y = 0; y < want.rect.height; y++) {
     for (let x = 0; x < want.rect.width; x++) {
       const i = ((want.rect.y + y) * width + want.rect.x + x) * 4;
@@ -23,6 +20,13 @@ export function greeterSays(t: Terminal, message: string): boolean {
     }
   }
   return true;
+}
+
+/** The greeter's own drawing of its message line at this size (the rest of the view does not reach into it). */
+export function messageLine(width: number, height: number, message: string): { rect: { x: number; y: number; width: number; height: number }; px: Uint8Array } {
+  const l = greeterLayout(width, height);
+  const view = { title: '', clock: '', prompt: '', fields: [], focus: 0, message, hint: '' };
+  return paintGreeter(l, view, [l.messageAt])[0]!;
 }
 
 /** Types the user name, Enter, the password, Enter: what a user does at the greeter. */

@@ -37,3 +37,19 @@ export function removeTestUser(): void {
   if (!lookup(TEST_USER)) return;
   execFileSync('userdel', ['--remove', '--force', TEST_USER], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
+
+/**
+ * Makes a local account with this password for one test or bench (`what` names it in the
+ * account's comment). An account that exists already is refused: tests never touch accounts
+ * they did not make.
+ */
+export function makeAccount(name: string, password: string, what: string): void {
+  if (lookup(name)) throw new Error(`${name} exists already: the ${what} makes its own accounts and will not touch others`);
+  execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', `waydesk ${what} (removed after the run)`, name]);
+  execFileSync('chpasswd', [], { input: `${name}:${password}\n` });
+}
+
+/** Removes an account makeAccount made, with its home. */
+export function removeAccount(name: string): void {
+  execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
+}

@@ -5,19 +5,9 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keystrokes } from '../../protocol/src/us-keys.js';
 import { RELEASE_UNVIEWED_MS } from '../../compositor/src/frame-link.js';
-import { childrenOf, pssBytes } from '../bench/procs.js';
+import { childrenOf, pssBytes, wakeups } from '../bench/procs.js';
 import { sleep, waitFor } from '../helpers/compositor.js';
 import { differsFromDesktop, quiet, startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
-
-/** Context switches of every thread of a process: the times it was woken. */
-function wakeups(pid: number): number {
-  let n = 0;
-  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-    const st = fs.readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
-    n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]);
-  }
-  return n;
-}
 
 describe('a desktop without a terminal', () => {
   let s: DevServer;

@@ -11,9 +11,8 @@ import { LevelStore } from '../../session-manager/src/store.js';
 import { launchChromium } from '../helpers/browser.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { SERVER_BIN, differsFromDesktop, endDesktops, quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
-import { TEST_USER } from '../helpers/test-user.js';
-import { greeterSays, typeLogin } from '../helpers/greeter.js';
-import { greeterLayout, paintGreeter } from '../../session-manager/src/greeter-picture.js';
+import { TEST_USER, makeAccount, removeAccount } from '../helpers/test-user.js';
+import { greeterSays, messageLine, typeLogin } from '../helpers/greeter.js';
 
 const PASSWORD = 'another horse battery staple';
 const A = 'wdlogin-a';
@@ -45,9 +44,8 @@ describe.skipIf(!isRoot())('logging in', () => {
   const made: string[] = [];
   beforeAll(async () => {
     for (const name of [A, B, P]) {
-      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', name]);
+      makeAccount(name, PASSWORD, 'login test');
       made.push(name);
-      execFileSync('chpasswd', [], { input: `${name}:${PASSWORD}\n` });
     }
     execFileSync('chage', ['--lastday', '0', P]);
     // each user's desktop says who it is, in a file in their home and on their screen
@@ -55,7 +53,7 @@ describe.skipIf(!isRoot())('logging in', () => {
   });
   afterAll(async () => {
     await s?.stop();
-    for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
+    for (const name of made) removeAccount(name);
   });
 
   it('two users at two terminals each get their own desktop, running as them', async () => {
@@ -201,11 +199,11 @@ describe.skipIf(!isRoot())('logging in', () => {
       const page = await chrome.browser.newPage({ viewport: { width: 800, height: 600 } });
       await page.goto(`${s.url.replace('wss://', 'https://').replace('/terminal', '/')}?size=800x600`);
       await page.waitForFunction(() => (window as unknown as { waydesk: { framesDrawn: number } }).waydesk.framesDrawn > 0, null, { timeout: 20_000 });
-      const l = greeterLayout(800, 600);
-      const r = l.messageAt;
       /** The page's picture of the message line, against the greeter's own drawing of it. */
       const says = async (message: string): Promise<boolean> => {
-        const want = Array.from(paintGreeter(l, { title: '', clock: '', prompt: '', fields: [], focus: 0, message, hint: '' }, [r])[0]!.px);
+        const line = messageLine(800, 600, message);
+        const r = line.rect;
+        const want = Array.from(line.px);
         return page.evaluate(
           ({ r, want }) => {
             const c = document.getElementById('screen') as HTMLCanvasElement;
@@ -305,15 +303,14 @@ describe.skipIf(!isRoot())('a server killed with kill -9', () => {
   let second: DevServer | undefined;
   beforeAll(() => {
     for (const name of [C, D]) {
-      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', name]);
+      makeAccount(name, PASSWORD, 'login test');
       made.push(name);
-      execFileSync('chpasswd', [], { input: `${name}:${PASSWORD}\n` });
     }
   });
   afterAll(async () => {
     await second?.stop();
     if (first) await endDesktops(first.log());
-    for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
+    for (const name of made) removeAccount(name);
   });
 
   it('leaves every desktop running; restarted, it adopts them and both terminals show their sessions again within 3 s', async () => {
@@ -387,13 +384,12 @@ describe.skipIf(!isRoot())('several sessions per user (session.perUser 2)', () =
   let s: DevServer | undefined;
   let dir = '';
   beforeAll(() => {
-    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', Q]);
-    execFileSync('chpasswd', [], { input: `${Q}:${PASSWORD}\n` });
+    makeAccount(Q, PASSWORD, 'login test');
   });
   afterAll(async () => {
     await s?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    execFileSync('userdel', ['--remove', '--force', Q], { stdio: 'ignore' });
+    removeAccount(Q);
   });
 
   it('a second terminal gets a second desktop; a third moves the one shown longest ago; the admin ends both', async () => {
@@ -443,13 +439,12 @@ describe.skipIf(!isRoot())('a session left without a terminal', () => {
   let s: DevServer | undefined;
   let dir = '';
   beforeAll(() => {
-    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk login test (removed after the run)', E]);
-    execFileSync('chpasswd', [], { input: `${E}:${PASSWORD}\n` });
+    makeAccount(E, PASSWORD, 'login test');
   });
   afterAll(async () => {
     await s?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    execFileSync('userdel', ['--remove', '--force', E], { stdio: 'ignore' });
+    removeAccount(E);
   });
 
   it('is logged out after the configured time (the least allowed, 60 s), with its PAM session closed', async () => {

@@ -1,6 +1,7 @@
 // Password logins through real PAM (/etc/pam.d/waydesk: pam_unix) against real local accounts
 // that this test makes and removes.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { makeAccount, removeAccount } from '../helpers/test-user.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../session-manager/src/log.js';
 import { PamLogin } from '../../session-manager/src/pam-login.js';
@@ -9,23 +10,12 @@ import { isRoot } from '../helpers/compositor.js';
 const PASSWORD = 'correct horse battery staple';
 const USERS = { ok: 'wdpam-ok', expired: 'wdpam-expired', mustChange: 'wdpam-change', changes: 'wdpam-changes', locked: 'wdpam-locked' } as const;
 
-function exists(name: string): boolean {
-  try {
-    execFileSync('getent', ['passwd', name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe.skipIf(!isRoot())('password login through PAM', () => {
   const made: string[] = [];
   beforeAll(() => {
     for (const name of Object.values(USERS)) {
-      if (exists(name)) throw new Error(`${name} exists already: this test makes its own accounts and will not touch others`);
-      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk PAM test (removed after the run)', name]);
+      makeAccount(name, PASSWORD, 'PAM test');
       made.push(name);
-      execFileSync('chpasswd', [], { input: `${name}:${PASSWORD}\n` });
     }
     execFileSync('chage', ['--expiredate', '1', USERS.expired]); // expired on 2 January 1970
     execFileSync('chage', ['--lastday', '0', USERS.mustChange]); // must change at next login
@@ -33,7 +23,7 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     execFileSync('usermod', ['--lock', USERS.locked]); // the password hash disabled (passwd -l)
   });
   afterAll(() => {
-    for (const name of made) execFileSync('userdel', ['--remove', '--force', name], { stdio: 'ignore' });
+    for (const name of made) removeAccount(name);
   });
 
   const login = (pam: PamLogin, user: string, password: string, terminal = 't1', remote = '127.0.0.1:5000') =>

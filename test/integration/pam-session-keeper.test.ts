@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { makeAccount, removeAccount } from '../helpers/test-user.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, uidsOf } from '../bench/procs.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
@@ -23,8 +24,7 @@ describe.skipIf(!isRoot())('the PAM session keeper', () => {
   const servers: DevServer[] = [];
   beforeAll(() => {
     for (const f of [`/etc/pam.d/${SERVICE}`, LIMITS]) if (fs.existsSync(f)) throw new Error(`${f} exists already: this test makes its own and will not touch others`);
-    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk keeper test (removed after the run)', USER]);
-    execFileSync('chpasswd', [], { input: `${USER}:${PASSWORD}\n` });
+    makeAccount(USER, PASSWORD, 'keeper test');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-keeper-'));
     fs.chmodSync(dir, 0o755);
     record = path.join(dir, 'pam.log');
@@ -42,7 +42,7 @@ describe.skipIf(!isRoot())('the PAM session keeper', () => {
     }
     for (const f of [`/etc/pam.d/${SERVICE}`, LIMITS]) fs.rmSync(f, { force: true });
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    execFileSync('userdel', ['--remove', '--force', USER], { stdio: 'ignore' });
+    removeAccount(USER);
   });
 
   it('opens the session around the desktop (pam_limits applies to it), and closes it when the desktop ends after the server was killed and restarted', async () => {

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { makeAccount, removeAccount } from '../helpers/test-user.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCgroups, cgroupName } from '../../session-manager/src/session-cgroup.js';
 import { comm, descendants, uidsOf } from '../bench/procs.js';
@@ -22,13 +23,12 @@ describe.skipIf(!isRoot() || mode.kind === 'none')('session limits', () => {
   let s: DevServer | undefined;
   let dir = '';
   beforeAll(() => {
-    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', '--comment', 'waydesk limits test (removed after the run)', USER]);
-    execFileSync('chpasswd', [], { input: `${USER}:${PASSWORD}\n` });
+    makeAccount(USER, PASSWORD, 'limits test');
   });
   afterAll(async () => {
     await s?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    execFileSync('userdel', ['--remove', '--force', USER], { stdio: 'ignore' });
+    removeAccount(USER);
   });
 
   it('puts the desktop and all it starts in the session cgroup; too many processes fail inside it; the cgroup goes with the session', async () => {

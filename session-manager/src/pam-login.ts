@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { PamTransaction, pamCodes, sessionKeeperPath } from '@waydesk/native-pam';
 import type { Logger } from './log.js';
@@ -101,12 +100,8 @@ export class PamLogin {
   #active = 0;
   /** Transactions kept open for a new password. */
   #changing = 0;
-  /** Where logind runs, pam_systemd registers the session with it. */
-  readonly logind = fs.existsSync('/run/systemd/system');
-
   constructor(o: PamLoginOptions) {
     this.#o = { maxConcurrent: 16, failureMs: 3000, audit: () => {}, ...o };
-    if (!this.logind) o.log.info('logind is not running here: sessions are not registered with it');
   }
 
   #keys(r: LoginRequest): string[] {

@@ -1,13 +1,16 @@
 // Per-session resource limits: each desktop (the compositor and everything the user starts in
 // it) in a cgroup of its own, with a memory and a task limit, so one user's runaway program
-// cannot take the server's memory or process table from everyone else. Where systemd runs, a
-// transient scope per session (systemd-run --scope: systemd owns the cgroup tree, and a scope
-// is not part of the server's unit, so restarting the server leaves it alone); without systemd,
+// cannot take the server's memory or process table from everyone else. Where logind runs, the
+// session's own logind scope (pam_systemd in the keeper made it: session-N.scope), given the
+// limits with systemctl set-property; where systemd runs without logind, a transient scope per
+// session (systemd-run --scope). systemd owns the cgroup tree either way, and a scope is not part
+// of the server's unit, so restarting the server leaves it alone. Without systemd,
 // a cgroup of our own in v2 (below the server's cgroup) or in the v1 memory and pids
 // hierarchies, where writable; otherwise a log line says sessions run without limits.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from './log.js';
 
 export interface SessionLimits {
@@ -24,10 +27,22 @@ export interface CgroupRoots {
   self: string;
   /** Exists when systemd is the init system. */
   systemd: string;
+  /** Exists while logind runs (pam_systemd asks the same). */
+  logind: string;
   systemdRun: string;
+  systemctl: string;
 }
 
-const SYSTEM: CgroupRoots = { root: '/sys/fs/cgroup', self: '/proc/self/cgroup', systemd: '/run/systemd/system', systemdRun: '/usr/bin/systemd-run' };
+const SYSTEM: CgroupRoots = {
+  root: '/sys/fs/cgroup',
+  self: '/proc/self/cgroup',
+  systemd: '/run/systemd/system',
+  logind: '/run/systemd/seats',
+  systemdRun: '/usr/bin/systemd-run',
+  systemctl: '/usr/bin/systemctl',
+};
+
+const run = promisify(execFile);
 
 function write(file: string, value: string): void {
   fs.writeFileSync(file, value);
@@ -55,6 +70,7 @@ function writable(dir: string): boolean {
 
 /** How sessions are limited on this machine: one of the two hierarchies, or none (and why). */
 export type CgroupMode =
+  | { kind: 'logind'; systemctl: string }
   | { kind: 'systemd'; run: string }
   | { kind: 'v2'; base: string }
   | { kind: 'v1'; memory: string; pids: string }
@@ -69,6 +85,11 @@ export type CgroupMode =
 export function detectCgroups(roots: CgroupRoots = SYSTEM): CgroupMode {
   // systemd owns the tree where it runs: ask it, never write into cgroups it made
   if (fs.existsSync(roots.systemd)) {
+    // pam_systemd makes each keeper a logind session in a scope of its own: that scope gets the limits
+    if (fs.existsSync(roots.logind)) {
+      if (!fs.existsSync(roots.systemctl)) return { kind: 'none', why: `logind runs but ${roots.systemctl} is missing` };
+      return { kind: 'logind', systemctl: roots.systemctl };
+    }
     if (!fs.existsSync(roots.systemdRun)) return { kind: 'none', why: `systemd runs but ${roots.systemdRun} is missing` };
     // one scope made and gone at start: where it cannot be (no bus, a sandboxed unit), every
     // desktop would fail to start through it, so sessions run without limits instead
@@ -125,6 +146,7 @@ export class SessionCgroups {
     this.mode = detectCgroups(roots);
     if (this.mode.kind === 'none') log.warn({ why: this.mode.why }, 'sessions run without memory and task limits');
     else log.info({ cgroups: this.mode.kind, memoryBytes: limits.memoryBytes, tasks: limits.tasks }, 'each session runs in a cgroup of its own, with memory and task limits');
+    if (!(fs.existsSync(roots.systemd) && fs.existsSync(roots.logind))) log.info('logind is not running here: sessions are not registered with it (pam_systemd does nothing)');
   }
 
   /**
@@ -185,8 +207,9 @@ export class SessionCgroups {
    * born inside) into the session's cgroup, made with its limits. A failure is logged and the
    * session runs on without limits: a desktop is not refused for it.
    */
-  place(key: string, pid: number): boolean {
+  async place(key: string, pid: number, logindSession: string | null = null): Promise<boolean> {
     if (this.mode.kind === 'none' || this.mode.kind === 'systemd') return false;
+    if (this.mode.kind === 'logind') return this.#limitScope(key, logindSession);
     try {
       this.#prepare();
       const dirs = this.#dirs(key);
@@ -202,6 +225,25 @@ export class SessionCgroups {
       return true;
     } catch (err) {
       this.#log.error({ session: key, err: (err as Error).message }, 'could not put the session in its cgroup: it runs without limits');
+      return false;
+    }
+  }
+
+  /** Gives the logind session's scope (made by pam_systemd, with the keeper in it) the limits. */
+  async #limitScope(key: string, logindSession: string | null): Promise<boolean> {
+    const m = this.mode;
+    if (m.kind !== 'logind') return false;
+    if (logindSession === null) {
+      this.#log.error({ session: key }, 'logind runs but did not register the session (is pam_systemd in the PAM service?): it runs without limits');
+      return false;
+    }
+    const scope = `session-${logindSession}.scope`;
+    try {
+      await run(m.systemctl, ['set-property', '--runtime', scope, `MemoryMax=${this.#limits.memoryBytes}`, `TasksMax=${this.#limits.tasks}`], { timeout: 10_000 });
+      this.#log.info({ session: key, scope }, 'the logind session has its memory and task limits');
+      return true;
+    } catch (err) {
+      this.#log.error({ session: key, scope, err: (err as Error).message.split('\n')[0] }, 'could not limit the logind session: it runs without limits');
       return false;
     }
   }

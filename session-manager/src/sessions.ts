@@ -146,15 +146,18 @@ export class Sessions {
   }
 
   async #open(key: string, r: LoginSuccess, from: { remote: string; terminal: string }): Promise<{ key: string } | { message: string }> {
-    // the cgroup's launcher (systemd-run execs), then the PAM session keeper (it forks the compositor)
-    const desktop = this.#desktop(r.user, {}, [...this.#o.cgroups.launcher(key), ...r.sessionKeeper]);
+    // the cgroup's launcher (systemd-run execs), then the PAM session keeper (it forks the compositor);
+    // every compositor of the session (a restarted one too) in the session's cgroup
+    const desktop = this.#desktop(r.user, {
+      launcher: this.#o.cgroups.launcher(key),
+      keeper: r.sessionKeeper,
+      place: (pid, logindSession) => this.#o.cgroups.place(key, pid, logindSession),
+    });
     this.#desktops.set(key, { desktop });
     this.#o.router.add(key, desktop);
     // until a terminal attaches it counts as detached: one whose terminal left meanwhile still times out
     this.#watch(key);
     desktop.on('ended', (why) => void this.#end(key, why));
-    // every compositor of the session (a restarted one too) in the session's cgroup
-    desktop.on('spawned', (pid) => this.#o.cgroups.place(key, pid));
     // The router greets the terminal once the desktop is up; one that cannot start ends the session.
     desktop.start().catch((err: Error) => this.#o.log.error({ session: key, err: err.message }, 'the desktop did not start'));
     // Recorded at once (the pid exists from the spawn): a server that dies while it starts still adopts it.
@@ -173,14 +176,13 @@ export class Sessions {
     p.catch((err: Error) => this.#o.log.error({ err: err.message }, 'could not write to the store'));
   }
 
-  #desktop(user: string, env: Record<string, string>, launcher: string[] = []): SupervisedDesktop {
+  #desktop(user: string, start: Pick<DesktopSpec, 'launcher' | 'keeper' | 'place'> = {}): SupervisedDesktop {
     const spec: DesktopSpec = {
-      launcher,
+      ...start,
       user,
       command: this.#o.command,
       display: this.#o.display,
       endsWithCompositor: true,
-      env,
       linkDir: this.#o.linkDir,
       exitWithServer: false,
     };
@@ -195,7 +197,7 @@ export class Sessions {
   async adopt(): Promise<number> {
     let n = 0;
     for (const rec of await this.#o.store.sessions()) {
-      const desktop = this.#desktop(rec.user, {});
+      const desktop = this.#desktop(rec.user);
       if (!(await desktop.adopt(rec.pid, rec.ipc, rec.runtimeParent ?? null))) {
         this.#o.log.info({ session: rec.key, pid: rec.pid }, 'a session of the last run is gone; forgetting it');
         await this.#o.store.removeSession(rec.key);

@@ -55,6 +55,41 @@ export interface DesktopSpec {
   exitWithServer?: boolean;
   /** A command the compositor is started through, which execs it (systemd-run --scope for its limits). */
   launcher?: string[];
+  /**
+   * The PAM session keeper's command line (after the launcher): it opens the PAM session, says
+   * how that went on its stdout, and starts the compositor as its child once its stdin says go.
+   */
+  keeper?: string[];
+  /**
+   * Puts a just-started desktop's first process (the keeper, or the compositor) where its limits
+   * apply, before it starts anything: the logind session the keeper opened, if any, is given.
+   */
+  place?: (pid: number, logindSession: string | null) => Promise<unknown>;
+}
+
+/** How long the PAM session modules (pam_mkhomedir, a slow directory) may take to open a session. */
+const SESSION_OPEN_MS = 30_000;
+
+/** What the keeper said: the session is open (and its logind id, if any), or why it is not. */
+type KeeperSaid = { opened: true; logindSession: string | null } | { opened: false; why: string };
+
+/** Reads the keeper's one status line; its stdout closes right after it (or when it dies). */
+function keeperSays(proc: ChildProcess): Promise<KeeperSaid> {
+  return new Promise((resolve) => {
+    let text = '';
+    const out = proc.stdout!;
+    out.setEncoding('utf8');
+    out.on('data', (d: string) => {
+      if (text.length < 4096) text += d;
+    });
+    out.on('close', () => {
+      const line = text.split('\n')[0] ?? '';
+      const m = /^opened ?(\S*)$/.exec(line);
+      // a logind session id is a short name (digits, or "c1"): anything else is not used in a unit name
+      if (m) resolve({ opened: true, logindSession: /^[A-Za-z0-9]{1,32}$/.test(m[1]!) ? m[1]! : null });
+      else resolve({ opened: false, why: line.startsWith('failed ') ? line.slice(7, 207) : 'the session keeper ended before it opened the session' });
+    });
+  });
 }
 
 /** A process's children, as the kernel lists them (none when it is gone). */
@@ -129,8 +164,6 @@ class AdoptedProcess extends EventEmitter<{ exit: [number | null, NodeJS.Signals
 }
 
 export interface DesktopEvents {
-  /** A compositor process was started (its pid), before it could start anything itself. */
-  spawned: [number];
   /** A compositor said hello on this link: frames and cursors from it follow. */
   up: [CompositorLink];
   /** The compositor ended or was killed; a new one is on its way. */
@@ -169,6 +202,8 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
   #pendingDisplay: Display | null = null;
   /** The parent of its runtime directory (ours): removed when the desktop is over, however it ended. */
   #runtimeParent: string | null = null;
+  /** What the keeper of the process being started said (or will say). */
+  #keeperSaid: Promise<KeeperSaid> | null = null;
 
   constructor(spec: DesktopSpec, log: Logger) {
     super();
@@ -286,26 +321,45 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     args.push('--', ...this.#spec.command);
     // A desktop that outlives the server is in a session of its own (no signal to the server's
     // process group reaches it); its log still goes to the stderr it was started with.
-    const launch = [...(this.#spec.launcher ?? []), process.execPath, ...args];
+    const keeper = this.#spec.keeper ?? [];
+    const launch = [...(this.#spec.launcher ?? []), ...keeper, process.execPath, ...args];
     const proc = spawn(launch[0]!, launch.slice(1), {
       env: this.#env(runtimeDir),
       cwd: '/',
-      // a launcher (the PAM keeper) starts the desktop once its stdin says go: after 'spawned'
-      stdio: ['pipe', 'ignore', 'inherit'],
+      // the keeper says on stdout whether the PAM session opened, and starts the desktop once its stdin says go
+      stdio: ['pipe', keeper.length ? 'pipe' : 'ignore', 'inherit'],
       detached: this.#spec.exitWithServer === false,
     });
     this.#proc = proc;
     this.#startedAt = Date.now();
-    // now, in the spawn's own turn: what it starts is born wherever 'spawned' put it
-    if (proc.pid !== undefined) this.emit('spawned', proc.pid);
+    this.#keeperSaid = keeper.length ? keeperSays(proc) : Promise.resolve({ opened: true, logindSession: null });
     proc.stdin?.on('error', () => {});
-    proc.stdin?.end('\n');
     proc.on('exit', (code, signal) => this.#exited(proc, code, signal));
     // A spawn that fails (EAGAIN, ENOMEM) is an exit like any other: back off and try again.
     proc.on('error', (err) => {
       this.#log.error({ err: err.message }, 'could not start the compositor');
       if (proc.exitCode === null && proc.signalCode === null && proc.pid === undefined) this.#exited(proc, null, null);
     });
+    let opened: KeeperSaid;
+    if (keeper.length) {
+      let timer: NodeJS.Timeout | undefined;
+      opened = await Promise.race([
+        this.#keeperSaid,
+        new Promise<KeeperSaid>((r) => (timer = setTimeout(() => r({ opened: false, why: `the PAM session did not open within ${SESSION_OPEN_MS / 1000} s` }), SESSION_OPEN_MS))),
+      ]);
+      // the keeper killed for being slow says only that it ended: the log gets the timeout instead
+      if (!opened.opened) this.#keeperSaid = Promise.resolve(opened);
+      clearTimeout(timer);
+      if (!opened.opened) {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+        throw new Error(`the PAM session was not opened: ${opened.why}`);
+      }
+    } else {
+      opened = { opened: true, logindSession: null };
+    }
+    // before the go: what the desktop starts is born wherever this put its first process
+    if (proc.pid !== undefined) await this.#spec.place?.(proc.pid, opened.logindSession);
+    proc.stdin?.end('\n');
     await this.#connect(proc, ipc, Date.now() + HELLO_TIMEOUT_MS);
   }
 
@@ -409,6 +463,18 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
 
   #exited(proc: ChildProcess | AdoptedProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#proc !== proc) return;
+    // a keeper that could not open the session said why on its stdout, which may not be read yet
+    const said = this.#keeperSaid;
+    if (said && !(proc instanceof AdoptedProcess) && proc.stdout) {
+      this.#keeperSaid = null;
+      void said.then((s) => this.#ended(proc, code, signal, s.opened ? null : s.why));
+      return;
+    }
+    this.#ended(proc, code, signal, null);
+  }
+
+  #ended(proc: ChildProcess | AdoptedProcess, code: number | null, signal: NodeJS.Signals | null, notOpened: string | null): void {
+    if (this.#proc !== proc) return;
     this.#proc = null;
     this.#compositorPid = null;
     if (this.#heartbeat) clearTimeout(this.#heartbeat);
@@ -418,6 +484,12 @@ export class SupervisedDesktop extends EventEmitter<DesktopEvents> {
     if (this.#stopping) return;
     if (this.#spec.endsWithCompositor) {
       this.#stopping = true;
+      if (notOpened !== null) {
+        this.#log.error({ user: this.#spec.user, why: notOpened }, 'PAM would not open the session: the login is over');
+        this.#removeDirs();
+        this.emit('ended', 'your session could not be opened: ask an administrator');
+        return;
+      }
       const out = code === 0 && !this.#hung;
       this.#log[out ? 'info' : 'error']({ user: this.#spec.user, code, signal, hung: this.#hung }, out ? 'the session command exited: the session is over' : 'the desktop ended: the session is over');
       this.#removeDirs();

@@ -35,10 +35,13 @@ describe.skipIf(!isRoot())('password login through PAM', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.user).toBe(USERS.ok);
-    // the keeper with this login's PAM items, then a desktop that prints its environment and exits 3
-    const out = spawnSync(r.sessionKeeper[0]!, [...r.sessionKeeper.slice(1), '/bin/sh', '-c', 'env; exit 3'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LD_PRELOAD: '' } });
-    expect(out.stdout).toMatch(/^XDG_SESSION_TYPE=wayland$/m);
-    expect(out.stdout).toMatch(/^XDG_SESSION_CLASS=user$/m);
+    // the keeper with this login's PAM items, then a desktop that prints its environment (on
+    // stderr: the keeper's stdout is its one status line for the server) and exits 3
+    const out = spawnSync(r.sessionKeeper[0]!, [...r.sessionKeeper.slice(1), '/bin/sh', '-c', 'env >&2; echo not-the-server-s >&1; exit 3'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LD_PRELOAD: '' } });
+    // opened, with no logind session id (logind does not run here)
+    expect(out.stdout).toBe('opened \n');
+    expect(out.stderr).toMatch(/^XDG_SESSION_TYPE=wayland$/m);
+    expect(out.stderr).toMatch(/^XDG_SESSION_CLASS=user$/m);
     // the desktop's status is the keeper's
     expect(out.status).toBe(3);
   });

@@ -10,12 +10,15 @@ import { makeAccount, removeAccount } from '../helpers/test-user.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, uidsOf } from '../bench/procs.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
+import { greeterSays, typeLogin } from '../helpers/greeter.js';
 import { endDesktops, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { ROOT } from '../helpers/compositor.js';
 
 const USER = 'wdkeeper-a';
 const PASSWORD = 'keeper horse battery staple';
 const SERVICE = 'waydesk-keeper-test';
+/** A service whose session part refuses: the password is right, the session will not open. */
+const REFUSING = 'waydesk-keeper-refuse';
 const LIMITS = `/etc/security/limits.d/${SERVICE}.conf`;
 
 describe.skipIf(!isRoot())('the PAM session keeper', () => {
@@ -23,7 +26,7 @@ describe.skipIf(!isRoot())('the PAM session keeper', () => {
   let record = '';
   const servers: DevServer[] = [];
   beforeAll(() => {
-    for (const f of [`/etc/pam.d/${SERVICE}`, LIMITS]) if (fs.existsSync(f)) throw new Error(`${f} exists already: this test makes its own and will not touch others`);
+    for (const f of [`/etc/pam.d/${SERVICE}`, `/etc/pam.d/${REFUSING}`, LIMITS]) if (fs.existsSync(f)) throw new Error(`${f} exists already: this test makes its own and will not touch others`);
     makeAccount(USER, PASSWORD, 'keeper test');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-keeper-'));
     fs.chmodSync(dir, 0o755);
@@ -33,6 +36,7 @@ describe.skipIf(!isRoot())('the PAM session keeper', () => {
     // the shipped service, and a line that records every session opened and closed
     const shipped = fs.readFileSync(path.join(ROOT, 'session-manager/pam/waydesk'), 'utf8');
     fs.writeFileSync(`/etc/pam.d/${SERVICE}`, `${shipped}\nsession optional pam_exec.so ${script}\n`);
+    fs.writeFileSync(`/etc/pam.d/${REFUSING}`, `${shipped}\nsession required pam_exec.so /bin/false\n`);
     fs.writeFileSync(LIMITS, `${USER} soft nproc 777\n${USER} hard nproc 888\n`);
   });
   afterAll(async () => {
@@ -40,7 +44,7 @@ describe.skipIf(!isRoot())('the PAM session keeper', () => {
       await s.stop();
       await endDesktops(s.log());
     }
-    for (const f of [`/etc/pam.d/${SERVICE}`, LIMITS]) fs.rmSync(f, { force: true });
+    for (const f of [`/etc/pam.d/${SERVICE}`, `/etc/pam.d/${REFUSING}`, LIMITS]) fs.rmSync(f, { force: true });
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     removeAccount(USER);
   });
@@ -73,6 +77,25 @@ describe.skipIf(!isRoot())('the PAM session keeper', () => {
       await waitFor('the PAM session closed', () => /close_session wdkeeper-a/.test(fs.readFileSync(record, 'utf8')), 10_000);
       await waitFor('the session over', () => /"event":"session-end"/.test(second.log()), 10_000);
       expect(fs.readFileSync(record, 'utf8').match(/open_session/g)).toHaveLength(1);
+    } finally {
+      t.stop();
+    }
+  }, 60_000);
+
+  it('tells the user their session could not be opened when PAM refuses it, and logs why', async () => {
+    const config = path.join(dir, 'refusing.json');
+    fs.writeFileSync(config, JSON.stringify({ pam: { service: REFUSING } }));
+    const s = await startLoginServer(['foot', 'sh'], ['--config', config]);
+    servers.push(s);
+    const t = startTerminal(s, { width: 800, height: 600 }, 'keeper-b', false, 'greeter').terminal;
+    try {
+      await waitFor('the greeter', () => greeterSays(t, ''), 10_000);
+      typeLogin(t, USER, PASSWORD);
+      await waitFor('the greeter to say the session could not be opened', () => greeterSays(t, 'your session could not be opened: ask an administrator'), 20_000);
+      // the administrator finds PAM's own reason in the log; no desktop was started for it
+      expect(s.log()).toMatch(/"why":"[^"]*(?:error|fail|denied)[^"]*".*PAM would not open the session/i);
+      expect(s.log()).not.toMatch(/"desktop running"/);
+      expect(t.atGreeter).toBe(true);
     } finally {
       t.stop();
     }

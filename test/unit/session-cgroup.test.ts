@@ -1,7 +1,8 @@
-// How the server chooses where sessions' limits come from, on made-up system trees: systemd
-// (transient scopes), cgroup v2 or v1 of our own, or none with the reason. The v1 path is also
-// exercised for real in test/integration/session-limits.test.ts; systemd and v2 cannot be on
-// this machine (no systemd, no delegated v2), so this is what checks their choice.
+// How the server chooses where sessions' limits come from, on made-up system trees: logind
+// (its session scopes), systemd (transient scopes), cgroup v2 or v1 of our own, or none with the
+// reason. The v1 path is also exercised for real in test/integration/session-limits.test.ts;
+// logind, systemd and v2 cannot be on this machine (no systemd, no delegated v2), so this is what
+// checks their choice, with stand-ins for systemd-run and systemctl.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,11 +23,33 @@ function tree(files: Record<string, string>, dirs: string[] = []): CgroupRoots {
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
     fs.writeFileSync(path.join(dir, f), text);
   }
-  return { root: path.join(dir, 'cgroup'), self: path.join(dir, 'self-cgroup'), systemd: path.join(dir, 'run-systemd'), systemdRun: path.join(dir, 'systemd-run') };
+  return {
+    root: path.join(dir, 'cgroup'),
+    self: path.join(dir, 'self-cgroup'),
+    systemd: path.join(dir, 'run-systemd'),
+    logind: path.join(dir, 'run-systemd-seats'),
+    systemdRun: path.join(dir, 'systemd-run'),
+    systemctl: path.join(dir, 'systemctl'),
+  };
 }
 
 describe('session limits: where they come from', () => {
-  it('asks systemd for a scope with the limits where systemd runs, and writes no cgroup itself', () => {
+  it('gives the logind session scope pam_systemd made the limits where logind runs, with no scope of its own', async () => {
+    // a stand-in for systemctl that records what it was asked (there is no systemd here)
+    const roots = tree({ 'self-cgroup': '0::/system.slice/waydesk-server.service\n', systemctl: '#!/bin/sh\necho "$@" >> "$(dirname "$0")/asked"\n' }, ['run-systemd', 'run-systemd-seats', 'cgroup']);
+    fs.chmodSync(roots.systemctl, 0o755);
+    expect(detectCgroups(roots)).toEqual({ kind: 'logind', systemctl: roots.systemctl });
+    const c = new SessionCgroups({ memoryBytes: 256 << 20, tasks: 100 }, createLogger('test'), roots);
+    expect(c.launcher('user:alice')).toEqual([]);
+    expect(await c.place('user:alice', process.pid, '17')).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'asked'), 'utf8')).toBe(`set-property --runtime session-17.scope MemoryMax=${256 << 20} TasksMax=100\n`);
+    // pam_systemd gave no session: nothing to limit, and no scope name made up
+    expect(await c.place('user:bob', process.pid, null)).toBe(false);
+    fs.writeFileSync(roots.systemctl, '#!/bin/sh\necho "Unit session-18.scope not found." >&2; exit 5\n');
+    expect(await c.place('user:carol', process.pid, '18')).toBe(false);
+  });
+
+  it('asks systemd for a scope with the limits where systemd runs, and writes no cgroup itself', async () => {
     // a stand-in for systemd-run that makes the probe's scope (there is no systemd here)
     const roots = tree({ 'self-cgroup': '0::/system.slice/waydesk-server.service\n', 'systemd-run': '#!/bin/sh\nexit 0\n' }, ['run-systemd', 'cgroup']);
     fs.chmodSync(roots.systemdRun, 0o755);
@@ -38,7 +61,7 @@ describe('session limits: where they come from', () => {
     expect(l).toContain('TasksMax=100');
     expect(l.at(-1)).toBe('--');
     expect(l.find((a) => a.startsWith('--unit='))).toMatch(/^--unit=waydesk-session-user_alice-/);
-    expect(c.place('user:alice', process.pid)).toBe(false);
+    expect(await c.place('user:alice', process.pid)).toBe(false);
   });
 
   it('says what is missing when systemd runs without systemd-run, or where it cannot make a scope', () => {
@@ -50,7 +73,7 @@ describe('session limits: where they come from', () => {
     expect(detectCgroups(refusing)).toMatchObject({ kind: 'none', why: expect.stringContaining('does not work here') });
   });
 
-  it('uses its own v1 memory and pids cgroups without systemd, and none where they are not there', () => {
+  it('uses its own v1 memory and pids cgroups without systemd, and none where they are not there', async () => {
     const v1 = tree({ 'self-cgroup': '4:memory:/box\n8:pids:/\n0::/\n' }, ['cgroup/memory/box', 'cgroup/pids']);
     expect(detectCgroups(v1)).toEqual({ kind: 'v1', memory: path.join(v1.root, 'memory/box/waydesk'), pids: path.join(v1.root, 'pids/waydesk') });
     fs.rmSync(dir, { recursive: true, force: true });
@@ -59,7 +82,7 @@ describe('session limits: where they come from', () => {
     expect(none.kind).toBe('none');
     const c = new SessionCgroups({ memoryBytes: 1 << 30, tasks: 64 }, createLogger('test'), bare);
     expect(c.launcher('user:bob')).toEqual([]);
-    expect(c.place('user:bob', process.pid)).toBe(false);
+    expect(await c.place('user:bob', process.pid)).toBe(false);
   });
 
   it('takes v2 only where memory and pids are available to its own cgroup', () => {

@@ -4,15 +4,19 @@
  *
  *   waydesk-pam-session SERVICE USER RHOST TTY PASS -- PROGRAM [ARGS...]
  *
- * It opens the PAM session (pam_setcred, pam_open_session: pam_limits, pam_env and the like act
- * here, on this process), starts PROGRAM (the compositor) as its child with the PAM environment
+ * It opens the PAM session (pam_setcred, pam_open_session: pam_limits, pam_env, pam_systemd and
+ * the like act here, on this process) and says on stdout how that went, in one line, before it
+ * closes stdout: "opened" with the logind session id pam_systemd gave (empty without logind), or
+ * "failed" with PAM's reason. Once its stdin has a line or has ended (the server has put it in
+ * the session's cgroup) it starts PROGRAM (the compositor) as its child with the PAM environment
  * variables named in PASS (a comma-separated list; a trailing '*' matches a prefix) added to its
- * own (once its stdin has a line or has ended), waits for it, then closes the session (pam_close_session, pam_setcred DELETE) and exits
+ * own, waits for it, then closes the session (pam_close_session, pam_setcred DELETE) and exits
  * with the child's status. It outlives the server: a desktop adopted by a restarted server still
  * has its PAM session closed when it ends. Every decision is the server's; this only holds.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <security/pam_appl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +37,17 @@ static volatile sig_atomic_t child_pid = 0;
 /* SIGTERM and SIGHUP go to the desktop, which ends; the session is then closed as always. */
 static void forward(int sig) {
 	if (child_pid > 0) kill(child_pid, sig);
+}
+
+/* The one status line, then stdout is /dev/null: the desktop must not hold the server's pipe. */
+static void say(const char *what, const char *detail) {
+	printf("%s %s\n", what, detail ? detail : "");
+	fflush(stdout);
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
 }
 
 static int passes(const char *entry, const char *list) {
@@ -60,6 +75,7 @@ int main(int argc, char **argv) {
 	char **program = argv + 7;
 	if (getuid() != 0) {
 		fprintf(stderr, "waydesk-pam-session: must run as root (it opens PAM sessions)\n");
+		say("failed", "the session keeper does not run as root");
 		return 2;
 	}
 	struct pam_conv conv = {no_conversation, NULL};
@@ -67,6 +83,7 @@ int main(int argc, char **argv) {
 	int rc = pam_start(service, user, &conv, &h);
 	if (rc != PAM_SUCCESS) {
 		fprintf(stderr, "waydesk-pam-session: pam_start(%s, %s): %s\n", service, user, pam_strerror(h, rc));
+		say("failed", pam_strerror(h, rc));
 		return 3;
 	}
 	if (*rhost) pam_set_item(h, PAM_RHOST, rhost);
@@ -80,6 +97,7 @@ int main(int argc, char **argv) {
 	}
 	if (rc != PAM_SUCCESS) {
 		fprintf(stderr, "waydesk-pam-session: could not open the PAM session of %s: %s\n", user, pam_strerror(h, rc));
+		say("failed", pam_strerror(h, rc));
 		pam_end(h, rc);
 		return 3;
 	}
@@ -101,13 +119,16 @@ int main(int argc, char **argv) {
 	}
 	if (!env) {
 		fprintf(stderr, "waydesk-pam-session: out of memory\n");
+		say("failed", "out of memory");
 		pam_close_session(h, 0);
 		pam_setcred(h, PAM_DELETE_CRED);
 		pam_end(h, PAM_BUF_ERR);
 		return 3;
 	}
-	/* The server puts this process in the session's cgroup as it starts it, then writes a line
-	 * (or closes this stdin): only then the desktop, so it is born inside. */
+	say("opened", pam_getenv(h, "XDG_SESSION_ID"));
+	/* Having read "opened", the server puts this process in the session's cgroup (or gives the
+	 * logind scope its limits), then writes a line (or closes this stdin): only then the desktop,
+	 * so it is born inside. */
 	char go;
 	while (read(STDIN_FILENO, &go, 1) < 0 && errno == EINTR) {}
 	struct sigaction sa = {0};

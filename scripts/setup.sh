@@ -11,6 +11,7 @@ PKGS=(
   libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev ffmpeg
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
   iproute2 passwd libpam0g-dev console-setup-linux
+  libpcsclite-dev pcscd vsmartcard-vpcd
 )
 
 # The side-by-side benchmark also runs the peers: VNC on headless sway, and waypipe.

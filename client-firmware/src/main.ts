@@ -1,6 +1,7 @@
 // waydesk-terminal: the terminal program (headless presenter; DRM/KMS comes with the netboot image).
 import fs from 'node:fs';
 import os from 'node:os';
+import { PcscCardReader } from './card-reader.js';
 import { HeadlessPresenter } from './headless-presenter.js';
 import { createLogger } from './log.js';
 import { Terminal } from './terminal.js';
@@ -21,6 +22,8 @@ const USAGE = `usage: waydesk-terminal --server wss://HOST:PORT/terminal --finge
   --size WxH            this terminal's display (default 1920x1080)
   --id ID               terminal id (default: the host name)
   --png FILE            keep FILE updated with what the terminal shows (at most once a second)
+  --card-reader NAME    use the PC/SC reader whose name starts with NAME for cards (pcscd);
+                        'none': no card reader (default: the first reader pcscd has)
 `;
 
 function fail(message: string): never {
@@ -37,6 +40,7 @@ let png = '';
 let tokenFile = '';
 let user = '';
 let passwordFile = '';
+let readerName: string | undefined;
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]!;
   const v = (): string => argv[++i] ?? fail(`${a} needs a value`);
@@ -51,6 +55,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--token-file') tokenFile = v();
   else if (a === '--user') user = v();
   else if (a === '--password-file') passwordFile = v();
+  else if (a === '--card-reader') readerName = v();
   else if (a === '-h' || a === '--help') {
     process.stdout.write(USAGE);
     process.exit(0);
@@ -77,7 +82,8 @@ if (user) {
 }
 
 const log = createLogger('waydesk-terminal');
-const terminal = new Terminal({ url, fingerprint, credentials, terminalId: id, display: { ...size, refreshMhz: 60000 }, kind: 'headless', log });
+const cards = readerName === 'none' ? undefined : new PcscCardReader({ readerName, log });
+const terminal = new Terminal({ url, fingerprint, credentials, terminalId: id, display: { ...size, refreshMhz: 60000 }, kind: 'headless', log, cards });
 const presenter = new HeadlessPresenter(terminal);
 terminal.on('status', (s) => log.info(s, s.message));
 let pngTimer: NodeJS.Timeout | null = null;
@@ -88,8 +94,10 @@ terminal.on('frame', () => {
     presenter.writePng(png);
   }, 1000);
 });
+cards?.start();
 terminal.start();
 const stop = (): void => {
+  cards?.stop();
   terminal.stop();
   if (png) presenter.writePng(png);
   process.exit(0);

@@ -11,6 +11,7 @@ import {
   type Display,
   type TerminalMessage,
 } from '@waydesk/protocol/wire';
+import type { CardSeen, CardSource } from './card-reader.js';
 import { PinError, connectWebSocket, type ServerChannel } from './connection.js';
 import type { Logger } from './log.js';
 
@@ -28,6 +29,8 @@ export interface TerminalOptions {
   log: Logger;
   /** Ask for per-stage times in every frame (for benchmarks; 28 bytes a frame). */
   trace?: boolean;
+  /** The terminal's card reader: its events go to the server, which may ask the card to sign. */
+  cards?: CardSource;
 }
 
 export interface TerminalEvents {
@@ -94,9 +97,45 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   #retry: NodeJS.Timeout | null = null;
   #stable: NodeJS.Timeout | null = null;
 
+  /** The card in the reader, as last read: told again on every connection (a restarted server). */
+  #card: CardSeen | null = null;
+
   constructor(o: TerminalOptions) {
     super();
     this.#o = { ...o };
+    const cards = o.cards;
+    if (cards) {
+      cards.on('state', (state) => this.send({ type: 'card', body: { event: 'reader', state } }));
+      cards.on('inserted', (c) => {
+        this.#card = c;
+        this.#sendCard(c);
+      });
+      cards.on('unreadable', (why) => {
+        this.#card = null;
+        this.send({ type: 'card', body: { event: 'unreadable', why } });
+      });
+      cards.on('removed', () => {
+        this.#card = null;
+        this.send({ type: 'card', body: { event: 'removed' } });
+      });
+    }
+  }
+
+  #sendCard(c: CardSeen): void {
+    this.send({ type: 'card', body: { event: 'inserted', atr: c.atr.toString('hex'), uid: c.uid?.toString('hex') ?? null, certificate: c.certificate?.toString('base64') ?? null } });
+  }
+
+  /** The server asks the card to prove itself: the PIV card signs, and only the signature goes back. */
+  async #challenge(challenge: string): Promise<void> {
+    const cards = this.#o.cards;
+    if (!cards) return;
+    try {
+      const signature = await cards.sign(Buffer.from(challenge, 'base64'));
+      this.send({ type: 'card', body: { event: 'signed', signature: signature.toString('base64') } });
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message }, 'the card did not sign the challenge');
+      this.send({ type: 'card', body: { event: 'unreadable', why: (err as Error).message.slice(0, 200) } });
+    }
   }
 
   get connected(): boolean {
@@ -161,6 +200,10 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     });
     const c = this.#o.credentials;
     if (c) this.send('token' in c ? { type: 'auth', body: { token: c.token } } : { type: 'login', body: { user: c.user, password: c.password } });
+    if (this.#o.cards) {
+      this.send({ type: 'card', body: { event: 'reader', state: this.#o.cards.state } });
+      if (this.#card) this.#sendCard(this.#card);
+    }
     this.emit('status', { connected: true, retrying: false, message: 'connected' });
     this.#ping();
   }
@@ -261,6 +304,9 @@ export class Terminal extends EventEmitter<TerminalEvents> {
         break;
       case 'pong':
         this.#pong(m.id, m.timeUs);
+        break;
+      case 'card-challenge':
+        void this.#challenge(m.body.challenge);
         break;
       case 'welcome':
         if (m.body.greeter) {

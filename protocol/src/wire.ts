@@ -14,7 +14,8 @@ import { MAX_OUTPUT, MIN_OUTPUT } from './limits.js';
 // 3: an H.264 frame says which part of the output its picture covers (its video box).
 // 4: a terminal authenticates (auth with a token, or login with a user's password) before
 //    anything but hello and ping is accepted.
-export const WIRE_VERSION = 4;
+// 5: card events (a terminal's smartcard reader) and the server's card challenge.
+export const WIRE_VERSION = 5;
 /** A terminal sends small messages; anything bigger is refused before it is parsed. */
 export const MAX_TERMINAL_MESSAGE = 64 * 1024;
 export const MAX_SERVER_MESSAGE = MAX_OUTPUT.width * MAX_OUTPUT.height * 4 + 1024 * 1024;
@@ -49,6 +50,7 @@ export const WireType = {
   Stats: 11,
   Auth: 12,
   Login: 13,
+  Card: 14,
   // server -> terminal
   Welcome: 32,
   Frame: 33,
@@ -56,6 +58,7 @@ export const WireType = {
   ServerPing: 35,
   ServerPong: 36,
   Error: 37,
+  CardChallenge: 38,
 } as const;
 
 export interface Display {
@@ -109,6 +112,66 @@ export interface WelcomeBody {
 
 export type CursorBody = CursorMsg;
 
+/**
+ * What a terminal's card reader saw. Nothing of a card leaves the terminal but what identifies
+ * it (its ATR, the UID the reader reports, a PIV card's authentication certificate) and its
+ * answer to the server's challenge.
+ */
+export type CardBody =
+  /** ready: a reader is there; none: no reader; unavailable: the PC/SC service is not running. */
+  | { event: 'reader'; state: 'ready' | 'none' | 'unavailable' }
+  /** Hex ATR and UID (null: the card does not answer FF CA); the certificate is DER in base64. */
+  | { event: 'inserted'; atr: string; uid: string | null; certificate: string | null }
+  /** A card is in the reader but could not be read (why, in words). */
+  | { event: 'unreadable'; why: string }
+  | { event: 'removed' }
+  /** The card's signature (DER, base64) of the last challenge. */
+  | { event: 'signed'; signature: string };
+
+/** A fresh challenge for the PIV card in the terminal's reader to sign with its authentication key (base64). */
+export interface CardChallengeBody {
+  challenge: string;
+}
+
+/** Bytes: an ATR is at most 33, a UID at most 10 (more is allowed, a little). */
+export const MAX_ATR = 33;
+export const MAX_UID = 32;
+/** A PIV authentication certificate, DER; real ones are 0.5–2 KB. */
+export const MAX_CERTIFICATE = 4096;
+/** An ECDSA P-256 signature is about 72 bytes DER. */
+const MAX_SIGNATURE = 256;
+/** The server's challenge: a SHA-256 digest. */
+export const CARD_CHALLENGE_BYTES = 32;
+const HEX = /^(?:[0-9a-f]{2})*$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const base64Max = (bytes: number): number => 4 * Math.ceil(bytes / 3);
+
+function cardBody(o: Record<string, unknown>): CardBody {
+  switch (o.event) {
+    case 'reader':
+      need(o.state === 'ready' || o.state === 'none' || o.state === 'unavailable', 'card: reader state must be ready, none or unavailable');
+      return { event: 'reader', state: o.state };
+    case 'inserted':
+      need(typeof o.atr === 'string' && o.atr.length >= 2 && o.atr.length <= 2 * MAX_ATR && HEX.test(o.atr), `card: atr must be 1-${MAX_ATR} bytes of lowercase hex`);
+      need(o.uid === null || (typeof o.uid === 'string' && o.uid.length >= 2 && o.uid.length <= 2 * MAX_UID && HEX.test(o.uid)), `card: uid must be null or 1-${MAX_UID} bytes of lowercase hex`);
+      need(
+        o.certificate === null || (typeof o.certificate === 'string' && o.certificate.length >= 4 && o.certificate.length <= base64Max(MAX_CERTIFICATE) && BASE64.test(o.certificate)),
+        `card: certificate must be null or at most ${MAX_CERTIFICATE} bytes of base64`,
+      );
+      return { event: 'inserted', atr: o.atr, uid: o.uid, certificate: o.certificate };
+    case 'unreadable':
+      need(typeof o.why === 'string' && o.why.length <= 200, 'card: why must be a string of at most 200 characters');
+      return { event: 'unreadable', why: o.why };
+    case 'removed':
+      return { event: 'removed' };
+    case 'signed':
+      need(typeof o.signature === 'string' && o.signature.length >= 4 && o.signature.length <= base64Max(MAX_SIGNATURE) && BASE64.test(o.signature), `card: signature must be at most ${MAX_SIGNATURE} bytes of base64`);
+      return { event: 'signed', signature: o.signature };
+    default:
+      throw new WireError('card: event must be reader, inserted, unreadable, removed or signed');
+  }
+}
+
 export interface StatsBody {
   framesDecoded: number;
   decodeUsTotal: number;
@@ -119,6 +182,7 @@ export type TerminalMessage =
   | { type: 'hello'; body: HelloBody }
   | { type: 'auth'; body: AuthBody }
   | { type: 'login'; body: LoginBody }
+  | { type: 'card'; body: CardBody }
   | { type: 'key'; code: number; pressed: boolean }
   | { type: 'pointer-motion'; x: number; y: number }
   | { type: 'pointer-button'; button: number; pressed: boolean }
@@ -137,7 +201,8 @@ export type ServerMessage =
   | { type: 'ping'; id: number; timeUs: number }
   /** Answers a terminal's ping with the server's CLOCK_MONOTONIC (µs) when it answered. */
   | { type: 'pong'; id: number; timeUs: number }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  | { type: 'card-challenge'; body: CardChallengeBody };
 
 export class WireError extends Error {
   override name = 'WireError';
@@ -220,6 +285,8 @@ export function encodeTerminalMessage(m: TerminalMessage): Uint8Array {
       return json(WireType.Auth, m.body);
     case 'login':
       return json(WireType.Login, m.body);
+    case 'card':
+      return json(WireType.Card, m.body);
     case 'key': {
       // The evdev code (below 0x300) and, in the top bit, pressed: a key is 3 bytes each way.
       const [p, v] = payload(2);
@@ -303,6 +370,8 @@ export function decodeTerminalMessage(data: Uint8Array): TerminalMessage {
       need(typeof o.password === 'string' && o.password.length <= MAX_PASSWORD, `login: password must be a string of at most ${MAX_PASSWORD} characters`);
       return { type: 'login', body: { user: o.user, password: o.password } };
     }
+    case WireType.Card:
+      return { type: 'card', body: cardBody(parseJson(p, 'card')) };
     case WireType.Key: {
       need(p.length === 2, 'key: expected 2 bytes');
       const code = v.getUint16(0, true) & 0x7fff;
@@ -369,6 +438,8 @@ export function encodeServerMessage(m: ServerMessage): Uint8Array {
       return ping(WireType.ServerPong, m.id, m.timeUs);
     case 'error':
       return json(WireType.Error, { message: m.message });
+    case 'card-challenge':
+      return json(WireType.CardChallenge, m.body);
   }
 }
 
@@ -402,6 +473,11 @@ export function decodeServerMessage(data: Uint8Array): ServerMessage {
     case WireType.Error: {
       const o = parseJson(p, 'error');
       return { type: 'error', message: String(o.message ?? '') };
+    }
+    case WireType.CardChallenge: {
+      const o = parseJson(p, 'card-challenge');
+      need(typeof o.challenge === 'string' && o.challenge.length === base64Max(CARD_CHALLENGE_BYTES) && BASE64.test(o.challenge), `card-challenge: challenge must be ${CARD_CHALLENGE_BYTES} bytes of base64`);
+      return { type: 'card-challenge', body: { challenge: o.challenge } };
     }
     default:
       throw new WireError(`unknown message type ${type}`);

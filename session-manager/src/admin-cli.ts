@@ -1,17 +1,19 @@
-// `waydesk-server sessions | terminals | audit | end-session USER`: an admin's view of the running
-// login server, through its admin socket (root's alone). Tables for people, --json for scripts.
+// `waydesk-server sessions | terminals | audit | end-session USER | cards | bind-card TOKEN USER |
+// block-card TOKEN | unblock-card TOKEN | forget-card TOKEN`: an admin's view of the running login
+// server, through its admin socket (root's alone). Tables for people, --json for scripts.
 import http from 'node:http';
 import path from 'node:path';
 import { ADMIN_SOCKET, type SessionInfo } from './admin.js';
 import { ConfigError, loadConfig } from './config.js';
-import type { TerminalRecord } from './store.js';
+import type { CardRecord, TerminalRecord } from './store.js';
 
-export const ADMIN_COMMANDS = ['sessions', 'terminals', 'audit', 'end-session'];
+export const ADMIN_COMMANDS = ['sessions', 'terminals', 'audit', 'end-session', 'cards', 'bind-card', 'block-card', 'unblock-card', 'forget-card'];
 
-function request(socketPath: string, method: string, url: string): Promise<{ status: number; body: unknown }> {
+function request(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     // no keep-alive: one request, and the command is done
-    const req = http.request({ socketPath, method, path: url, agent: false }, (res) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = http.request({ socketPath, method, path: url, agent: false, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -24,7 +26,7 @@ function request(socketPath: string, method: string, url: string): Promise<{ sta
       });
     });
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -72,9 +74,9 @@ export async function runAdminCommand(argv: string[], defaultState: string): Pro
     }
   }
   const socketPath = path.join(state, ADMIN_SOCKET);
-  const call = async (method: string, url: string): Promise<{ status: number; body: unknown }> => {
+  const call = async (method: string, url: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
     try {
-      return await request(socketPath, method, url);
+      return await request(socketPath, method, url, body);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES') fail(`cannot open ${socketPath}: the admin socket is root's (run this as root)`);
@@ -110,6 +112,28 @@ export async function runAdminCommand(argv: string[], defaultState: string): Pro
         .map(({ at, event, ...f }) => `${new Date(at).toISOString()}  ${event.padEnd(16)} ${Object.entries(f).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}\n`)
         .join(''),
     );
+  }
+  if (cmd === 'cards') {
+    const { body } = await call('GET', '/cards');
+    const list = body as CardRecord[];
+    return out(list, () =>
+      list.length
+        ? table([['CARD', 'USER', 'STATE', 'BOUND', 'LAST USED', 'AT TERMINAL'], ...list.map((c) => [c.token, c.user, c.blocked ? 'blocked' : 'ok', ago(c.boundAt), ago(c.lastUsedAt), c.lastTerminal ?? '-'])])
+        : 'no cards registered\n',
+    );
+  }
+  if (cmd === 'bind-card' || cmd === 'block-card' || cmd === 'unblock-card' || cmd === 'forget-card') {
+    const token = args[0];
+    const wants = cmd === 'bind-card' ? 2 : 1;
+    if (!token || args.length !== wants) fail(cmd === 'bind-card' ? 'bind-card wants a card (uid:HEX or piv:FINGERPRINT, as the audit trail names it) and a user name' : `${cmd} wants one card (uid:HEX or piv:FINGERPRINT)`);
+    const url = `/cards/${encodeURIComponent(token)}`;
+    const r =
+      cmd === 'bind-card' ? await call('PUT', url, { user: args[1] }) : cmd === 'forget-card' ? await call('DELETE', url) : await call('POST', `${url}/${cmd === 'block-card' ? 'block' : 'unblock'}`);
+    if (r.status === 404) fail(`no card ${token} is registered`, 1);
+    if (r.status === 400) fail(`${(r.body as { message?: string }).message ?? 'refused'}: a card is uid:HEX or piv:FINGERPRINT (64 hex digits), a user a login name`, 2);
+    if (r.status !== 200) fail(`the server refused: ${JSON.stringify(r.body)}`, 1);
+    const said = { 'bind-card': `${token} is ${args[1]}'s card now`, 'block-card': `${token} is blocked: it opens nothing`, 'unblock-card': `${token} may be used again`, 'forget-card': `${token} is forgotten: it is an unknown card now` }[cmd];
+    return out(r.body, () => `${said}\n`);
   }
   // end-session USER
   const user = args[0];

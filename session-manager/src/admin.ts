@@ -3,7 +3,8 @@
 // the file system is its authentication, and nothing of it is on the network.
 import fs from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import type { TerminalRecord } from './store.js';
+import { CARD_TOKEN } from './cards.js';
+import type { CardRecord, TerminalRecord } from './store.js';
 
 export interface SessionInfo {
   key: string;
@@ -24,6 +25,11 @@ export interface AdminView {
   audit(limit: number): Promise<Array<{ at: number; event: string } & Record<string, unknown>>>;
   /** Ends a user's sessions as their logging out would; false if they have none. */
   end(user: string): Promise<boolean>;
+  cards(): Promise<CardRecord[]>;
+  bindCard(token: string, user: string): Promise<CardRecord>;
+  /** null: no such card. */
+  blockCard(token: string, blocked: boolean): Promise<CardRecord | null>;
+  forgetCard(token: string): Promise<boolean>;
 }
 
 /** The file name of the admin socket in the state directory. */
@@ -57,6 +63,20 @@ const terminalSchema = {
   required: ['id', 'kind', 'address', 'displays', 'lastSeen', 'session'],
 } as const;
 const USER_NAME = '^[a-z_][a-z0-9_.-]{0,31}$';
+const cardSchema = {
+  type: 'object',
+  properties: {
+    token: { type: 'string' },
+    user: { type: 'string' },
+    blocked: { type: 'boolean' },
+    boundAt: { type: 'integer' },
+    lastTerminal: { type: ['string', 'null'] },
+    lastUsedAt: nullableInt,
+  },
+  required: ['token', 'user', 'blocked', 'boundAt', 'lastTerminal', 'lastUsedAt'],
+  additionalProperties: false,
+} as const;
+const tokenParams = { type: 'object', properties: { token: { type: 'string', pattern: CARD_TOKEN.source } }, required: ['token'] } as const;
 
 export const admin: FastifyPluginAsync<{ view: AdminView }> = async (app, { view }) => {
   app.get('/sessions', { schema: { response: { 200: { type: 'array', items: sessionSchema } } } }, async () => view.sessions());
@@ -74,6 +94,28 @@ export const admin: FastifyPluginAsync<{ view: AdminView }> = async (app, { view
       return { ended: req.params.user };
     },
   );
+  app.get('/cards', { schema: { response: { 200: { type: 'array', items: cardSchema } } } }, async () => view.cards());
+  app.put<{ Params: { token: string }; Body: { user: string } }>(
+    '/cards/:token',
+    {
+      schema: {
+        params: tokenParams,
+        body: { type: 'object', properties: { user: { type: 'string', pattern: USER_NAME } }, required: ['user'], additionalProperties: false },
+        response: { 200: cardSchema },
+      },
+    },
+    async (req) => view.bindCard(req.params.token, req.body.user),
+  );
+  for (const [verb, blocked] of [['block', true], ['unblock', false]] as const) {
+    app.post<{ Params: { token: string } }>(`/cards/:token/${verb}`, { schema: { params: tokenParams } }, async (req, reply) => {
+      const rec = await view.blockCard(req.params.token, blocked);
+      return rec ?? reply.code(404).send({ error: `no card ${req.params.token}` });
+    });
+  }
+  app.delete<{ Params: { token: string } }>('/cards/:token', { schema: { params: tokenParams } }, async (req, reply) => {
+    if (!(await view.forgetCard(req.params.token))) return reply.code(404).send({ error: `no card ${req.params.token}` });
+    return { forgotten: req.params.token };
+  });
 };
 
 /**

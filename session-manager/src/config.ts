@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
+import { DEFAULT_CARD_POLICY, type CardPolicy } from './cards.js';
 
 /** The server's configuration file, `/etc/waydesk/server.json` unless `--config` names another. */
 export const DEFAULT_CONFIG_FILE = '/etc/waydesk/server.json';
@@ -13,6 +14,7 @@ export interface ServerConfig {
   state: string;
   session: { command: string[]; size: string; detachedTimeoutSeconds: number | null; memoryMaxMiB: number; tasksMax: number; perUser: number };
   pam: { service: string };
+  cards: CardPolicy;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -23,6 +25,7 @@ export const DEFAULTS: ServerConfig = {
   // a lab server's share for one user: a browser and an office suite fit, a runaway does not take the machine
   session: { command: ['foot'], size: '1920x1080', detachedTimeoutSeconds: null, memoryMaxMiB: 4096, tasksMax: 1024, perUser: 1 },
   pam: { service: 'waydesk' },
+  cards: DEFAULT_CARD_POLICY,
 };
 
 /** Each key with what it is for: the schema validates, the descriptions are the fixes errors suggest. */
@@ -55,6 +58,17 @@ const SCHEMA = {
       additionalProperties: false,
       description: '{ "service": "waydesk" }',
       properties: { service: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'the name of a file in /etc/pam.d' } },
+    },
+    cards: {
+      type: 'object',
+      additionalProperties: false,
+      description: '{ "kinds": ["uid", "piv"], "uidAlone": "same-terminal", "selfRegister": false, "onRemove": "detach" }',
+      properties: {
+        kinds: { type: 'array', uniqueItems: true, items: { enum: ['uid', 'piv'] }, description: 'the kinds of card that may log in: any of "uid" and "piv" ([] for none)' },
+        uidAlone: { enum: ['always', 'same-terminal', 'never'], description: 'when a uid card opens its session without the password: "always", "same-terminal" (where it was last used) or "never"' },
+        selfRegister: { type: 'boolean', description: 'true: an unknown card is registered to whoever logs in with a password after inserting it' },
+        onRemove: { enum: ['detach', 'logout'], description: 'what taking the card out does to its session: "detach" (it runs on) or "logout"' },
+      },
     },
   },
 } as const;
@@ -114,6 +128,7 @@ export function loadConfig(file: string | undefined): { config: ServerConfig; fr
       perUser: r.session?.perUser ?? DEFAULTS.session.perUser,
     },
     pam: { service: r.pam?.service ?? DEFAULTS.pam.service },
+    cards: { ...DEFAULTS.cards, ...r.cards },
   };
   const [w, h] = config.session.size.split('x').map(Number) as [number, number];
   if (w < MIN_OUTPUT.width || h < MIN_OUTPUT.height || w > MAX_OUTPUT.width || h > MAX_OUTPUT.height) {

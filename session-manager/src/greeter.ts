@@ -16,6 +16,16 @@ export type GreeterOutcome =
   /** The password must be changed first: the greeter asks for a new one (twice) and hands it here, or gives up (cancel). */
   | { ok: false; message: string; changePassword: (newPassword: string) => Promise<GreeterOutcome>; cancel: () => void };
 
+/** A card at the terminal wants a password: whose (null: anyone's, to register the card), and what to say. */
+export interface GreeterAsk {
+  user: string | null;
+  prompt: string;
+  submit: (user: string, password: string) => Promise<GreeterOutcome>;
+}
+
+/** What the terminal's card reader is doing, as the terminal says (null: it has none to speak of). */
+export type ReaderLine = 'ready' | 'none' | 'unavailable' | null;
+
 export interface GreeterOptions {
   display: Display;
   /** The server's name, as the greeter's title. */
@@ -50,6 +60,8 @@ export class Greeter {
   #focus = 0;
   #message = '';
   #mode: Mode = { kind: 'login' };
+  #ask: GreeterAsk | null = null;
+  #reader: ReaderLine = null;
   /** What the terminal shows (null: nothing of ours yet, the next update is a whole picture). */
   #shown: GreeterView | null = null;
   #seq = 0;
@@ -71,18 +83,43 @@ export class Greeter {
     this.#layout = greeterLayout(o.display.width, o.display.height);
   }
 
-  /** Shows the greeter from scratch (after a session left this terminal, with why). */
-  show(message = ''): void {
+  /**
+   * Shows the greeter from scratch (after a session left this terminal, with why); `ask`: for a
+   * card that needs a password (its user's, or anyone's to register it).
+   */
+  show(message = '', ask: GreeterAsk | null = null): void {
     this.#message = message;
     if (this.#mode.kind === 'change') this.#mode.cancel();
     this.#mode = { kind: 'login' };
     // whoever comes next may be someone else: nothing of the last login stays
-    this.#user = '';
+    this.#ask = ask;
+    this.#user = ask?.user ?? '';
     this.#password = '';
     this.#new = ['', ''];
-    this.#focus = 0;
-    this.#welcome();
+    this.#focus = ask?.user ? 1 : 0;
+    if (this.#shown === null || this.#stopped) {
+      this.#welcome();
+    } else {
+      // already on the terminal's screen: only what changed
+      this.#update();
+    }
     this.#tick();
+  }
+
+  /** The terminal's card reader changed: the prompt says what a user can do here. */
+  reader(state: ReaderLine): void {
+    if (state === this.#reader) return;
+    this.#reader = state;
+    // before the first show the terminal has nothing of ours: show() welcomes it
+    if (this.#shown !== null) this.#update();
+  }
+
+  #prompt(): string {
+    if (this.#ask) return this.#ask.prompt;
+    if (this.#reader === 'ready') return 'Insert your card, or log in with your user name and password';
+    if (this.#reader === 'none') return 'Log in with your user name and password (no card reader)';
+    if (this.#reader === 'unavailable') return 'Log in with your user name and password (the card reader is not available)';
+    return 'Log in with your user name and password';
   }
 
   #welcome(): void {
@@ -155,7 +192,7 @@ export class Greeter {
     }
     return {
       ...base,
-      prompt: 'Log in with your user name and password',
+      prompt: this.#prompt(),
       fields: [
         { label: 'User name', text: this.#user, secret: false },
         { label: 'Password', text: this.#password, secret: true },
@@ -249,11 +286,18 @@ export class Greeter {
     const field = this.#field();
     if (code === KEY.ENTER || code === KEY.KPENTER) return this.#enter();
     if (code === KEY.TAB || code === KEY.UP || code === KEY.DOWN) {
-      // two fields: forward and back are the same move
+      // two fields: forward and back are the same move; a card's user name is not the user's to change
+      if (this.#mode.kind !== 'change' && this.#ask?.user) return;
       this.#focus = 1 - this.#focus;
       return this.#update();
     }
     if (code === KEY.ESC) {
+      if (this.#ask && this.#mode.kind !== 'change') {
+        // not this card, then: the plain login
+        this.#ask = null;
+        this.#user = '';
+        this.#focus = 0;
+      }
       if (this.#mode.kind === 'change') {
         this.#mode.cancel();
         this.#mode = { kind: 'login' };
@@ -285,7 +329,7 @@ export class Greeter {
   #field(): { get: () => string; set: (s: string) => void; max: number } {
     const i = this.#focus;
     if (this.#mode.kind === 'change') return { get: () => this.#new[i]!, set: (s) => (this.#new[i] = s), max: MAX_PASSWORD };
-    if (i === 0) return { get: () => this.#user, set: (s) => (this.#user = s), max: MAX_USER_NAME };
+    if (i === 0) return { get: () => this.#user, set: (s) => (this.#ask?.user ? undefined : (this.#user = s)), max: MAX_USER_NAME };
     return { get: () => this.#password, set: (s) => (this.#password = s), max: MAX_PASSWORD };
   }
 
@@ -314,7 +358,7 @@ export class Greeter {
     if (!this.#password) return;
     const password = this.#password;
     this.#password = '';
-    this.#await(this.#o.submit(this.#user, password));
+    this.#await((this.#ask?.submit ?? this.#o.submit)(this.#user, password));
   }
 
   #await(p: Promise<GreeterOutcome>): void {

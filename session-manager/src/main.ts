@@ -10,6 +10,8 @@ import { createLogger } from './log.js';
 import { serveTerminal, WaitingRoom, type Authenticator } from './terminal-endpoint.js';
 import { PamLogin } from './pam-login.js';
 import { Sessions } from './sessions.js';
+import { Cards } from './cards.js';
+import { CardLogin } from './card-login.js';
 import { SessionCgroups } from './session-cgroup.js';
 import { LevelStore } from './store.js';
 import { ConfigError, DEFAULTS, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
@@ -45,6 +47,11 @@ const USAGE = `usage: waydesk-server [--dev] [options] [-- COMMAND [ARGS...]]
        waydesk-server end-session USER [--state DIR]
                         ask the running login server (as root): what runs, the terminals it
                         has seen, the audit trail; end USER's session (their terminal is told)
+       waydesk-server cards [--json] | bind-card CARD USER | block-card CARD |
+                      unblock-card CARD | forget-card CARD   [--state DIR]
+                        the registered smartcards (CARD: uid:HEX or piv:FINGERPRINT, as
+                        'cards' and the audit trail name them); bind one to a user, block it
+                        (it opens nothing), unblock it, or forget it
 `;
 
 function fail(message: string): never {
@@ -137,6 +144,8 @@ async function main(): Promise<void> {
     const timeout = cfg.config.session.detachedTimeoutSeconds;
     const cgroups = new SessionCgroups({ memoryBytes: cfg.config.session.memoryMaxMiB * 1024 * 1024, tasks: cfg.config.session.tasksMax }, log);
     const sessions = new Sessions({ pam, router, log, command, display, store, linkDir, cgroups, perUser: cfg.config.session.perUser, detachedTimeoutMs: timeout === null ? null : timeout * 1000 });
+    const cards = new Cards(cfg.config.cards, store, log, audit);
+    const cardLogin = new CardLogin(cards, sessions, log, audit);
     const adopted = await sessions.adopt();
     if (adopted) log.info({ adopted }, 'adopted the sessions the last run left running');
     const banner = (hostPort: string, url: string): string[] => [
@@ -152,13 +161,17 @@ async function main(): Promise<void> {
         terminals: () => store.terminals(),
         audit: (limit) => store.auditTrail(limit),
         end: (user) => sessions.endByAdmin(user),
+        cards: () => store.cards(),
+        bindCard: (token, user) => cards.bind(token, user),
+        blockCard: (token, blocked) => cards.setBlocked(token, blocked),
+        forgetCard: (token) => cards.forget(token),
       },
       path.join(state, ADMIN_SOCKET),
     );
     return serve({
       log, identity, listen, port, router, banner, ready: {}, owner: 'each user who logs in',
       exposure: 'Anyone who can reach it may try to log in as any user of this machine (failures are throttled and logged)',
-      auth: { login: (b, from) => sessions.login(b, from) },
+      auth: { login: (b, from) => sessions.login(b, from), card: cardLogin },
       healthy: () => sessions.healthy,
       stopSessions: async () => {
         await adminApp.close();

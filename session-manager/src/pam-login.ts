@@ -173,6 +173,45 @@ export class PamLogin {
     }
   }
 
+  /**
+   * A user whose card proved who they are (the server decided that; PAM is not asked to
+   * authenticate): the account check still runs (expired, locked), then the same session.
+   */
+  async cardLogin(r: Omit<LoginRequest, 'password'>): Promise<LoginSuccess | LoginFailure> {
+    const audit = { user: r.user.slice(0, 64), remote: r.remote, terminal: r.terminal };
+    const denied = (message: string): LoginFailure => {
+      this.#o.log.warn({ ...audit, event: 'card-login-denied', message }, 'the account may not log in with a card');
+      this.#o.audit('card-login-denied', { ...audit, message });
+      return { ok: false, reason: 'denied', message };
+    };
+    if (!USER_NAME.test(r.user) || (await uidOf(r.user)) === 0) return denied('this card may not log in here');
+    if (this.#active >= this.#o.maxConcurrent) return { ok: false, reason: 'busy', message: 'the server is busy logging others in: try again in a moment' };
+    this.#active++;
+    try {
+      let c: ReturnType<typeof pamCodes>;
+      let t: PamTransaction;
+      try {
+        c = pamCodes();
+        t = new PamTransaction({ service: this.#o.service, user: r.user, password: '', rhost: r.remote.replace(/:\d+$/, ''), tty: r.terminal });
+      } catch (err) {
+        this.#o.log.error({ err: (err as Error).message }, 'PAM would not start');
+        return { ok: false, reason: 'unavailable', message: 'logins are not available on this server right now' };
+      }
+      const acct = await t.account();
+      if (acct !== c.SUCCESS) {
+        const said = t.messages.split('\n').filter(Boolean).pop();
+        await t.end();
+        if (acct === c.NEW_AUTHTOK_REQD) return denied('your password has expired: log in with your password to choose a new one');
+        return denied(acct === c.ACCT_EXPIRED ? 'this account has expired: ask an administrator' : said ? said.slice(0, 200) : 'this account may not log in here');
+      }
+      this.#o.log.info({ ...audit, event: 'login-ok', by: 'card' }, 'logged in with a card');
+      this.#o.audit('login-ok', { ...audit, by: 'card' });
+      return this.#success(t, { ...r, password: '' });
+    } finally {
+      this.#active--;
+    }
+  }
+
   async #converse(r: LoginRequest): Promise<LoginSuccess | LoginFailure> {
     const incorrect: LoginFailure = { ok: false, reason: 'incorrect', message: 'login incorrect' };
     if (!USER_NAME.test(r.user) || r.password.length === 0 || r.password.length > 4096) return incorrect;

@@ -95,6 +95,16 @@ export class Sessions {
     return this.#after(await this.#o.pam.login({ user: body.user, password: body.password, remote: from.remote, terminal: from.terminal }), from);
   }
 
+  /** A user whose card proved who they are (cards.ts decided): their session, as a login opens it. */
+  async cardLogin(user: string, from: { remote: string; terminal: string }): Promise<LoginResult> {
+    return this.#after(await this.#o.pam.cardLogin({ user, remote: from.remote, terminal: from.terminal }), from);
+  }
+
+  /** Ends a session as its user logging out would (a card taken out, where the policy says so). */
+  async logout(key: string, why: string): Promise<void> {
+    await this.#end(key, why);
+  }
+
   async #after(r: LoginSuccess | LoginFailure, from: { remote: string; terminal: string }): Promise<LoginResult> {
     if (!r.ok) {
       if (r.reason !== 'password-expired') return { message: r.message };

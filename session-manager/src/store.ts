@@ -29,13 +29,29 @@ export interface TerminalRecord {
   session: string | null;
 }
 
-/** What the server keeps across its own restarts: running sessions and an audit trail. */
+/** A card bound to a user: whose it is, whether it may be used, where it was last used. */
+export interface CardRecord {
+  /** `uid:<hex>` or `piv:<sha-256 of its key>`. */
+  token: string;
+  user: string;
+  blocked: boolean;
+  boundAt: number;
+  /** The terminal where it last opened its session (a uid card alone opens it only there, by default). */
+  lastTerminal: string | null;
+  lastUsedAt: number | null;
+}
+
+/** What the server keeps across its own restarts: running sessions, cards and an audit trail. */
 export interface Store {
   sessions(): Promise<SessionRecord[]>;
   putSession(r: SessionRecord): Promise<void>;
   removeSession(key: string): Promise<void>;
   terminals(): Promise<TerminalRecord[]>;
   putTerminal(t: TerminalRecord): Promise<void>;
+  cards(): Promise<CardRecord[]>;
+  card(token: string): Promise<CardRecord | null>;
+  putCard(c: CardRecord): Promise<void>;
+  removeCard(token: string): Promise<void>;
   audit(event: string, fields: Record<string, unknown>): Promise<void>;
   /** The audit trail, oldest first (at most `limit` entries, the newest ones). */
   auditTrail(limit?: number): Promise<Array<{ at: number; event: string } & Record<string, unknown>>>;
@@ -91,6 +107,29 @@ export class LevelStore implements Store {
 
   putTerminal(t: TerminalRecord): Promise<void> {
     return this.#db.put(`terminal/${t.id}`, t);
+  }
+
+  async cards(): Promise<CardRecord[]> {
+    const out: CardRecord[] = [];
+    for await (const [, v] of this.#db.iterator({ gte: 'card/', lt: 'card0' })) out.push(v as CardRecord);
+    return out;
+  }
+
+  async card(token: string): Promise<CardRecord | null> {
+    try {
+      return ((await this.#db.get(`card/${token}`)) as CardRecord | undefined) ?? null;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'LEVEL_NOT_FOUND') return null;
+      throw err;
+    }
+  }
+
+  putCard(c: CardRecord): Promise<void> {
+    return this.#db.put(`card/${c.token}`, c);
+  }
+
+  removeCard(token: string): Promise<void> {
+    return this.#db.del(`card/${token}`);
   }
 
   audit(event: string, fields: Record<string, unknown>): Promise<void> {

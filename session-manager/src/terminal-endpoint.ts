@@ -5,12 +5,13 @@ import {
   decodeTerminalMessage,
   encodeServerMessage,
   type AuthBody,
+  type CardBody,
   type Display,
   type LoginBody,
   type HelloBody,
   type ServerMessage,
 } from '@waydesk/protocol/wire';
-import { Greeter, type GreeterOutcome } from './greeter.js';
+import { Greeter, type GreeterAsk, type GreeterOutcome, type ReaderLine } from './greeter.js';
 import type { Router, TerminalPeer } from './router.js';
 import type { Logger } from './log.js';
 import type { TerminalChannel } from './transport.js';
@@ -54,8 +55,27 @@ export type LoginResult =
   | { key: string }
   | { message: string; changePassword?: (newPassword: string) => Promise<LoginResult>; cancel?: () => void };
 
+/** What a card at a terminal opens: a session, nothing (why), or the greeter asking for a password first. */
+export type CardOutcome =
+  | { key: string }
+  | { message: string }
+  | { password: { user: string | null; prompt: string; login: (body: LoginBody) => Promise<LoginResult> } };
+
+/** Card logins: the card in a terminal's reader, proved where it can be. */
+export interface CardAuth {
+  /** `prove` has the card sign a challenge digest (through the terminal) and gives the signature. */
+  inserted(card: Extract<CardBody, { event: 'inserted' }>, from: { remote: string; terminal: string }, prove: (digest: Buffer) => Promise<Buffer>): Promise<CardOutcome>;
+  /** The card that opened the session `key` at this terminal was taken out: detach it, or it was ended (logged out). */
+  removed(key: string, from: { remote: string; terminal: string }): Promise<'detach' | 'ended'>;
+}
+
+/** How long a card has to sign the server's challenge. */
+const CARD_PROOF_MS = 10_000;
+
 /** Decides what a terminal's credentials open: the key of its session. */
 export interface Authenticator {
+  /** Cards. Absent: card events are ignored here. */
+  card?: CardAuth;
   /** A token (the single-user server, kiosks): the session's key, or null for a wrong one. Absent: tokens are not taken here. */
   token?(auth: AuthBody): string | null;
   /** A user's password: the session's key (made if the user has none), or what to tell the terminal. Absent: no logins here. */
@@ -116,6 +136,14 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
   let waiting = false;
   /** Keys pressed at the greeter: their releases belong to it, not to the session that follows. */
   const heldAtGreeter = new Set<number>();
+  /** The session shown here, and whether a card in the reader opened it (its removal then detaches it). */
+  let shownKey: string | null = null;
+  let cardKey: string | null = null;
+  let reader: ReaderLine = null;
+  /** Bumps with every card event: what was decided for a card that left since is dropped. */
+  let cardGeneration = 0;
+  /** The card's answer to the challenge, awaited. */
+  let proof: { resolve: (sig: Buffer) => void; reject: (err: Error) => void } | null = null;
   const leaveWaiting = (): void => {
     if (waiting) o.waiting.leave(address);
     waiting = false;
@@ -178,19 +206,30 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
     greeter?.stop();
     greeter = null;
     peer = p;
+    shownKey = key;
     leaveWaiting();
     return true;
+  };
+  /** Takes the session shown here off this terminal (it runs on, detached), as a card taken out or another put in does. */
+  const letGo = (): void => {
+    if (!peer) return;
+    const p = peer;
+    peer = null;
+    shownKey = null;
+    router.detach(p);
   };
   /** The session left this terminal: a greeting server shows its greeter again, with why. */
   const ended = (p: TerminalPeer, code: number, why: string): void => {
     if (peer !== p || closed) return;
     peer = null;
+    shownKey = null;
+    cardKey = null;
     if (!auth.login) return close(code, why);
     heldAtGreeter.clear();
     showGreeter(why, true);
   };
   /** `returning`: a user's session just left this terminal; it is not turned away for others' connections. */
-  const showGreeter = (message: string, returning = false): void => {
+  const showGreeter = (message: string, returning = false, ask: GreeterAsk | null = null): void => {
     if (closed || peer || !hello) return;
     if (!waiting) {
       waiting = o.waiting.enter(address);
@@ -221,7 +260,101 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
         }
       },
     });
-    greeter.show(message);
+    greeter.reader(reader);
+    greeter.show(message, ask);
+  };
+
+  const onCard = (c: CardBody): void => {
+    if (c.event === 'reader') {
+      reader = c.state;
+      greeter?.reader(reader);
+      return;
+    }
+    if (c.event === 'signed') {
+      proof?.resolve(Buffer.from(c.signature, 'base64'));
+      proof = null;
+      return;
+    }
+    const cards = auth.card;
+    if (!cards || !auth.login) return;
+    const gen = ++cardGeneration;
+    proof?.reject(new Error(c.event === 'removed' ? 'the card was taken out' : 'the card could not be read'));
+    proof = null;
+    const h = hello!;
+    if (c.event === 'unreadable') {
+      log.warn({ remote: ch.remote, terminal: h.terminalId, why: c.why, event: 'card-unreadable' }, 'a card could not be read');
+      if (!peer) showGreeter('this card could not be read: take it out and try again');
+      return;
+    }
+    if (c.event === 'removed') {
+      const key = cardKey;
+      cardKey = null;
+      if (key === null || shownKey !== key) {
+        // a card that was asked for a password, or refused: the plain greeter again
+        if (!peer) showGreeter('');
+        return;
+      }
+      void cards.removed(key, from()).then((what) => {
+        if (closed || what !== 'detach' || shownKey !== key) return;
+        letGo();
+        showGreeter('your card was taken out: your session goes on, insert it to return', true);
+      });
+      return;
+    }
+    clearTimeout(greetingTimer);
+    const prove = (digest: Buffer): Promise<Buffer> =>
+      new Promise<Buffer>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the card did not answer within ${CARD_PROOF_MS / 1000} s`)), CARD_PROOF_MS);
+        proof = {
+          resolve: (sig) => {
+            clearTimeout(timer);
+            resolve(sig);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        };
+        send({ type: 'card-challenge', body: { challenge: digest.toString('base64') } });
+      });
+    void cards.inserted(c, from(), prove).then(
+      (r) => {
+        if (closed || gen !== cardGeneration) return;
+        if ('message' in r) {
+          // a refused card does not take the session shown here away from its user
+          if (!peer) showGreeter(r.message);
+          return;
+        }
+        if ('key' in r) {
+          if (shownKey === r.key) {
+            cardKey = r.key;
+            return;
+          }
+          letGo();
+          if (open(r.key)) cardKey = r.key;
+          else showGreeter('no desktop for this card on this server: ask an administrator');
+          return;
+        }
+        // a password first: whoever sits here is the card's, not the session's shown here
+        letGo();
+        const ask = r.password;
+        log.info({ remote: ch.remote, terminal: h.terminalId, user: ask.user, event: 'card-password' }, 'the card needs a password at this terminal');
+        showGreeter('', true, {
+          user: ask.user,
+          prompt: ask.prompt,
+          submit: async (user, password) => {
+            const out = toGreeter(await ask.login({ user, password }));
+            // the card in the reader opened it: taking the card out detaches it
+            if (out.ok && gen === cardGeneration && shownKey !== null) cardKey = shownKey;
+            return out;
+          },
+        });
+      },
+      (err: Error) => {
+        log.error({ err: err.message }, 'a card could not be checked inside the server');
+        if (!closed && !peer) showGreeter('the card could not be checked: try again');
+      },
+    );
   };
   const toGreeter = (r: LoginResult): GreeterOutcome => {
     if (closed) return { ok: true };
@@ -252,6 +385,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
       return;
     }
     if (m.type === 'hello') return refuse('hello twice');
+    if (m.type === 'card') return onCard(m.body);
     if (pending) return refuse(`${m.type} while the login is being checked: wait for its answer`);
     const h = hello;
     if (!peer) {

@@ -33,7 +33,8 @@ describe('HTTP', () => {
 });
 
 describe('the admin API', () => {
-  async function adminApp(ended: string[] = []) {
+  type Card = { token: string; user: string; blocked: boolean; boundAt: number; lastTerminal: string | null; lastUsedAt: number | null };
+  async function adminApp(ended: string[] = [], cards = new Map<string, Card>()) {
     const Fastify = (await import('fastify')).default;
     const { admin } = await import('../../session-manager/src/admin.js');
     const app = Fastify();
@@ -47,6 +48,20 @@ describe('the admin API', () => {
           ended.push(user);
           return true;
         },
+        // the card routes over a map: what is checked here is what reaches it
+        cards: async () => [...cards.values()],
+        bindCard: async (token: string, user: string) => {
+          const rec = { token, user, blocked: false, boundAt: 5, lastTerminal: null, lastUsedAt: null };
+          cards.set(token, rec);
+          return rec;
+        },
+        blockCard: async (token: string, blocked: boolean) => {
+          const rec = cards.get(token);
+          if (!rec) return null;
+          rec.blocked = blocked;
+          return rec;
+        },
+        forgetCard: async (token: string) => cards.delete(token),
       },
     });
     return app;
@@ -76,6 +91,34 @@ describe('the admin API', () => {
       expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(400);
     }
     expect(ended).toEqual([]);
+    await app.close();
+  });
+
+  it('binds, lists, blocks and forgets cards named as the server names them, and refuses anything else', async () => {
+    const cards = new Map<string, Card>();
+    const app = await adminApp([], cards);
+    const piv = `piv:${'ab'.repeat(32)}`;
+    expect((await app.inject({ method: 'PUT', url: '/cards/uid:04a1b2', payload: { user: 'alice' } })).json()).toMatchObject({ token: 'uid:04a1b2', user: 'alice', blocked: false });
+    expect((await app.inject({ method: 'PUT', url: `/cards/${piv}`, payload: { user: 'bob' } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/cards' })).json().map((c: Card) => c.token)).toEqual(['uid:04a1b2', piv]);
+    expect((await app.inject({ method: 'POST', url: '/cards/uid:04a1b2/block' })).json()).toMatchObject({ blocked: true });
+    expect((await app.inject({ method: 'POST', url: '/cards/uid:04a1b2/unblock' })).json()).toMatchObject({ blocked: false });
+    expect((await app.inject({ method: 'POST', url: '/cards/uid:ffff/block' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'DELETE', url: `/cards/${piv}` })).json()).toEqual({ forgotten: piv });
+    expect((await app.inject({ method: 'DELETE', url: `/cards/${piv}` })).statusCode).toBe(404);
+    // not a card, not a user, not hex, a short fingerprint, extra fields
+    for (const [url, payload] of [
+      ['/cards/user:alice', { user: 'alice' }],
+      ['/cards/uid:04A1', { user: 'alice' }],
+      ['/cards/uid:xyz', { user: 'alice' }],
+      [`/cards/piv:${'ab'.repeat(8)}`, { user: 'alice' }],
+      ['/cards/uid:04a1', { user: '../root' }],
+    ] as const) {
+      expect((await app.inject({ method: 'PUT', url, payload })).statusCode, url).toBe(400);
+    }
+    expect([...cards.keys()]).toEqual(['uid:04a1b2']);
+    // what else a binding is sent is dropped (fastify's schema removes it): a card is never bound blocked or as used
+    expect((await app.inject({ method: 'PUT', url: '/cards/uid:04a1', payload: { user: 'alice', blocked: true, lastTerminal: 'x' } })).json()).toMatchObject({ blocked: false, lastTerminal: null });
     await app.close();
   });
 });

@@ -93,6 +93,14 @@ describe('who may import whom', () => {
     expect(loaders.sort()).toEqual(['native/codec/ts/index.ts', 'native/compositor/ts/index.ts', 'native/pam/ts/index.ts']);
   });
 
+  it('the PC/SC binding (smartcard) is imported by the terminal\'s card reader wrapper alone', () => {
+    const users: string[] = [];
+    for (const dir of ['protocol', 'native', 'compositor', 'session-manager', 'client-firmware']) {
+      for (const s of sources(dir)) if (s.imports.includes('smartcard')) users.push(s.file);
+    }
+    expect(users).toEqual(['client-firmware/src/card-reader.ts']);
+  });
+
   it('product code never imports from test/', () => {
     for (const dir of ['protocol', 'native', 'compositor', 'session-manager', 'client-firmware']) {
       expect(offences(dir, (spec) => !spec.includes('/test/') && !spec.startsWith('test/'))).toEqual([]);

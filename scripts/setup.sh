@@ -25,14 +25,23 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+# vsmartcard-vpcd is here for the tests' own pcscd (their reader.conf names its driver). The
+# package also gives the system's pcscd two virtual readers listening on every address: diverted
+# away (before it is installed, or now), so nobody on the network puts a card into this machine.
+VPCD_CONF=/etc/reader.conf.d/vpcd
+if ! dpkg-divert --list "$VPCD_CONF" | grep -q .; then
+  $SUDO dpkg-divert --quiet --local --rename --divert /etc/vpcd-reader.conf.disabled-by-waydesk --add "$VPCD_CONF"
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   # Another apt (unattended-upgrades on a new machine) may hold the dpkg lock: wait, then retry.
   apt_retry() {
     for attempt in 1 2 3 4 5 6; do
@@ -49,8 +58,6 @@ fi
 # The PAM service the server logs users in with (its rules: session-manager/pam/waydesk).
 if ! cmp -s session-manager/pam/waydesk /etc/pam.d/waydesk; then
   echo "setup: installing /etc/pam.d/waydesk"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO install -m 644 session-manager/pam/waydesk /etc/pam.d/waydesk
 fi
 

@@ -296,7 +296,7 @@ export class PcscCardReader extends EventEmitter<CardReaderEvents> implements Ca
       const uidAnswer = await card.transmit(GET_UID, { maxRecvLength: 258 });
       const uid = ok(uidAnswer) && uidAnswer.length > 2 ? Buffer.from(uidAnswer.subarray(0, -2)) : null;
       let certificate: Buffer | null = null;
-      if (ok(await card.transmit(PIV_SELECT, { maxRecvLength: 258 }))) {
+      if (ok(await exchange(card, PIV_SELECT))) {
         const object = await exchange(card, GET_CERT);
         if (ok(object)) certificate = certificateOf(object.subarray(0, -2));
       }

@@ -38,12 +38,12 @@ export class CardLogin implements CardAuth {
         signature = await prove(challenge.digest);
       } catch (err) {
         this.log.warn({ ...ev, token: id.token, err: (err as Error).message, event: 'card-proof-missing' }, 'a card did not answer its challenge');
-        return { message: 'the card did not answer: take it out and try again' };
+        return { message: 'the card did not answer: try it again' };
       }
       if (!signedBy(id.key, challenge.message, signature)) {
         this.log.warn({ ...ev, token: id.token, event: 'card-refused', reason: 'bad-signature' }, 'a card did not prove it holds its key');
         this.audit('card-refused', { ...ev, token: id.token, reason: 'bad-signature' });
-        return { message: 'this card could not prove itself: ask an administrator' };
+        return { message: 'card check failed: ask an administrator' };
       }
     }
     const d = await this.cards.decide(id, from.terminal);

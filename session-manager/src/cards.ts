@@ -90,13 +90,13 @@ export class Cards {
     const ev = { token: card.token, terminal };
     if (!this.policy.kinds.includes(card.kind)) {
       this.#refused(ev, 'kind-not-allowed');
-      return { refuse: 'cards of this kind are not used on this server: log in with your password', reason: 'kind-not-allowed' };
+      return { refuse: 'this kind of card is not used here', reason: 'kind-not-allowed' };
     }
     const rec = await this.store.card(card.token);
     if (!rec) {
-      if (this.policy.selfRegister) return { password: { user: null, prompt: 'This card is new here: log in to register it as yours' } };
+      if (this.policy.selfRegister) return { password: { user: null, prompt: 'New card: log in to make it yours' } };
       this.#refused(ev, 'not-registered');
-      return { refuse: 'this card is not registered: ask an administrator', reason: 'not-registered' };
+      return { refuse: 'card not registered: ask an administrator', reason: 'not-registered' };
     }
     if (rec.blocked) {
       this.#refused(ev, 'blocked');
@@ -164,7 +164,7 @@ export class Cards {
     const rec = await this.store.card(token);
     if (!rec) return false;
     await this.store.removeCard(token);
-    this.audit('card-removed-by-admin', { token, user: rec.user });
+    this.audit('card-forgotten', { token, user: rec.user });
     return true;
   }
 }

@@ -116,9 +116,9 @@ export class Greeter {
 
   #prompt(): string {
     if (this.#ask) return this.#ask.prompt;
-    if (this.#reader === 'ready') return 'Insert your card, or log in with your user name and password';
-    if (this.#reader === 'none') return 'Log in with your user name and password (no card reader)';
-    if (this.#reader === 'unavailable') return 'Log in with your user name and password (the card reader is not available)';
+    if (this.#reader === 'ready') return 'Insert your card, or log in';
+    if (this.#reader === 'none') return 'Log in (no card reader)';
+    if (this.#reader === 'unavailable') return 'Log in (the card reader is not available)';
     return 'Log in with your user name and password';
   }
 

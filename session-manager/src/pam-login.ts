@@ -72,6 +72,17 @@ export async function uidOf(user: string): Promise<number | null> {
   }
 }
 
+/** The account's password is locked (`passwd -l`, `usermod -L`: a "!" before the hash in shadow). */
+async function lockedAccount(user: string): Promise<boolean> {
+  try {
+    const { stdout } = await run('getent', ['shadow', user], { encoding: 'utf8', timeout: 10_000 });
+    return (stdout.split(':')[1] ?? '').startsWith('!');
+  } catch {
+    // not in shadow (a directory account): its own service decides in the account check
+    return false;
+  }
+}
+
 /** What a user name may be: a login name, never a path or an option. */
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 /** Failures a key may have within the window before it must wait; the wait doubles from there. */
@@ -185,6 +196,9 @@ export class PamLogin {
       return { ok: false, reason: 'denied', message };
     };
     if (!USER_NAME.test(r.user) || (await uidOf(r.user)) === 0) return denied('this card may not log in here');
+    // pam_unix's account check looks at expiry, not at a lock (passwd -l): a password login is
+    // stopped by the lock itself, a card login must look
+    if (await lockedAccount(r.user)) return denied('this account is locked: ask an administrator');
     if (this.#active >= this.#o.maxConcurrent) return { ok: false, reason: 'busy', message: 'the server is busy logging others in: try again in a moment' };
     this.#active++;
     try {

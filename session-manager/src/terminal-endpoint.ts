@@ -283,7 +283,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
     const h = hello!;
     if (c.event === 'unreadable') {
       log.warn({ remote: ch.remote, terminal: h.terminalId, why: c.why, event: 'card-unreadable' }, 'a card could not be read');
-      if (!peer) showGreeter('this card could not be read: take it out and try again');
+      if (!peer) showGreeter('the card could not be read: try it again');
       return;
     }
     if (c.event === 'removed') {
@@ -297,7 +297,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
       void cards.removed(key, from()).then((what) => {
         if (closed || what !== 'detach' || shownKey !== key) return;
         letGo();
-        showGreeter('your card was taken out: your session goes on, insert it to return', true);
+        showGreeter('card out: your session goes on', true);
       });
       return;
     }

@@ -11,6 +11,7 @@ import { benchPeers } from './peers/run.js';
 import { benchHost } from './host.js';
 import { benchGreeter, benchLogin, benchReconnect } from './login.js';
 import { benchDensity } from './density.js';
+import { benchHotdesk } from './hotdesk.js';
 import { ensureTestUser, removeTestUser } from '../helpers/test-user.js';
 
 const args = process.argv.slice(2);
@@ -31,6 +32,7 @@ const all: Record<string, (r: Report) => Promise<void>> = {
   greeter: benchGreeter,
   reconnect: benchReconnect,
   density: benchDensity,
+  hotdesk: benchHotdesk,
   peers: (r) => benchPeers(r, only),
 };
 // The side-by-side run takes about ten minutes: only with --peers, or named.

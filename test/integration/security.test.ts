@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCode, WIRE_VERSION, decodeServerMessage, encodeTerminalMessage, type ServerMessage } from '@waydesk/protocol/wire';
 import { launchChromium } from '../helpers/browser.js';
-import { BIN, isRoot, waitFor } from '../helpers/compositor.js';
+import { BIN, isRoot, sleep, waitFor } from '../helpers/compositor.js';
 import { comm, descendants, uidsOf } from '../bench/procs.js';
 import { SERVER_BIN, startDevServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { TEST_USER, testUser } from '../helpers/test-user.js';
@@ -241,7 +241,9 @@ describe.skipIf(!isRoot())("the compositor's parent", () => {
     let log = '';
     proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     try {
-      await waitFor('the link socket', () => fs.existsSync(ipc), 15_000);
+      // the socket exists as it is bound and is made 0600 right after: opened up only once that is done
+      await waitFor('the link socket, 0600', () => fs.existsSync(ipc) && (fs.statSync(ipc).mode & 0o777) === 0o600, 15_000);
+      await sleep(300);
       // as if a mistake had opened it to everyone: only the peer check is left to stop the user
       fs.chmodSync(ipc, 0o666);
       const out = runAsTestUser(

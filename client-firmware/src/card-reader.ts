@@ -26,11 +26,25 @@ export interface CardReaderEvents {
   removed: [];
 }
 
+/** The card will not sign without its PIN, or the PIN given was wrong (tries left, as the card says), or it is blocked. */
+export class PinNeeded extends Error {
+  override name = 'PinNeeded';
+  constructor(
+    readonly triesLeft: number | null,
+    readonly blocked: boolean,
+  ) {
+    super(blocked ? "the card's PIN is blocked" : 'the card wants its PIN');
+  }
+}
+
 /** What the terminal needs of a reader (the PC/SC one below, or none). */
 export interface CardSource extends EventEmitter<CardReaderEvents> {
   readonly state: ReaderState;
-  /** Signs a 32-byte challenge with the PIV card's authentication key (GENERAL AUTHENTICATE, 9A, ECC P-256). */
-  sign(challenge: Buffer): Promise<Buffer>;
+  /**
+   * Signs a 32-byte challenge with the PIV card's authentication key (GENERAL AUTHENTICATE, 9A,
+   * ECC P-256), after giving the card its PIN if there is one. PinNeeded: the card wants it.
+   */
+  sign(challenge: Buffer, pin?: string): Promise<Buffer>;
   start(): void;
   stop(): void;
 }
@@ -309,13 +323,25 @@ export class PcscCardReader extends EventEmitter<CardReaderEvents> implements Ca
     }
   }
 
-  async sign(challenge: Buffer): Promise<Buffer> {
+  async sign(challenge: Buffer, pin?: string): Promise<Buffer> {
     const card = this.#card;
     if (!card) throw new Error('no card in the reader');
+    if (pin !== undefined) {
+      // VERIFY the PIV application PIN (key reference 80), padded with FF to 8 bytes
+      const padded = Buffer.alloc(8, 0xff);
+      Buffer.from(pin, 'latin1').copy(padded, 0, 0, 8);
+      const v = await card.transmit(Buffer.concat([Buffer.from([0x00, 0x20, 0x00, 0x80, 0x08]), padded]), { maxRecvLength: 258 });
+      const [sw1, sw2] = [v[v.length - 2], v[v.length - 1]];
+      if (sw1 === 0x63 && (sw2! & 0xf0) === 0xc0) throw new PinNeeded(sw2! & 0x0f, (sw2! & 0x0f) === 0);
+      if (sw1 === 0x69 && sw2 === 0x83) throw new PinNeeded(0, true);
+      if (!ok(v)) throw new Error(`the card refused its PIN (status ${v.subarray(-2).toString('hex')})`);
+    }
     // 7C { 82 00 (the response goes here), 81 the challenge }
     const inner = Buffer.concat([Buffer.from([0x82, 0x00, 0x81, challenge.length]), challenge]);
     const apdu = Buffer.concat([Buffer.from([0x00, 0x87, 0x11, 0x9a, inner.length + 2, 0x7c, inner.length]), inner, Buffer.from([0x00])]);
     const r = await exchange(card, apdu);
+    // security status not satisfied: the key wants the PIN first
+    if (r.length === 2 && r[0] === 0x69 && r[1] === 0x82) throw new PinNeeded(null, false);
     if (!ok(r)) throw new Error(`the card refused to sign (status ${r.subarray(-2).toString('hex')})`);
     const outer = tlvAt(r.subarray(0, -2), 0);
     const sig = outer?.tag === 0x7c ? tlvAt(outer.value, 0) : null;

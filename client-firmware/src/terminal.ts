@@ -11,7 +11,7 @@ import {
   type Display,
   type TerminalMessage,
 } from '@waydesk/protocol/wire';
-import type { CardSeen, CardSource } from './card-reader.js';
+import { PinNeeded, type CardSeen, type CardSource } from './card-reader.js';
 import { PinError, connectWebSocket, type ServerChannel } from './connection.js';
 import type { Logger } from './log.js';
 
@@ -126,13 +126,17 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   }
 
   /** The server asks the card to prove itself: the PIV card signs, and only the signature goes back. */
-  async #challenge(challenge: string): Promise<void> {
+  async #challenge(challenge: string, pin: string | undefined): Promise<void> {
     const cards = this.#o.cards;
     if (!cards) return;
     try {
-      const signature = await cards.sign(Buffer.from(challenge, 'base64'));
+      const signature = await cards.sign(Buffer.from(challenge, 'base64'), pin);
       this.send({ type: 'card', body: { event: 'signed', signature: signature.toString('base64') } });
     } catch (err) {
+      if (err instanceof PinNeeded) {
+        this.send({ type: 'card', body: { event: 'pin-needed', triesLeft: err.triesLeft, blocked: err.blocked } });
+        return;
+      }
       this.#o.log.warn({ err: (err as Error).message }, 'the card did not sign the challenge');
       this.send({ type: 'card', body: { event: 'unreadable', why: (err as Error).message.slice(0, 200) } });
     }
@@ -306,7 +310,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
         this.#pong(m.id, m.timeUs);
         break;
       case 'card-challenge':
-        void this.#challenge(m.body.challenge);
+        void this.#challenge(m.body.challenge, m.body.pin);
         break;
       case 'welcome':
         if (m.body.greeter) {

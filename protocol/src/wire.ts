@@ -126,12 +126,22 @@ export type CardBody =
   | { event: 'unreadable'; why: string }
   | { event: 'removed' }
   /** The card's signature (DER, base64) of the last challenge. */
-  | { event: 'signed'; signature: string };
+  | { event: 'signed'; signature: string }
+  /** The card wants its PIN before it signs (or the PIN sent was wrong): how many tries it has left, if it says; blocked: none. */
+  | { event: 'pin-needed'; triesLeft: number | null; blocked: boolean };
 
-/** A fresh challenge for the PIV card in the terminal's reader to sign with its authentication key (base64). */
+/**
+ * A fresh challenge for the PIV card in the terminal's reader to sign with its authentication
+ * key (base64), with the PIN the user typed at the greeter when the card asked for one: the
+ * terminal gives it to the card (VERIFY) and keeps it no longer.
+ */
 export interface CardChallengeBody {
   challenge: string;
+  pin?: string;
 }
+
+/** A PIV PIN: 6 to 8 characters (digits on most cards); the card pads it. */
+export const PIV_PIN = /^[\x20-\x7e]{6,8}$/;
 
 /** Bytes: an ATR is at most 33, a UID at most 10 (more is allowed, a little). */
 export const MAX_ATR = 33;
@@ -164,11 +174,15 @@ function cardBody(o: Record<string, unknown>): CardBody {
       return { event: 'unreadable', why: o.why };
     case 'removed':
       return { event: 'removed' };
+    case 'pin-needed':
+      need(o.triesLeft === null || isInt(o.triesLeft, 0, 15), 'card: triesLeft must be null or 0..15');
+      need(typeof o.blocked === 'boolean', 'card: blocked must be true or false');
+      return { event: 'pin-needed', triesLeft: o.triesLeft, blocked: o.blocked };
     case 'signed':
       need(typeof o.signature === 'string' && o.signature.length >= 4 && o.signature.length <= base64Max(MAX_SIGNATURE) && BASE64.test(o.signature), `card: signature must be at most ${MAX_SIGNATURE} bytes of base64`);
       return { event: 'signed', signature: o.signature };
     default:
-      throw new WireError('card: event must be reader, inserted, unreadable, removed or signed');
+      throw new WireError('card: event must be reader, inserted, unreadable, removed, signed or pin-needed');
   }
 }
 
@@ -477,7 +491,8 @@ export function decodeServerMessage(data: Uint8Array): ServerMessage {
     case WireType.CardChallenge: {
       const o = parseJson(p, 'card-challenge');
       need(typeof o.challenge === 'string' && o.challenge.length === base64Max(CARD_CHALLENGE_BYTES) && BASE64.test(o.challenge), `card-challenge: challenge must be ${CARD_CHALLENGE_BYTES} bytes of base64`);
-      return { type: 'card-challenge', body: { challenge: o.challenge } };
+      need(o.pin === undefined || (typeof o.pin === 'string' && PIV_PIN.test(o.pin)), 'card-challenge: pin must be 6-8 printable characters');
+      return { type: 'card-challenge', body: { challenge: o.challenge, ...(o.pin !== undefined ? { pin: o.pin as string } : {}) } };
     }
     default:
       throw new WireError(`unknown message type ${type}`);

@@ -16,12 +16,20 @@ export type GreeterOutcome =
   /** The password must be changed first: the greeter asks for a new one (twice) and hands it here, or gives up (cancel). */
   | { ok: false; message: string; changePassword: (newPassword: string) => Promise<GreeterOutcome>; cancel: () => void };
 
-/** A card at the terminal wants a password: whose (null: anyone's, to register the card), and what to say. */
+/**
+ * A card at the terminal wants a password: whose (null: anyone's, to register the card), and
+ * what to say; or (pin) the card's own PIN, one field, handed to submit as the password.
+ */
 export interface GreeterAsk {
   user: string | null;
   prompt: string;
+  pin?: boolean;
   submit: (user: string, password: string) => Promise<GreeterOutcome>;
 }
+
+/** A PIV PIN is at most 8 characters. */
+const MAX_PIN = 8;
+const HINT_PIN = 'Enter: use the card    Esc: log in without it';
 
 /** What the terminal's card reader is doing, as the terminal says (null: it has none to speak of). */
 export type ReaderLine = 'ready' | 'none' | 'unavailable' | null;
@@ -190,6 +198,9 @@ export class Greeter {
         hint: HINT_CHANGE,
       };
     }
+    if (this.#ask?.pin) {
+      return { ...base, prompt: this.#ask.prompt, fields: [{ label: 'PIN', text: this.#password, secret: true }], focus: 0, hint: HINT_PIN };
+    }
     return {
       ...base,
       prompt: this.#prompt(),
@@ -287,7 +298,7 @@ export class Greeter {
     if (code === KEY.ENTER || code === KEY.KPENTER) return this.#enter();
     if (code === KEY.TAB || code === KEY.UP || code === KEY.DOWN) {
       // two fields: forward and back are the same move; a card's user name is not the user's to change
-      if (this.#mode.kind !== 'change' && this.#ask?.user) return;
+      if (this.#mode.kind !== 'change' && (this.#ask?.user || this.#ask?.pin)) return;
       this.#focus = 1 - this.#focus;
       return this.#update();
     }
@@ -329,6 +340,7 @@ export class Greeter {
   #field(): { get: () => string; set: (s: string) => void; max: number } {
     const i = this.#focus;
     if (this.#mode.kind === 'change') return { get: () => this.#new[i]!, set: (s) => (this.#new[i] = s), max: MAX_PASSWORD };
+    if (this.#ask?.pin) return { get: () => this.#password, set: (s) => (this.#password = s), max: MAX_PIN };
     if (i === 0) return { get: () => this.#user, set: (s) => (this.#ask?.user ? undefined : (this.#user = s)), max: MAX_USER_NAME };
     return { get: () => this.#password, set: (s) => (this.#password = s), max: MAX_PASSWORD };
   }
@@ -349,6 +361,12 @@ export class Greeter {
       }
       this.#new = ['', ''];
       return this.#await(mode.change(a!));
+    }
+    if (this.#ask?.pin) {
+      if (!this.#password) return;
+      const pin = this.#password;
+      this.#password = '';
+      return this.#await(this.#ask.submit('', pin));
     }
     if (this.#focus === 0 || !this.#user) {
       if (!this.#user) return;

@@ -12,6 +12,7 @@ import { PamLogin } from './pam-login.js';
 import { Sessions } from './sessions.js';
 import { Cards } from './cards.js';
 import { CardLogin } from './card-login.js';
+import { FailureThrottle } from './throttle.js';
 import { SessionCgroups } from './session-cgroup.js';
 import { LevelStore } from './store.js';
 import { ConfigError, DEFAULTS, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
@@ -140,12 +141,14 @@ async function main(): Promise<void> {
     const audit = (event: string, fields: Record<string, unknown>): void =>
       void store.audit(event, fields).catch((err: Error) => log.error({ err: err.message }, 'could not write the audit trail'));
     const router = new Router(log, audit);
-    const pam = new PamLogin({ service: cfg.config.pam.service, log, audit });
+    // wrong passwords, refused cards and wrong PINs count together, by terminal and address
+    const throttle = new FailureThrottle();
+    const pam = new PamLogin({ service: cfg.config.pam.service, log, audit, throttle });
     const timeout = cfg.config.session.detachedTimeoutSeconds;
     const cgroups = new SessionCgroups({ memoryBytes: cfg.config.session.memoryMaxMiB * 1024 * 1024, tasks: cfg.config.session.tasksMax }, log);
     const sessions = new Sessions({ pam, router, log, command, display, store, linkDir, cgroups, perUser: cfg.config.session.perUser, detachedTimeoutMs: timeout === null ? null : timeout * 1000 });
     const cards = new Cards(cfg.config.cards, store, log, audit);
-    const cardLogin = new CardLogin(cards, sessions, log, audit);
+    const cardLogin = new CardLogin(cards, sessions, log, audit, throttle);
     const adopted = await sessions.adopt();
     if (adopted) log.info({ adopted }, 'adopted the sessions the last run left running');
     const banner = (hostPort: string, url: string): string[] => [

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PamTransaction, pamCodes, sessionKeeperPath } from '@waydesk/native-pam';
 import type { Logger } from './log.js';
+import { FailureThrottle } from './throttle.js';
 
 export interface LoginRequest {
   user: string;
@@ -58,6 +59,8 @@ export interface PamLoginOptions {
   failureMs?: number;
   /** Where logins and failures go besides the log: the store's audit trail. */
   audit?: (event: string, fields: Record<string, unknown>) => void;
+  /** Failures by user, terminal and address (shared with card logins). */
+  throttle?: FailureThrottle;
 }
 
 const run = promisify(execFile);
@@ -85,18 +88,9 @@ async function lockedAccount(user: string): Promise<boolean> {
 
 /** What a user name may be: a login name, never a path or an option. */
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/i;
-/** Failures a key may have within the window before it must wait; the wait doubles from there. */
-const FREE_FAILURES = 3;
-const FAILURE_WINDOW_MS = 10 * 60_000;
-const MAX_WAIT_MS = 60_000;
 /** How long a user whose password expired has to choose a new one before the login starts over. */
 export const CHANGE_WINDOW_MS = 120_000;
 const CHANGE_TRIES = 3;
-
-interface FailureCount {
-  n: number;
-  last: number;
-}
 
 /**
  * Password login through PAM in the order greetd and GDM use: authenticate → account check →
@@ -106,46 +100,24 @@ interface FailureCount {
  * waits longer. Passwords are never stored or logged.
  */
 export class PamLogin {
-  readonly #o: Required<PamLoginOptions>;
-  readonly #failures = new Map<string, FailureCount>();
+  readonly #o: Required<Omit<PamLoginOptions, 'throttle'>>;
+  readonly #throttle: FailureThrottle;
   #active = 0;
   /** Transactions kept open for a new password. */
   #changing = 0;
   constructor(o: PamLoginOptions) {
     this.#o = { maxConcurrent: 16, failureMs: 3000, audit: () => {}, ...o };
+    this.#throttle = o.throttle ?? new FailureThrottle();
   }
 
   #keys(r: LoginRequest): string[] {
     return [`user:${r.user.toLowerCase()}`, `terminal:${r.terminal}`, `address:${r.remote.replace(/:\d+$/, '')}`];
   }
 
-  /** How long these keys must still wait before another attempt, in ms. */
-  #waitFor(keys: string[], now: number): number {
-    let wait = 0;
-    for (const k of keys) {
-      const f = this.#failures.get(k);
-      if (!f || now - f.last > FAILURE_WINDOW_MS) continue;
-      if (f.n < FREE_FAILURES) continue;
-      wait = Math.max(wait, f.last + Math.min(MAX_WAIT_MS, 1000 * 2 ** (f.n - FREE_FAILURES)) - now);
-    }
-    return wait;
-  }
-
-  #failed(keys: string[], now: number): void {
-    for (const k of keys) {
-      const f = this.#failures.get(k);
-      // deleted and set again, so the map's order is by last failure: the oldest go first below
-      this.#failures.delete(k);
-      this.#failures.set(k, !f || now - f.last > FAILURE_WINDOW_MS ? { n: 1, last: now } : { n: f.n + 1, last: now });
-    }
-    // bounded: forget the oldest keys past a few thousand
-    if (this.#failures.size > 4096) for (const k of [...this.#failures.keys()].slice(0, 1024)) this.#failures.delete(k);
-  }
-
   async login(r: LoginRequest): Promise<LoginSuccess | LoginFailure> {
     const t0 = Date.now();
     const keys = this.#keys(r);
-    const wait = this.#waitFor(keys, t0);
+    const wait = this.#throttle.waitFor(keys, t0);
     const audit = { user: r.user.slice(0, 64), remote: r.remote, terminal: r.terminal };
     if (wait > 0) {
       this.#o.log.warn({ ...audit, event: 'login-throttled', waitMs: wait }, 'login refused: too many failures');
@@ -165,7 +137,7 @@ export class PamLogin {
         return result;
       }
       // an outage is not the user's failure: it is not counted against them
-      if (!result.ok && result.reason !== 'unavailable') this.#failed(keys, Date.now());
+      if (!result.ok && result.reason !== 'unavailable') this.#throttle.failed(keys);
       if (!result.ok) {
         this.#o.log.warn({ ...audit, event: 'login-failed', reason: result.reason }, 'login failed');
         this.#o.audit('login-failed', { ...audit, reason: result.reason });
@@ -174,7 +146,7 @@ export class PamLogin {
         if (left > 0) await new Promise((res) => setTimeout(res, left));
       } else {
         // only the user's own count: one good account must not clear an address under attack
-        this.#failures.delete(keys[0]!);
+        this.#throttle.succeeded(keys[0]!);
         this.#o.log.info({ ...audit, event: 'login-ok' }, 'logged in');
         this.#o.audit('login-ok', { ...audit, user: result.user });
       }

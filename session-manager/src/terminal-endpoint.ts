@@ -55,16 +55,28 @@ export type LoginResult =
   | { key: string }
   | { message: string; changePassword?: (newPassword: string) => Promise<LoginResult>; cancel?: () => void };
 
-/** What a card at a terminal opens: a session, nothing (why), or the greeter asking for a password first. */
+/** What a card at a terminal opens: a session, nothing (why), or the greeter asking for a password, or the card's PIN, first. */
 export type CardOutcome =
   | { key: string }
   | { message: string }
-  | { password: { user: string | null; prompt: string; login: (body: LoginBody) => Promise<LoginResult> } };
+  | { password: { user: string | null; prompt: string; login: (body: LoginBody) => Promise<LoginResult> } }
+  | { pin: { prompt: string; message: string; submit: (pin: string) => Promise<CardOutcome> } };
+
+/** The card wants its PIN before it signs (or the one given was wrong, or it is blocked). */
+export class CardPinNeeded extends Error {
+  override name = 'CardPinNeeded';
+  constructor(
+    readonly triesLeft: number | null,
+    readonly blocked: boolean,
+  ) {
+    super('the card wants its PIN');
+  }
+}
 
 /** Card logins: the card in a terminal's reader, proved where it can be. */
 export interface CardAuth {
-  /** `prove` has the card sign a challenge digest (through the terminal) and gives the signature. */
-  inserted(card: Extract<CardBody, { event: 'inserted' }>, from: { remote: string; terminal: string }, prove: (digest: Buffer) => Promise<Buffer>): Promise<CardOutcome>;
+  /** `prove` has the card sign a challenge digest (through the terminal, with the PIN if given) and gives the signature; CardPinNeeded: it wants the PIN. */
+  inserted(card: Extract<CardBody, { event: 'inserted' }>, from: { remote: string; terminal: string }, prove: (digest: Buffer, pin?: string) => Promise<Buffer>): Promise<CardOutcome>;
   /** The card that opened the session `key` at this terminal was taken out: detach it, or it was ended (logged out). */
   removed(key: string, from: { remote: string; terminal: string }): Promise<'detach' | 'ended'>;
 }
@@ -275,6 +287,11 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
       proof = null;
       return;
     }
+    if (c.event === 'pin-needed') {
+      proof?.reject(new CardPinNeeded(c.triesLeft, c.blocked));
+      proof = null;
+      return;
+    }
     const cards = auth.card;
     if (!cards || !auth.login) return;
     const gen = ++cardGeneration;
@@ -302,7 +319,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
       return;
     }
     clearTimeout(greetingTimer);
-    const prove = (digest: Buffer): Promise<Buffer> =>
+    const prove = (digest: Buffer, pin?: string): Promise<Buffer> =>
       new Promise<Buffer>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`the card did not answer within ${CARD_PROOF_MS / 1000} s`)), CARD_PROOF_MS);
         proof = {
@@ -315,10 +332,10 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
             reject(err);
           },
         };
-        send({ type: 'card-challenge', body: { challenge: digest.toString('base64') } });
+        send({ type: 'card-challenge', body: { challenge: digest.toString('base64'), ...(pin !== undefined ? { pin } : {}) } });
       });
-    void cards.inserted(c, from(), prove).then(
-      (r) => {
+    /** Shows what a card's check came to: its session, a refusal, or what the greeter must ask first. */
+    const present = (r: Exclude<CardOutcome, { pin: unknown }>): void => {
         if (closed || gen !== cardGeneration) return;
         if ('message' in r) {
           // a refused card does not take the session shown here away from its user
@@ -349,12 +366,33 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
             return out;
           },
         });
-      },
-      (err: Error) => {
-        log.error({ err: err.message }, 'a card could not be checked inside the server');
-        if (!closed && !peer) showGreeter('the card could not be checked: try again');
-      },
-    );
+    };
+    const failed = (err: Error): void => {
+      log.error({ err: err.message }, 'a card could not be checked inside the server');
+      if (!closed && !peer && gen === cardGeneration) showGreeter('the card could not be checked: try again');
+    };
+    const presentOrAsk = (r: CardOutcome): void => {
+      if (!('pin' in r)) return present(r);
+      if (closed || gen !== cardGeneration) return;
+      // the card's PIN, typed here, goes to the card through the terminal and nowhere else
+      letGo();
+      const ask = r.pin;
+      log.info({ remote: ch.remote, terminal: h.terminalId, event: 'card-pin' }, 'the card wants its PIN');
+      showGreeter(ask.message, true, {
+        user: null,
+        pin: true,
+        prompt: ask.prompt,
+        submit: async (_user, pin) => {
+          try {
+            presentOrAsk(await ask.submit(pin));
+          } catch (err) {
+            failed(err as Error);
+          }
+          return { ok: true };
+        },
+      });
+    };
+    void cards.inserted(c, from(), prove).then(presentOrAsk, failed);
   };
   const toGreeter = (r: LoginResult): GreeterOutcome => {
     if (closed) return { ok: true };

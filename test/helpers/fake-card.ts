@@ -41,6 +41,8 @@ export interface FakeCardOptions {
   signWith?: crypto.KeyObject;
   /** Answers every challenge after the first with the first answer (a recorded one, replayed). */
   replay?: boolean;
+  /** The PIV PIN its key wants before it signs (as real PIV cards do for slot 9A); 3 tries. */
+  pin?: string;
 }
 
 const OK = Buffer.from([0x90, 0x00]);
@@ -118,6 +120,10 @@ export class FakeCard {
   #pending: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   #selected = false;
   #firstAnswer: Buffer<ArrayBufferLike> | null = null;
+  #pinTries = 3;
+  #verified = false;
+  /** The PINs it was given (VERIFY), as they reached it. */
+  readonly pinsGiven: string[] = [];
   /** The APDUs the card was sent, in hex: what left the terminal. */
   readonly heard: string[] = [];
 
@@ -172,7 +178,10 @@ export class FakeCard {
   #answer(msg: Buffer): Buffer | null {
     if (msg.length === 1) {
       // 0 power off, 1 power on, 2 reset: no answer; 4: the ATR
-      if (msg[0] === 2) this.#selected = false;
+      if (msg[0] === 2 || msg[0] === 0) {
+        this.#selected = false;
+        this.#verified = false;
+      }
       return msg[0] === 4 ? (this.#o.atr ?? DEFAULT_ATR) : null;
     }
     this.heard.push(msg.toString('hex'));
@@ -205,7 +214,20 @@ export class FakeCard {
       const object = tlv([0x53], Buffer.concat([tlv([0x70], piv.certificate), tlv([0x71], Buffer.from([0])), tlv([0xfe], Buffer.alloc(0))]));
       return this.#chunk(object);
     }
+    if (ins === 0x20 && p2 === 0x80 && this.#o.pin !== undefined) {
+      if (this.#pinTries === 0) return Buffer.from([0x69, 0x83]);
+      const given = Buffer.from(data).toString('latin1').replace(/\xff+$/, '');
+      this.pinsGiven.push(given);
+      if (given === this.#o.pin) {
+        this.#pinTries = 3;
+        this.#verified = true;
+        return OK;
+      }
+      this.#pinTries--;
+      return this.#pinTries === 0 ? Buffer.from([0x69, 0x83]) : Buffer.from([0x63, 0xc0 | this.#pinTries]);
+    }
     if (ins === 0x87 && p1 === 0x11 && p2 === 0x9a) {
+      if (this.#o.pin !== undefined && !this.#verified) return Buffer.from([0x69, 0x82]);
       // 7C { 82 00, 81 challenge }: sign the challenge as it is
       const m = /^7c..8200(?:81)(..)(.*)$/s.exec(data.toString('hex'));
       if (!m) return Buffer.from([0x6a, 0x80]);

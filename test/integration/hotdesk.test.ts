@@ -291,6 +291,76 @@ describe.skipIf(!isRoot() || foreignPcscd() !== null)('smartcard hot-desking', (
     }
   }, 120_000);
 
+  it('a card whose key wants its PIN asks for it at the greeter: a wrong one is told with the tries left, the right one opens the desktop, and neither is logged', async () => {
+    const t1 = cardTerminal(s, { width: 800, height: 600 }, 'desk-9', pcscd.readers[1]);
+    terminals.push(t1);
+    const withPin = card({ piv: keyA, pin: '246810' });
+    await waitFor('the reader', () => t1.cards.state === 'ready' && greeterSays(t1.terminal, ''), 15_000);
+    await sleep(1000);
+    await withPin.insert(pcscd.ports[1]);
+    await waitFor('the greeter asking for the PIN', () => /"terminal":"desk-9"[^\n]*"event":"card-pin"/.test(s.log()), 10_000);
+    typePassword(t1.terminal, '135791');
+    await waitFor('the wrong PIN told', () => greeterSays(t1.terminal, 'wrong PIN: 2 tries left'), 10_000);
+    typePassword(t1.terminal, '246810');
+    await waitFor("A's desktop", () => showsDesktopOf(s, t1.terminal, A, 800, 600), 30_000);
+    // the PINs reached the card as typed, through the terminal, and stayed out of the log and the audit trail
+    expect(withPin.pinsGiven).toEqual(['135791', '246810']);
+    expect(s.log()).not.toMatch(/135791|246810/);
+    expect(admin(s, 'audit', '--limit', '500')).not.toMatch(/135791|246810/);
+    expect(admin(s, 'audit', '--limit', '500')).toMatch(/card-pin-wrong[^\n]*triesLeft=2/);
+    await withPin.remove();
+    await waitFor('the greeter', () => greeterSays(t1.terminal, DETACHED), 10_000);
+    t1.stop();
+  }, 120_000);
+
+  it('slows down a terminal that keeps putting in cards that are refused, as it does wrong passwords', async () => {
+    const t1 = cardTerminal(s, { width: 800, height: 600 }, 'desk-11', pcscd.readers[1]);
+    terminals.push(t1);
+    await waitFor('the reader', () => t1.cards.state === 'ready' && greeterSays(t1.terminal, ''), 15_000);
+    await sleep(1000);
+    const refused = (): number => s.log().match(/"terminal":"desk-11"[^\n]*"reason":"not-registered"/g)?.length ?? 0;
+    const throttled = (): number => s.log().match(/"terminal":"desk-11"[^\n]*"event":"card-throttled"/g)?.length ?? 0;
+    // unknown cards one after another, as fast as a person could: three are free, then each waits
+    // twice as long as the last (1 s, 2 s, 4 s), and what comes sooner is not even looked at
+    let sawWait = false;
+    for (let i = 0; i < 6; i++) {
+      const guess = card({ uid: Buffer.from([0x04, 0xee, 0xee, i]) });
+      const before = refused() + throttled();
+      await guess.insert(pcscd.ports[1]);
+      await waitFor(`an answer to card ${i + 1}`, () => refused() + throttled() > before, 15_000);
+      sawWait ||= ['1', '2', '3', '4'].some((n) => greeterSays(t1.terminal, `too many failed logins: try again in ${n} s`));
+      await guess.remove();
+      await sleep(600);
+    }
+    expect(refused()).toBeGreaterThanOrEqual(3);
+    expect(throttled()).toBeGreaterThanOrEqual(1);
+    expect(refused() + throttled()).toBe(6);
+    expect(sawWait).toBe(true);
+    t1.stop();
+  }, 120_000);
+
+  it('logs the session out when its card is taken out, where the policy says so', async () => {
+    const config = path.join(dir, 'logout.json');
+    fs.writeFileSync(config, JSON.stringify({ cards: { onRemove: 'logout' } }));
+    const strict = await startLoginServer(['foot', 'sh'], ['--config', config]);
+    try {
+      admin(strict, 'bind-card', pivToken(keyA), A);
+      const t = cardTerminal(strict, { width: 800, height: 600 }, 'desk-10', pcscd.readers[1]);
+      terminals.push(t);
+      const a = card({ piv: keyA });
+      await waitFor('the reader', () => t.cards.state === 'ready' && greeterSays(t.terminal, ''), 15_000);
+      await sleep(1000);
+      await a.insert(pcscd.ports[1]);
+      await waitFor("A's desktop", () => showsDesktopOf(strict, t.terminal, A, 800, 600), 30_000);
+      await a.remove();
+      await waitFor('the greeter saying the session is over', () => greeterSays(t.terminal, 'card out: you are logged out'), 10_000);
+      await waitFor(`the session over (log: ${strict.log().slice(-2000)})`, () => /"session":"user:wdcard-a"[^\n]*"event":"session-end"/.test(strict.log()), 30_000);
+      t.stop();
+    } finally {
+      await strict.stop();
+    }
+  }, 120_000);
+
   it('survives pcscd being killed and started again: the next card still opens its desktop', async () => {
     const t1 = cardTerminal(s, { width: 800, height: 600 }, 'desk-8', pcscd.readers[0]);
     terminals.push(t1);

@@ -417,6 +417,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
       if (m.type !== 'hello') return refuse(`expected hello first, got ${m.type}`);
       if (m.body.version !== WIRE_VERSION) return refuse(`this server speaks terminal protocol version ${WIRE_VERSION}, not ${m.body.version}`);
       hello = m.body;
+      log.info({ remote: ch.remote, terminal: hello.terminalId, kind: hello.kind, display: hello.displays[0], event: 'hello' }, 'a terminal said hello');
       // A terminal with its own credentials sends them with its hello, in the same read: it
       // never sees the greeter.
       if (auth.login) setImmediate(() => (pending ? undefined : showGreeter('')));

@@ -12,6 +12,7 @@ import { benchHost } from './host.js';
 import { benchGreeter, benchLogin, benchReconnect } from './login.js';
 import { benchDensity } from './density.js';
 import { benchHotdesk } from './hotdesk.js';
+import { benchNetboot } from './netboot.js';
 import { ensureTestUser, removeTestUser } from '../helpers/test-user.js';
 
 const args = process.argv.slice(2);
@@ -33,6 +34,7 @@ const all: Record<string, (r: Report) => Promise<void>> = {
   reconnect: benchReconnect,
   density: benchDensity,
   hotdesk: benchHotdesk,
+  netboot: benchNetboot,
   peers: (r) => benchPeers(r, only),
 };
 // The side-by-side run takes about ten minutes: only with --peers, or named.

@@ -1,0 +1,208 @@
+// The netboot terminal's image (npm run pxe:build [-- --out DIR], pxe/cli.ts), made from this machine's own
+// Debian packages (no debootstrap): Debian's kernel, busybox (static), Node and the libraries it
+// links, the kernel modules a terminal needs (resolved with modprobe --show-depends), and the
+// terminal program bundled into one file. Reproducible: the same inputs give the same bytes (a
+// cpio written here with sorted names, no timestamps, root's ids; zstd at a fixed level and
+// thread count). It prints what each part weighs and fails past its size budget.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+/** What a terminal fetches at boot (kernel + initramfs), compressed: it has to cross the LAN and unpack fast. */
+export const IMAGE_BUDGET_BYTES = 40 * 1024 * 1024;
+/** zstd unpacks fastest under emulation; -19 keeps its window at 8 MB, which the kernel's unpacker takes. */
+const ZSTD = ['-19', '-T2'];
+/**
+ * Modules the terminal loads at boot, with what they need: networks (virtio, Intel e1000 for
+ * QEMU's default and many thin clients), and (for the DRM presenter to come) GPUs and input.
+ */
+export const MODULES = ['virtio_pci', 'virtio_net', 'e1000', 'e1000e', 'r8169', 'bochs', 'virtio-gpu', 'evdev', 'psmouse', 'virtio_input', 'usbhid', 'hid_generic'];
+
+interface Entry {
+  /** A file to copy, or the bytes themselves. */
+  from?: string;
+  data?: Buffer;
+  mode: number;
+}
+
+function say(s: string): void {
+  process.stderr.write(`pxe: ${s}\n`);
+}
+
+function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** A binary that loads no shared library (ldd says so, and fails). */
+function isStatic(bin: string): boolean {
+  try {
+    return /not a dynamic executable|statically linked/.test(run('ldd', [bin]));
+  } catch (err) {
+    return /not a dynamic executable/.test(String((err as { stdout?: string }).stdout ?? '') + String((err as { stderr?: string }).stderr ?? ''));
+  }
+}
+
+/** The kernel to boot: the newest of /boot's, with its modules. */
+function kernel(): { version: string; vmlinuz: string } {
+  const versions = fs
+    .readdirSync('/boot')
+    .filter((f) => f.startsWith('vmlinuz-'))
+    .map((f) => f.slice('vmlinuz-'.length))
+    .filter((v) => fs.existsSync(`/lib/modules/${v}`))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const version = versions.at(-1);
+  if (!version) throw new Error('no kernel in /boot with its modules in /lib/modules: install linux-image-amd64');
+  return { version, vmlinuz: `/boot/vmlinuz-${version}` };
+}
+
+/** A binary and every shared library it loads, by the paths the loader looks for them. */
+function withLibraries(bin: string, into: Map<string, Entry>): void {
+  into.set(bin, { from: bin, mode: 0o755 });
+  for (const line of run('ldd', [bin]).split('\n')) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    if (m) into.set(m[1]!, { from: fs.realpathSync(m[1]!), mode: 0o755 });
+  }
+}
+
+/** The .ko files of these modules and of what they depend on; the ones built in need none. */
+function modules(version: string, names: string[], into: Map<string, Entry>): string[] {
+  const loaded: string[] = [];
+  for (const name of names) {
+    let out: string;
+    try {
+      out = run('modprobe', ['-S', version, '--show-depends', name]);
+    } catch (err) {
+      throw new Error(`module ${name} is not in /lib/modules/${version}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    for (const line of out.split('\n')) {
+      const m = /^insmod (\S+)/.exec(line);
+      if (!m) continue;
+      into.set(m[1]!, { from: m[1]!, mode: 0o644 });
+      const mod = path.basename(m[1]!).replace(/\.ko(\.\w+)?$/, '');
+      if (!loaded.includes(mod)) loaded.push(mod);
+    }
+  }
+  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {
+    const p = `/lib/modules/${version}/${f}`;
+    if (fs.existsSync(p)) into.set(p, { from: p, mode: 0o644 });
+  }
+  return loaded;
+}
+
+/** The terminal program as one file (esbuild), so the image needs no node_modules. */
+function bundle(): Buffer {
+  const out = path.join(os.tmpdir(), `waydesk-netboot-${process.pid}.mjs`);
+  try {
+    execFileSync(
+      path.join(ROOT, 'node_modules/.bin/esbuild'),
+      [path.join(ROOT, 'client-firmware/dist/netboot.js'), '--bundle', '--platform=node', '--format=esm', '--target=node20', '--legal-comments=none', `--outfile=${out}`, '--log-level=warning',
+        // ws is CommonJS: its require() of Node's own modules needs a require in the ES module
+        "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        // ws's optional native helpers: absent, it uses its JavaScript
+        '--external:bufferutil', '--external:utf-8-validate'],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    return fs.readFileSync(out);
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+}
+
+/** Mount points and the like: directories the image has with nothing in them. */
+const EMPTY_DIRS = ['/dev', '/proc', '/sys', '/tmp', '/run', '/root', '/etc/waydesk'];
+
+/**
+ * A newc cpio archive (what the kernel unpacks as its initramfs), byte for byte the same for the
+ * same entries; with /dev/console, which the kernel opens for init before anything is mounted.
+ */
+export function cpio(entries: Map<string, Entry>): Buffer {
+  const dirs = new Set<string>(EMPTY_DIRS);
+  for (const p of entries.keys()) for (let d = path.dirname(p); d !== '/'; d = path.dirname(d)) dirs.add(d);
+  const all: Array<[string, Entry | null]> = [...[...dirs].map((d): [string, null] => [d, null]), ...entries.entries()];
+  all.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const parts: Buffer[] = [];
+  const pad = (n: number): Buffer => Buffer.alloc((4 - (n % 4)) % 4);
+  let ino = 1;
+  const put = (name: string, mode: number, data: Buffer, rdev: [number, number] = [0, 0]): void => {
+    const hex = (v: number): string => v.toString(16).padStart(8, '0');
+    const nameBytes = Buffer.from(`${name}\0`);
+    const header = `070701${[ino++, mode, 0, 0, mode & 0o040000 ? 2 : 1, 0, data.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0].map(hex).join('')}`;
+    parts.push(Buffer.from(header), nameBytes, pad(110 + nameBytes.length), data, pad(data.length));
+  };
+  for (const [p, e] of all) {
+    const name = p.replace(/^\//, '');
+    if (e === null) put(name, p === '/tmp' ? 0o041777 : 0o040755, Buffer.alloc(0));
+    else put(name, 0o100000 | e.mode, e.data ?? fs.readFileSync(e.from!));
+    // the console, a character device 5:1, right after /dev
+    if (p === '/dev') put('dev/console', 0o020600, Buffer.alloc(0), [5, 1]);
+  }
+  put('TRAILER!!!', 0, Buffer.alloc(0));
+  return Buffer.concat(parts);
+}
+
+export interface Image {
+  dir: string;
+  vmlinuz: string;
+  initrd: string;
+  version: string;
+  bytes: { kernel: number; initrdRaw: number; initrd: number };
+}
+
+export function buildImage(outDir: string): Image {
+  const t0 = Date.now();
+  const k = kernel();
+  say(`kernel ${k.version}`);
+  const entries = new Map<string, Entry>();
+  entries.set('/init', { from: path.join(ROOT, 'pxe/init'), mode: 0o755 });
+  entries.set('/etc/udhcpc.script', { from: path.join(ROOT, 'pxe/udhcpc.script'), mode: 0o755 });
+  if (!fs.existsSync('/bin/busybox') || !isStatic('/bin/busybox')) throw new Error('/bin/busybox is not the static one: install busybox-static');
+  entries.set('/bin/busybox', { from: '/bin/busybox', mode: 0o755 });
+  withLibraries(process.execPath, entries);
+  entries.set('/usr/bin/node', entries.get(process.execPath)!);
+  const loaded = modules(k.version, MODULES, entries);
+  entries.set('/etc/waydesk/modules', { data: Buffer.from(loaded.join('\n') + '\n'), mode: 0o644 });
+  say(`${loaded.length} modules: ${loaded.join(' ')}`);
+  say('bundling the terminal program');
+  entries.set('/opt/waydesk/netboot.mjs', { data: bundle(), mode: 0o644 });
+  // the image's version: what it is made of, so a terminal and the server can tell an old one
+  const h = crypto.createHash('sha256');
+  // and how it is put together
+  h.update(fs.readFileSync(new URL(import.meta.url)));
+  for (const [p, e] of [...entries.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) h.update(p).update(e.data ?? fs.readFileSync(e.from!));
+  const version = `${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}+${h.digest('hex').slice(0, 12)}`;
+  entries.set('/etc/waydesk/image-version', { data: Buffer.from(`${version}\n`), mode: 0o644 });
+  // modules.dep and friends for the modules in the image (depmod on a staging copy)
+  const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'waydesk-pxe-'));
+  try {
+    for (const [p, e] of entries) {
+      if (!p.startsWith('/lib/modules/')) continue;
+      fs.mkdirSync(path.join(stage, path.dirname(p)), { recursive: true });
+      fs.copyFileSync(e.from!, path.join(stage, p));
+    }
+    run('depmod', ['-b', stage, k.version]);
+    for (const f of ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.symbols.bin', 'modules.builtin.bin']) {
+      const p = path.join(stage, 'lib/modules', k.version, f);
+      if (fs.existsSync(p)) entries.set(`/lib/modules/${k.version}/${f}`, { data: fs.readFileSync(p), mode: 0o644 });
+    }
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+  say(`${entries.size} files; writing the initramfs`);
+  const archive = cpio(entries);
+  fs.mkdirSync(outDir, { recursive: true });
+  const vmlinuz = path.join(outDir, 'vmlinuz');
+  const initrd = path.join(outDir, 'initrd.zst');
+  fs.copyFileSync(k.vmlinuz, vmlinuz);
+  say(`compressing ${(archive.length / 1048576).toFixed(1)} MiB with zstd ${ZSTD.join(' ')}`);
+  execFileSync('zstd', ['-q', '-f', ...ZSTD, '-o', initrd], { input: archive, stdio: ['pipe', 'inherit', 'inherit'], maxBuffer: 1 << 30 });
+  const bytes = { kernel: fs.statSync(vmlinuz).size, initrdRaw: archive.length, initrd: fs.statSync(initrd).size };
+  const total = bytes.kernel + bytes.initrd;
+  const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+  say(`image ${version}: kernel ${mib(bytes.kernel)} + initramfs ${mib(bytes.initrd)} (${mib(bytes.initrdRaw)} unpacked) = ${mib(total)} of a ${mib(IMAGE_BUDGET_BYTES)} budget, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (total > IMAGE_BUDGET_BYTES) throw new Error(`the image is ${mib(total)}, over its ${mib(IMAGE_BUDGET_BYTES)} budget: see what grew above`);
+  fs.writeFileSync(path.join(outDir, 'image-version'), `${version}\n`);
+  return { dir: outDir, vmlinuz, initrd, version, bytes };
+}

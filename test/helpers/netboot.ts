@@ -1,0 +1,62 @@
+// A netboot terminal booted in QEMU as a lab's would be over PXE: iPXE (QEMU's ROM) gets its boot
+// script from QEMU's user-mode TFTP, the kernel and initramfs over HTTP from the host's loopback
+// (seen by the guest as 10.0.2.2), and the kernel command line names the server and its
+// certificate. TCG: this machine's KVM cannot run a stock kernel (FIELD-NOTES).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { Image } from '../../pxe/build.js';
+import { waitFor } from './compositor.js';
+
+export const QEMU = '/usr/bin/qemu-system-x86_64';
+export const GUEST_MAC = '52:54:00:12:34:56';
+
+export interface BootedTerminal {
+  /** What the guest's console said so far. */
+  serial(): string;
+  /** From QEMU's start to the console saying the terminal is at the greeter. */
+  msToGreeter: number;
+  stop(): Promise<void>;
+}
+
+export async function bootTerminal(image: Image, server: { port: number; fingerprint: string }, dir: string): Promise<BootedTerminal> {
+  const web = http.createServer((req, res) => {
+    const f = path.join(image.dir, path.basename(req.url ?? ''));
+    if (!fs.existsSync(f)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': fs.statSync(f).size });
+    fs.createReadStream(f).pipe(res);
+  });
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+  const webPort = (web.address() as { port: number }).port;
+  const tftp = path.join(dir, 'tftp');
+  fs.mkdirSync(tftp, { recursive: true });
+  fs.writeFileSync(
+    path.join(tftp, 'boot.ipxe'),
+    `#!ipxe\nkernel http://10.0.2.2:${webPort}/vmlinuz console=ttyS0 quiet waydesk.server=10.0.2.2:${server.port} waydesk.fingerprint=${server.fingerprint}\ninitrd http://10.0.2.2:${webPort}/initrd.zst\nboot\n`,
+  );
+  let serial = '';
+  const t0 = Date.now();
+  const qemu: ChildProcess = spawn(QEMU, ['-accel', 'tcg', '-m', '512', '-nographic', '-no-reboot', '-netdev', `user,id=n0,tftp=${tftp},bootfile=boot.ipxe`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC}`, '-boot', 'n'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  qemu.stdout!.on('data', (d: Buffer) => (serial += d.toString()));
+  qemu.stderr!.on('data', (d: Buffer) => (serial += d.toString()));
+  const stop = async (): Promise<void> => {
+    if (qemu.exitCode === null && qemu.signalCode === null) {
+      await new Promise<void>((r) => {
+        qemu.once('exit', () => r());
+        qemu.kill('SIGKILL');
+      });
+    }
+    await new Promise<void>((r) => web.close(() => r()));
+  };
+  try {
+    await waitFor('the terminal at the greeter', () => /waydesk-terminal: at the greeter/.test(serial) || qemu.exitCode !== null, 240_000, 200);
+    if (qemu.exitCode !== null) throw new Error(`QEMU exited (${qemu.exitCode})`);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}; the guest's console said:\n${serial.replace(/\r/g, '').slice(-3000)}`);
+  }
+  return { serial: () => serial.replace(/\r/g, ''), msToGreeter: Date.now() - t0, stop };
+}

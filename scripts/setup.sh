@@ -12,7 +12,7 @@ PKGS=(
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
   iproute2 passwd libpam0g-dev console-setup-linux
   libpcsclite-dev pcscd vsmartcard-vpcd
-  linux-image-amd64 busybox-static zstd kmod qemu-system-x86 ipxe-qemu
+  linux-image-amd64 busybox-static zstd kmod qemu-system-x86 ipxe-qemu ipxe dnsmasq-base
 )
 
 # The side-by-side benchmark also runs the peers: VNC on headless sway, and waypipe.

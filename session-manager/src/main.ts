@@ -24,6 +24,7 @@ import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
 import { FontError } from './bitmap-font.js';
 import { ADMIN_SOCKET, listenAdmin } from './admin.js';
 import { ADMIN_COMMANDS, runAdminCommand } from './admin-cli.js';
+import { runPxeConfig } from './pxe-config.js';
 import { greeterLayout } from './greeter-picture.js';
 
 
@@ -53,6 +54,9 @@ const USAGE = `usage: waydesk-server [--dev] [options] [-- COMMAND [ARGS...]]
                         the registered smartcards (CARD: uid:HEX or piv:FINGERPRINT, as
                         'cards' and the audit trail name them); bind one to a user, block it
                         (it opens nothing), unblock it, or forget it
+       waydesk-server pxe-config --address ADDR/PREFIX [options]
+                        write the iPXE script and a proxy-DHCP dnsmasq configuration for
+                        netbooting terminals, with this server's address and fingerprint
 `;
 
 function fail(message: string): never {
@@ -69,6 +73,7 @@ async function main(): Promise<void> {
   const log = createLogger('waydesk-server');
   const argv = process.argv.slice(2);
   if (ADMIN_COMMANDS.includes(argv[0] ?? '')) return runAdminCommand(argv, DEFAULTS.state);
+  if (argv[0] === 'pxe-config') return runPxeConfig(argv.slice(1), DEFAULTS.state);
   let dev = false;
   let checkOnly = false;
   let configFile: string | undefined;

@@ -21,7 +21,7 @@ export async function benchNetboot(r: Report): Promise<void> {
     r.add('netboot', 'image_kernel_plus_initramfs', (image.bytes.kernel + image.bytes.initrd) / 1048576, 'MiB');
     r.add('netboot', 'image_budget', IMAGE_BUDGET_BYTES / 1048576, 'MiB');
     r.add('netboot', 'initramfs_unpacked', image.bytes.initrdRaw / 1048576, 'MiB');
-    const guest = await bootTerminal(image, { port: Number(new URL(s.url).port), fingerprint: s.fingerprint }, dir);
+    const guest = await bootTerminal(image, { port: Number(new URL(s.url).port), state: s.state }, dir);
     r.add('netboot', 'power_on_to_greeter_tcg', guest.msToGreeter / 1000, 's');
     await guest.stop();
   } finally {

@@ -1,13 +1,14 @@
-// A netboot terminal booted in QEMU as a lab's would be over PXE: iPXE (QEMU's ROM) gets its boot
-// script from QEMU's user-mode TFTP, the kernel and initramfs over HTTP from the host's loopback
-// (seen by the guest as 10.0.2.2), and the kernel command line names the server and its
-// certificate. TCG: this machine's KVM cannot run a stock kernel (FIELD-NOTES).
-import { spawn, type ChildProcess } from 'node:child_process';
+// A netboot terminal booted in QEMU as a lab's would be over PXE: iPXE (QEMU's ROM) gets the boot
+// script `waydesk-server pxe-config` wrote from QEMU's user-mode TFTP, the kernel and initramfs
+// over HTTP from the host's loopback (seen by the guest as 10.0.2.2), and the kernel command line
+// names the server and its certificate. TCG: this machine's KVM cannot run a stock kernel.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Image } from '../../pxe/build.js';
 import { waitFor } from './compositor.js';
+import { SERVER_BIN } from './server.js';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
 export const GUEST_MAC = '52:54:00:12:34:56';
@@ -20,7 +21,8 @@ export interface BootedTerminal {
   stop(): Promise<void>;
 }
 
-export async function bootTerminal(image: Image, server: { port: number; fingerprint: string }, dir: string): Promise<BootedTerminal> {
+/** `state`: the server's state directory, whose certificate pxe-config names. */
+export async function bootTerminal(image: Image, server: { port: number; state: string }, dir: string): Promise<BootedTerminal> {
   const web = http.createServer((req, res) => {
     const f = path.join(image.dir, path.basename(req.url ?? ''));
     if (!fs.existsSync(f)) return void res.writeHead(404).end();
@@ -30,11 +32,8 @@ export async function bootTerminal(image: Image, server: { port: number; fingerp
   await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
   const webPort = (web.address() as { port: number }).port;
   const tftp = path.join(dir, 'tftp');
-  fs.mkdirSync(tftp, { recursive: true });
-  fs.writeFileSync(
-    path.join(tftp, 'boot.ipxe'),
-    `#!ipxe\nkernel http://10.0.2.2:${webPort}/vmlinuz console=ttyS0 quiet waydesk.server=10.0.2.2:${server.port} waydesk.fingerprint=${server.fingerprint}\ninitrd http://10.0.2.2:${webPort}/initrd.zst\nboot\n`,
-  );
+  // the admin's command, as on a real network; QEMU's own DHCP and TFTP stand in for dnsmasq
+  execFileSync(process.execPath, [SERVER_BIN, 'pxe-config', '--address', '10.0.2.2/24', '--port', String(server.port), '--state', server.state, '--image', image.dir, '--out', tftp, '--http', `http://10.0.2.2:${webPort}`, '--serial-console'], { stdio: ['ignore', 'ignore', 'inherit'] });
   let serial = '';
   const t0 = Date.now();
   const qemu: ChildProcess = spawn(QEMU, ['-accel', 'tcg', '-m', '512', '-nographic', '-no-reboot', '-netdev', `user,id=n0,tftp=${tftp},bootfile=boot.ipxe`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC}`, '-boot', 'n'], {

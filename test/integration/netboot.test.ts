@@ -4,7 +4,7 @@
 // initramfs over HTTP from the host, finds the server from its kernel command line, and reaches
 // the login server on the host's loopback as 10.0.2.2, its certificate pinned. One boot; the
 // refusal of a wrong fingerprint is the same program run on the host.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +24,7 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-netboot-'));
     image = buildImage(path.join(dir, 'http'));
     s = await startLoginServer(['foot']);
-    guest = await bootTerminal(image, { port: Number(new URL(s.url).port), fingerprint: s.fingerprint }, dir);
+    guest = await bootTerminal(image, { port: Number(new URL(s.url).port), state: s.state }, dir);
   }, 400_000);
 
   afterAll(async () => {
@@ -43,6 +43,19 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
     // the server saw it: a terminal of the drm kind, named by its MAC address, at the greeter
     expect(s.log()).toMatch(new RegExp(`"terminal":"${GUEST_MAC}","kind":"drm","display":\\{"width":1280,"height":800[^\\n]*"event":"hello"`));
     expect(image.bytes.kernel + image.bytes.initrd).toBeLessThanOrEqual(IMAGE_BUDGET_BYTES);
+  });
+
+  it('writes what an admin needs for a real network: the iPXE script with the fingerprint, and a proxy-DHCP dnsmasq configuration dnsmasq accepts', () => {
+    const tftp = path.join(dir, 'tftp');
+    expect(fs.readFileSync(path.join(tftp, 'boot.ipxe'), 'utf8')).toContain(`waydesk.fingerprint=${s.fingerprint}`);
+    for (const f of ['vmlinuz', 'initrd.zst', 'undionly.kpxe', 'ipxe.efi']) expect(fs.existsSync(path.join(tftp, f)), f).toBe(true);
+    const conf = fs.readFileSync(path.join(tftp, 'dnsmasq.conf'), 'utf8');
+    expect(conf).toMatch(/^dhcp-range=10\.0\.2\.0,proxy$/m);
+    expect(conf).toMatch(/^port=0$/m);
+    // checked, never started: it would answer on this machine's real interfaces
+    const check = spawnSync('dnsmasq', ['--test', '-C', path.join(tftp, 'dnsmasq.conf')], { encoding: 'utf8' });
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stderr).toMatch(/syntax check OK/);
   });
 
   it('builds the same bytes from the same inputs', () => {

@@ -183,6 +183,10 @@ export class WindowManager {
         } else if (e.request === 'maximize') {
           // Already as large as the desktop allows; xdg-shell still wants a configure in reply.
           this.#configure(v);
+        } else if (e.request === 'close') {
+          // a panel's close button: the window is asked, as its own close button would (it may ask to save first)
+          this.#log.info({ id: v.id, appId: v.appId }, 'a panel asked a window to close');
+          this.#core.closeView(v.id);
         }
         break;
       }

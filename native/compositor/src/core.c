@@ -21,6 +21,7 @@
 #include <wlr/types/wlr_compositor.h>
 #include <wlr/types/wlr_data_control_v1.h>
 #include <wlr/types/wlr_data_device.h>
+#include <wlr/types/wlr_foreign_toplevel_management_v1.h>
 #include <wlr/types/wlr_input_device.h>
 #include <wlr/types/wlr_keyboard.h>
 #include <wlr/types/wlr_layer_shell_v1.h>
@@ -71,6 +72,9 @@ struct wd_view {
 	bool mapped;
 	struct wl_listener map, unmap, destroy, commit, set_title, set_app_id, set_parent;
 	struct wl_listener req_maximize, req_fullscreen, req_minimize, req_move, req_resize;
+	/* its entry in panels' window lists (wlr-foreign-toplevel-management) while it is mapped */
+	struct wlr_foreign_toplevel_handle_v1 *listed;
+	struct wl_listener list_activate, list_close, list_minimize, list_maximize, list_fullscreen;
 };
 
 struct wd_layer {
@@ -123,6 +127,7 @@ struct wd_server {
 	struct wlr_output_layout *layout;
 	struct wlr_output *output;
 	struct wlr_scene_output *scene_output;
+	struct wlr_foreign_toplevel_manager_v1 *toplevel_list;
 	struct wlr_xdg_shell *xdg_shell;
 	struct wlr_layer_shell_v1 *layer_shell;
 	struct wlr_seat *seat;
@@ -649,11 +654,74 @@ static void view_place(struct wd_view *v) {
 	wlr_scene_node_set_position(v->owner.node, v->x - v->geo.x, v->y - v->geo.y);
 }
 
+/* A panel's request about a window goes to the policy, as the window's own requests do. */
+static void view_request(struct wd_view *v, int req, int value);
+
+static void listed_activate(struct wl_listener *l, void *data) {
+	struct wd_view *v = wl_container_of(l, v, list_activate);
+	push_event(v->s, WD_EV_ACTIVATE, v->id);
+}
+static void listed_close(struct wl_listener *l, void *data) {
+	struct wd_view *v = wl_container_of(l, v, list_close);
+	view_request(v, WD_REQ_CLOSE, 1);
+}
+static void listed_minimize(struct wl_listener *l, void *data) {
+	struct wd_view *v = wl_container_of(l, v, list_minimize);
+	struct wlr_foreign_toplevel_handle_v1_minimized_event *e = data;
+	view_request(v, WD_REQ_MINIMIZE, e->minimized);
+}
+static void listed_maximize(struct wl_listener *l, void *data) {
+	struct wd_view *v = wl_container_of(l, v, list_maximize);
+	struct wlr_foreign_toplevel_handle_v1_maximized_event *e = data;
+	view_request(v, WD_REQ_MAXIMIZE, e->maximized);
+}
+static void listed_fullscreen(struct wl_listener *l, void *data) {
+	struct wd_view *v = wl_container_of(l, v, list_fullscreen);
+	struct wlr_foreign_toplevel_handle_v1_fullscreen_event *e = data;
+	view_request(v, WD_REQ_FULLSCREEN, e->fullscreen);
+}
+
+static void view_list(struct wd_view *v) {
+	wd_server *s = v->s;
+	if (v->listed || !s->toplevel_list) return;
+	v->listed = wlr_foreign_toplevel_handle_v1_create(s->toplevel_list);
+	if (!v->listed) return;
+	struct wlr_xdg_toplevel *t = v->xdg->toplevel;
+	if (t->title) wlr_foreign_toplevel_handle_v1_set_title(v->listed, t->title);
+	if (t->app_id) wlr_foreign_toplevel_handle_v1_set_app_id(v->listed, t->app_id);
+	if (s->output) wlr_foreign_toplevel_handle_v1_output_enter(v->listed, s->output);
+	wlr_foreign_toplevel_handle_v1_set_activated(v->listed, s->seat->keyboard_state.focused_surface == v->xdg->surface);
+	wlr_foreign_toplevel_handle_v1_set_maximized(v->listed, t->current.maximized);
+	wlr_foreign_toplevel_handle_v1_set_fullscreen(v->listed, t->current.fullscreen);
+	struct wd_view *parent = NULL;
+	if (t->parent && t->parent->data && ((struct owner *)t->parent->data)->kind == OWNER_VIEW) parent = t->parent->data;
+	if (parent && parent->listed) wlr_foreign_toplevel_handle_v1_set_parent(v->listed, parent->listed);
+	v->list_activate.notify = listed_activate;
+	wl_signal_add(&v->listed->events.request_activate, &v->list_activate);
+	v->list_close.notify = listed_close;
+	wl_signal_add(&v->listed->events.request_close, &v->list_close);
+	v->list_minimize.notify = listed_minimize;
+	wl_signal_add(&v->listed->events.request_minimize, &v->list_minimize);
+	v->list_maximize.notify = listed_maximize;
+	wl_signal_add(&v->listed->events.request_maximize, &v->list_maximize);
+	v->list_fullscreen.notify = listed_fullscreen;
+	wl_signal_add(&v->listed->events.request_fullscreen, &v->list_fullscreen);
+}
+
+static void view_unlist(struct wd_view *v) {
+	if (!v->listed) return;
+	struct wl_listener *ls[] = {&v->list_activate, &v->list_close, &v->list_minimize, &v->list_maximize, &v->list_fullscreen};
+	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) wl_list_remove(&ls[i]->link);
+	wlr_foreign_toplevel_handle_v1_destroy(v->listed);
+	v->listed = NULL;
+}
+
 static void view_map(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, map);
 	v->mapped = true;
 	wlr_xdg_surface_get_geometry(v->xdg, &v->geo);
 	view_place(v);
+	view_list(v);
 	wd_event *ev = push_event(v->s, WD_EV_TOPLEVEL_MAP, v->id);
 	if (!ev) return;
 	struct wlr_xdg_toplevel *t = v->xdg->toplevel;
@@ -676,6 +744,7 @@ static void view_map(struct wl_listener *l, void *data) {
 static void view_unmap(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, unmap);
 	v->mapped = false;
+	view_unlist(v);
 	push_event(v->s, WD_EV_TOPLEVEL_UNMAP, v->id);
 }
 
@@ -701,6 +770,7 @@ static void view_commit(struct wl_listener *l, void *data) {
 
 static void view_title(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, set_title);
+	if (v->listed && v->xdg->toplevel->title) wlr_foreign_toplevel_handle_v1_set_title(v->listed, v->xdg->toplevel->title);
 	wd_event *ev = push_event(v->s, WD_EV_TOPLEVEL_TITLE, v->id);
 	if (!ev) return;
 	ev->str[0] = dup_or_null(v->xdg->toplevel->app_id);
@@ -709,6 +779,7 @@ static void view_title(struct wl_listener *l, void *data) {
 
 static void view_app_id(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, set_app_id);
+	if (v->listed && v->xdg->toplevel->app_id) wlr_foreign_toplevel_handle_v1_set_app_id(v->listed, v->xdg->toplevel->app_id);
 	wd_event *ev = push_event(v->s, WD_EV_TOPLEVEL_TITLE, v->id);
 	if (!ev) return;
 	ev->str[0] = dup_or_null(v->xdg->toplevel->app_id);
@@ -759,6 +830,7 @@ static void view_req_resize(struct wl_listener *l, void *data) {
 static void view_destroy(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, destroy);
 	wd_server *s = v->s;
+	view_unlist(v);
 	push_event(s, WD_EV_TOPLEVEL_DESTROY, v->id);
 	struct wl_listener *ls[] = {&v->map, &v->unmap, &v->destroy, &v->commit, &v->set_title, &v->set_app_id, &v->set_parent,
 		&v->req_maximize, &v->req_fullscreen, &v->req_minimize, &v->req_move, &v->req_resize};
@@ -1118,6 +1190,8 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 	wlr_data_control_manager_v1_create(s->display);
 	wlr_viewporter_create(s->display);
 	wlr_screencopy_manager_v1_create(s->display);
+	/* panels list, focus and close windows through it; what they ask goes to the policy */
+	s->toplevel_list = wlr_foreign_toplevel_manager_v1_create(s->display);
 
 	s->layout = wlr_output_layout_create();
 	wlr_xdg_output_manager_v1_create(s->display, s->layout);
@@ -1378,12 +1452,16 @@ bool wd_focus(wd_server *s, uint32_t id) {
 	struct wlr_surface *prev = s->seat->keyboard_state.focused_surface;
 	if (prev == target) return true;
 	struct owner *po = owner_of_surface(prev);
-	if (po && po->kind == OWNER_VIEW) wlr_xdg_toplevel_set_activated(((struct wd_view *)po)->xdg, false);
+	if (po && po->kind == OWNER_VIEW) {
+		wlr_xdg_toplevel_set_activated(((struct wd_view *)po)->xdg, false);
+		if (((struct wd_view *)po)->listed) wlr_foreign_toplevel_handle_v1_set_activated(((struct wd_view *)po)->listed, false);
+	}
 	if (!target) {
 		wlr_seat_keyboard_notify_clear_focus(s->seat);
 		return true;
 	}
 	if (v) wlr_xdg_toplevel_set_activated(v->xdg, true);
+	if (v && v->listed) wlr_foreign_toplevel_handle_v1_set_activated(v->listed, true);
 	struct wlr_keyboard *kb = s->keyboard->keyboard;
 	wlr_seat_keyboard_notify_enter(s->seat, target, kb->keycodes, kb->num_keycodes, &kb->modifiers);
 	return true;

@@ -52,7 +52,7 @@ enum wd_event_type {
 	WD_EV_TOPLEVEL_PARENT,   /* id, parent (0: none): toolkits may set it after mapping */
 };
 
-enum wd_request { WD_REQ_MAXIMIZE = 1, WD_REQ_FULLSCREEN, WD_REQ_MINIMIZE, WD_REQ_MOVE, WD_REQ_RESIZE };
+enum wd_request { WD_REQ_MAXIMIZE = 1, WD_REQ_FULLSCREEN, WD_REQ_MINIMIZE, WD_REQ_MOVE, WD_REQ_RESIZE, WD_REQ_CLOSE };
 
 #define WD_EVENT_INTS 10
 typedef struct {

@@ -32,7 +32,6 @@ export const EventType = {
   ToplevelParent: 14,
 } as const;
 
-export const Request = { Maximize: 1, Fullscreen: 2, Minimize: 3, Move: 4, Resize: 5 } as const;
 
 export interface SizeHints {
   minWidth: number;
@@ -58,7 +57,8 @@ export type CoreEvent =
   | { type: 'toplevel-title'; id: number; appId: string | null; title: string | null }
   | { type: 'toplevel-size'; id: number; width: number; height: number }
   | { type: 'toplevel-parent'; id: number; parent: number }
-  | { type: 'toplevel-request'; id: number; request: 'maximize' | 'fullscreen' | 'minimize' | 'move' | 'resize'; value: number }
+  /** close comes from a panel (wlr-foreign-toplevel-management), the others from the window or a panel. */
+  | { type: 'toplevel-request'; id: number; request: (typeof requests)[number]; value: number }
   | { type: 'activate'; id: number }
   | {
       type: 'layer-commit';
@@ -223,7 +223,7 @@ export function exitWithParent(parentPid: number): boolean {
   return loadModule().exitWithParent(parentPid);
 }
 
-const requests = ['maximize', 'fullscreen', 'minimize', 'move', 'resize'] as const;
+const requests = ['maximize', 'fullscreen', 'minimize', 'move', 'resize', 'close'] as const;
 
 function hints(i: Int32Array): SizeHints {
   return { minWidth: i[4] ?? 0, minHeight: i[5] ?? 0, maxWidth: i[6] ?? 0, maxHeight: i[7] ?? 0 };

@@ -1,14 +1,22 @@
 // Card logins, between the terminal endpoint and the sessions: a card that identifies itself
 // (and proves itself, for a piv card) opens its user's session as a password login would, the
 // same session wherever it is shown, so moving a card between terminals is a re-route.
-import type { CardBody } from '@waydesk/protocol/wire';
+import { PIV_PIN, type CardBody } from '@waydesk/protocol/wire';
 import { identify, newChallenge, signedBy, type CardIdentity, type Cards } from './cards.js';
 import type { Logger } from './log.js';
 import type { FailureThrottle } from './throttle.js';
 import type { Sessions } from './sessions.js';
-import { CardPinNeeded, type CardAuth, type CardOutcome, type LoginResult } from './terminal-endpoint.js';
+import { CardPinNeeded, waitingKey, type CardAuth, type CardOutcome, type LoginResult } from './terminal-endpoint.js';
 
 type From = { remote: string; terminal: string };
+
+/**
+ * Where a card was used, as the policy compares it: the terminal's id (its own word) and its
+ * address (the network's), so a program elsewhere that names a terminal's id is not that terminal.
+ */
+function placeOf(from: From): string {
+  return `${from.terminal}@${waitingKey(from.remote)}`;
+}
 
 /** The user a session key belongs to (`user:NAME`, `user:NAME#2`). */
 function userOf(key: string): string {
@@ -30,9 +38,14 @@ export class CardLogin implements CardAuth {
     return [`terminal:${from.terminal}`, `address:${from.remote.replace(/:\d+$/, '')}`, ...(token ? [`card:${token}`] : [])];
   }
 
+  /** Counted under the card only where it is registered: made-up UIDs would only fill the throttle. */
+  async #cardKeys(from: From, token: string): Promise<string[]> {
+    return this.#keys(from, (await this.cards.store.card(token)) ? token : undefined);
+  }
+
   /** A refusal: counted, then said. */
-  #refuse(from: From, token: string | undefined, message: string): CardOutcome {
-    this.throttle.failed(this.#keys(from, token));
+  async #refuse(from: From, token: string | undefined, message: string): Promise<CardOutcome> {
+    this.throttle.failed(token ? await this.#cardKeys(from, token) : this.#keys(from));
     return { message };
   }
 
@@ -55,6 +68,8 @@ export class CardLogin implements CardAuth {
     const challenge = newChallenge();
     const key = id.key;
     const attempt = async (pin?: string): Promise<CardOutcome> => {
+      // checked here: a PIN the card cannot take is not sent to it (nor does it cost a try)
+      if (pin !== undefined && !PIV_PIN.test(pin)) return { pin: { prompt: 'Type the PIN of your card', message: 'a PIN has 6 to 8 characters', submit: (p) => attempt(p) } };
       let signature: Buffer;
       try {
         signature = await prove(challenge.digest, pin);
@@ -69,7 +84,7 @@ export class CardLogin implements CardAuth {
           if (pin !== undefined) {
             this.log.warn({ ...ev, token: id.token, event: 'card-pin-wrong', triesLeft: err.triesLeft }, 'a wrong PIN was typed for a card');
             this.audit('card-pin-wrong', { ...ev, token: id.token, triesLeft: err.triesLeft });
-            this.throttle.failed(this.#keys(from, id.token));
+            this.throttle.failed(await this.#cardKeys(from, id.token));
           }
           const message = pin === undefined ? '' : err.triesLeft === null ? 'wrong PIN' : `wrong PIN: ${err.triesLeft} ${err.triesLeft === 1 ? 'try' : 'tries'} left`;
           return { pin: { prompt: 'Type the PIN of your card', message, submit: (p) => attempt(p) } };
@@ -89,24 +104,24 @@ export class CardLogin implements CardAuth {
 
   /** A card that identified itself, and proved itself where it can: what the policy and its binding open. */
   async #proved(id: CardIdentity, from: From): Promise<CardOutcome> {
-    const d = await this.cards.decide(id, from.terminal);
+    const d = await this.cards.decide(id, placeOf(from));
     if ('refuse' in d) return this.#refuse(from, id.token, d.refuse);
     if ('open' in d) {
       const r = await this.sessions.cardLogin(d.open, from);
       if ('key' in r) {
         this.throttle.succeeded(`card:${id.token}`);
-        await this.cards.used(id.token, from.terminal);
+        await this.cards.used(id.token, placeOf(from));
       }
       return 'key' in r ? r : { message: r.message };
     }
     const want = d.password.user;
     const after = async (r: LoginResult): Promise<LoginResult> => {
       if ('key' in r) {
-        if (!(await this.cards.passwordGiven(id.token, userOf(r.key), from.terminal))) {
+        if (!(await this.cards.passwordGiven(id.token, userOf(r.key), placeOf(from)))) {
           // the password was someone else's than the card's: their session stays theirs, not this card's
           return { message: 'this card belongs to someone else: their session is not opened for it' };
         }
-        await this.cards.used(id.token, from.terminal);
+        await this.cards.used(id.token, placeOf(from));
         return r;
       }
       const change = r.changePassword;

@@ -86,6 +86,13 @@ async function lockedAccount(user: string): Promise<boolean> {
   }
 }
 
+/**
+ * PAM_TTY for every login: never the terminal's own id, which the terminal chooses. logind reads
+ * PAM_TTY (a "tty1" would put a remote session on seat0's VT, ":0" would make it an X display);
+ * modules only need it to be set and the same for all our logins.
+ */
+const PAM_TTY = 'waydesk';
+
 /** What a user name may be: a login name, never a path or an option. */
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 /** How long a user whose password expired has to choose a new one before the login starts over. */
@@ -178,7 +185,7 @@ export class PamLogin {
       let t: PamTransaction;
       try {
         c = pamCodes();
-        t = new PamTransaction({ service: this.#o.service, user: r.user, password: '', rhost: r.remote.replace(/:\d+$/, ''), tty: r.terminal });
+        t = new PamTransaction({ service: this.#o.service, user: r.user, password: '', rhost: r.remote.replace(/:\d+$/, ''), tty: PAM_TTY });
       } catch (err) {
         this.#o.log.error({ err: (err as Error).message }, 'PAM would not start');
         return { ok: false, reason: 'unavailable', message: 'logins are not available on this server right now' };
@@ -208,7 +215,7 @@ export class PamLogin {
     let t: PamTransaction;
     try {
       c = pamCodes();
-      t = new PamTransaction({ service: this.#o.service, user: r.user, password: r.password, rhost: r.remote.replace(/:\d+$/, ''), tty: r.terminal });
+      t = new PamTransaction({ service: this.#o.service, user: r.user, password: r.password, rhost: r.remote.replace(/:\d+$/, ''), tty: PAM_TTY });
     } catch (err) {
       this.#o.log.error({ err: (err as Error).message }, 'PAM would not start');
       return { ok: false, reason: 'unavailable', message: 'logins are not available on this server right now' };
@@ -243,7 +250,7 @@ export class PamLogin {
       this.#o.log.error({ err: (err as Error).message }, 'cannot open PAM sessions');
       return { ok: false, reason: 'unavailable', message: 'your session could not be opened: ask an administrator' };
     }
-    return { ok: true, user, sessionKeeper: [keeper, this.#o.service, user, r.remote.replace(/:\d+$/, ''), r.terminal, PAM_ENV_FOR_DESKTOP, '--'] };
+    return { ok: true, user, sessionKeeper: [keeper, this.#o.service, user, r.remote.replace(/:\d+$/, ''), PAM_TTY, PAM_ENV_FOR_DESKTOP, '--'] };
   }
 
   /**

@@ -114,8 +114,11 @@ export async function runPxeConfig(argv: string[], defaultState: string): Promis
     if (!fs.existsSync(path.join(image, f))) fail(`${image} has no ${f}: build the image first (npm run pxe:build)`);
   }
   const out = path.resolve(o.out ?? path.join(state, 'pxe'));
+  // both files are line-based: a newline in a path would add a directive of its own
+  if (/[\x00-\x1f\x7f\s"]/.test(out)) fail(`the output directory's path may not hold spaces, quotes or control characters: ${JSON.stringify(out)}`);
   const identity = loadOrCreateIdentity(state);
   const version = fs.readFileSync(path.join(image, 'image-version'), 'utf8').trim();
+  if (!/^[A-Za-z0-9.+_-]{1,80}$/.test(version)) fail(`${path.join(image, 'image-version')} does not hold an image version: build the image again`);
   const files = pxeFiles({ ...net, port, fingerprint: identity.fingerprint, version, out, interface: o.interface, http: o.http, serialConsole });
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'boot.ipxe'), files.bootIpxe);

@@ -73,22 +73,32 @@ const SESSION_OPEN_MS = 30_000;
 /** What the keeper said: the session is open (and its logind id, if any), or why it is not. */
 type KeeperSaid = { opened: true; logindSession: string | null } | { opened: false; why: string };
 
-/** Reads the keeper's one status line; its stdout closes right after it (or when it dies). */
+/**
+ * Reads the keeper's one status line: decided at its newline, or when the keeper's stdout closes
+ * or the keeper exits without one (a module's helper may hold the pipe open, so neither waits for the other).
+ */
 function keeperSays(proc: ChildProcess): Promise<KeeperSaid> {
   return new Promise((resolve) => {
     let text = '';
+    let decided = false;
     const out = proc.stdout!;
     out.setEncoding('utf8');
-    out.on('data', (d: string) => {
-      if (text.length < 4096) text += d;
-    });
-    out.on('close', () => {
+    const decide = (): void => {
+      if (decided) return;
+      decided = true;
       const line = text.split('\n')[0] ?? '';
       const m = /^opened ?(\S*)$/.exec(line);
       // a logind session id is a short name (digits, or "c1"): anything else is not used in a unit name
       if (m) resolve({ opened: true, logindSession: /^[A-Za-z0-9]{1,32}$/.test(m[1]!) ? m[1]! : null });
       else resolve({ opened: false, why: line.startsWith('failed ') ? line.slice(7, 207) : 'the session keeper ended before it opened the session' });
+    };
+    out.on('data', (d: string) => {
+      if (text.length < 4096) text += d;
+      if (text.includes('\n')) decide();
     });
+    out.on('close', decide);
+    // what it wrote before it exited is in the pipe: read it first
+    proc.once('exit', () => setTimeout(decide, 100));
   });
 }
 

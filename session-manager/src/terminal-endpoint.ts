@@ -167,7 +167,15 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
     greeter?.stop();
     greeter = null;
     leaveWaiting();
+    proof?.reject(new Error('the terminal went away'));
+    proof = null;
+    // a terminal that goes away can no longer say its card left: where the policy logs a card's
+    // session out when it does, it does so now, rather than trust a card nobody can see
+    const key = cardKey !== null && shownKey === cardKey ? cardKey : null;
     if (peer) router.detach(peer);
+    if (key !== null && hello) {
+      auth.card?.removed(key, { remote: ch.remote, terminal: hello.terminalId }).catch((err: Error) => log.error({ session: key, err: err.message }, 'the session of a card could not be ended'));
+    }
   };
   const drop = (reason: string): void => {
     if (closed) return;
@@ -311,17 +319,22 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
         if (!peer) showGreeter('');
         return;
       }
-      void cards.removed(key, from()).then((what) => {
-        if (closed || what !== 'detach' || shownKey !== key) return;
-        letGo();
-        showGreeter('card out: your session goes on', true);
-      });
+      cards.removed(key, from()).then(
+        (what) => {
+          if (closed || what !== 'detach' || shownKey !== key) return;
+          letGo();
+          showGreeter('card out: your session goes on', true);
+        },
+        (err: Error) => log.error({ session: key, err: err.message }, 'the session of a card taken out could not be ended'),
+      );
       return;
     }
     clearTimeout(greetingTimer);
     const prove = (digest: Buffer, pin?: string): Promise<Buffer> =>
       new Promise<Buffer>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`the card did not answer within ${CARD_PROOF_MS / 1000} s`)), CARD_PROOF_MS);
+        // one challenge at a time: an earlier one still waiting is over
+        proof?.reject(new Error('another challenge replaced it'));
         proof = {
           resolve: (sig) => {
             clearTimeout(timer);
@@ -360,6 +373,8 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
           user: ask.user,
           prompt: ask.prompt,
           submit: async (user, password) => {
+            // typed for a card that has left since: it opens nothing
+            if (gen !== cardGeneration) return { ok: false, message: 'the card was taken out' };
             const out = toGreeter(await ask.login({ user, password }));
             // the card in the reader opened it: taking the card out detaches it
             if (out.ok && gen === cardGeneration && shownKey !== null) cardKey = shownKey;
@@ -383,6 +398,7 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
         pin: true,
         prompt: ask.prompt,
         submit: async (_user, pin) => {
+          if (gen !== cardGeneration) return { ok: false, message: 'the card was taken out' };
           try {
             presentOrAsk(await ask.submit(pin));
           } catch (err) {

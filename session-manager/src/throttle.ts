@@ -41,7 +41,13 @@ export class FailureThrottle {
       this.#failures.delete(k);
       this.#failures.set(k, !f || now - f.last > FAILURE_WINDOW_MS ? { n: 1, last: now } : { n: f.n + 1, last: now });
     }
-    if (this.#failures.size > MAX_KEYS) for (const k of [...this.#failures.keys()].slice(0, MAX_KEYS / 4)) this.#failures.delete(k);
+    if (this.#failures.size > MAX_KEYS) {
+      // past the bound the oldest go, users' last: a flood under other keys must not clear the
+      // count of the account someone is guessing at
+      const keys = [...this.#failures.keys()];
+      const order = [...keys.filter((k) => !k.startsWith('user:')), ...keys.filter((k) => k.startsWith('user:'))];
+      for (const k of order.slice(0, MAX_KEYS / 4)) this.#failures.delete(k);
+    }
   }
 
   /** A success under this key: its count starts over (only its own: one good account must not clear an address under attack). */

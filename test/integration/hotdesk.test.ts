@@ -318,7 +318,7 @@ describe.skipIf(!isRoot() || foreignPcscd() !== null)('smartcard hot-desking', (
     terminals.push(t1);
     await waitFor('the reader', () => t1.cards.state === 'ready' && greeterSays(t1.terminal, ''), 15_000);
     await sleep(1000);
-    const refused = (): number => s.log().match(/"terminal":"desk-11"[^\n]*"reason":"not-registered"/g)?.length ?? 0;
+    const refused = (): number => s.log().match(/"terminal":"desk-11@[^\n]*"reason":"not-registered"/g)?.length ?? 0;
     const throttled = (): number => s.log().match(/"terminal":"desk-11"[^\n]*"event":"card-throttled"/g)?.length ?? 0;
     // unknown cards one after another, as fast as a person could: three are free, then each waits
     // twice as long as the last (1 s, 2 s, 4 s), and what comes sooner is not even looked at

@@ -35,4 +35,11 @@ describe('the failure throttle', () => {
     t.failed(['address:10.0.0.5'], 10 * 60_000 + 1);
     expect(t.waitFor(['address:10.0.0.5'], 10 * 60_000 + 1)).toBe(0);
   });
+
+  it('forgets other keys before a user\'s when it is full, so a flood cannot clear a guessed account', () => {
+    const t = new FailureThrottle();
+    for (let i = 0; i < 4; i++) t.failed(['user:alice'], 0);
+    for (let i = 0; i < 5000; i++) t.failed([`card:uid:${i.toString(16)}`], 1);
+    expect(t.waitFor(['user:alice'], 0)).toBe(2000);
+  });
 });

@@ -33,10 +33,13 @@ static int no_conversation(int n, const struct pam_message **msg, struct pam_res
 }
 
 static volatile sig_atomic_t child_pid = 0;
+static volatile sig_atomic_t stop_requested = 0;
 
-/* SIGTERM and SIGHUP go to the desktop, which ends; the session is then closed as always. */
+/* SIGTERM and SIGHUP go to the desktop, which ends; the session is then closed as always. Before
+ * the desktop is started, they mean: do not start it (the session is closed and we exit). */
 static void forward(int sig) {
 	if (child_pid > 0) kill(child_pid, sig);
+	else stop_requested = sig;
 }
 
 /* The one status line, then stdout is /dev/null: the desktop must not hold the server's pipe. */
@@ -78,6 +81,12 @@ int main(int argc, char **argv) {
 		say("failed", "the session keeper does not run as root");
 		return 2;
 	}
+	/* from the start: a stop while PAM works or the server places us still closes the session */
+	struct sigaction sa = {0};
+	sa.sa_handler = forward;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGINT, SIG_IGN);
 	struct pam_conv conv = {no_conversation, NULL};
 	pam_handle_t *h = NULL;
 	int rc = pam_start(service, user, &conv, &h);
@@ -130,13 +139,8 @@ int main(int argc, char **argv) {
 	 * logind scope its limits), then writes a line (or closes this stdin): only then the desktop,
 	 * so it is born inside. */
 	char go;
-	while (read(STDIN_FILENO, &go, 1) < 0 && errno == EINTR) {}
-	struct sigaction sa = {0};
-	sa.sa_handler = forward;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGINT, SIG_IGN);
-	pid_t pid = fork();
+	while (!stop_requested && read(STDIN_FILENO, &go, 1) < 0 && errno == EINTR) {}
+	pid_t pid = stop_requested ? -2 : fork();
 	if (pid == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
@@ -146,7 +150,9 @@ int main(int argc, char **argv) {
 		_exit(127);
 	}
 	int status = 0;
-	if (pid < 0) {
+	if (pid == -2) {
+		status = (128 + stop_requested) << 8;
+	} else if (pid < 0) {
 		fprintf(stderr, "waydesk-pam-session: fork: %s\n", strerror(errno));
 		status = 127 << 8;
 	} else {

@@ -93,7 +93,7 @@ describe.skipIf(!isRoot())('the PAM session keeper', () => {
       typeLogin(t, USER, PASSWORD);
       await waitFor('the greeter to say the session could not be opened', () => greeterSays(t, 'your session could not be opened: ask an administrator'), 20_000);
       // the administrator finds PAM's own reason in the log; no desktop was started for it
-      expect(s.log()).toMatch(/"why":"[^"]*(?:error|fail|denied)[^"]*".*PAM would not open the session/i);
+      await waitFor("PAM's reason in the log", () => /"why":"[^"]*(?:error|fail|denied)[^"]*".*PAM would not open the session/i.test(s.log()), 5000);
       expect(s.log()).not.toMatch(/"desktop running"/);
       expect(t.atGreeter).toBe(true);
     } finally {

@@ -3,11 +3,11 @@
 // the card: what the terminal can know) to the first whole picture of the session painted there,
 // for terminals of the same size and for a move that resizes the desktop; and, apart, how late
 // pcscd reports a card after it went in (its polling), so the time a user feels is honest.
-import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { PcscCardReader } from '../../client-firmware/src/card-reader.js';
+import type { PcscCardReader } from '../../client-firmware/src/card-reader.js';
 import { createLogger } from '../../client-firmware/src/log.js';
-import { Terminal } from '../../client-firmware/src/terminal.js';
+import type { Terminal } from '../../client-firmware/src/terminal.js';
+import { cardTerminal, pivToken } from '../helpers/card-terminal.js';
 import { FakeCard, makePivKey } from '../helpers/fake-card.js';
 import { foreignPcscd, Pcscd } from '../helpers/pcscd.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
@@ -31,16 +31,13 @@ interface Desk {
 function desk(s: DevServer, id: string, size: { width: number; height: number }, reader: string): Desk {
   const log = createLogger(`bench-${id}`);
   log.level = 'error';
-  const cards = new PcscCardReader({ readerName: reader, log });
-  const terminal = new Terminal({ url: s.url, fingerprint: s.fingerprint, terminalId: id, display: { ...size, refreshMhz: 60000 }, kind: 'headless', log, cards });
+  const { terminal, cards } = cardTerminal(s, size, id, reader, log);
   const d: Desk = { terminal, cards, insertedAt: 0, wholeAt: 0 };
   cards.on('inserted', () => (d.insertedAt = performance.now()));
   // emitted as soon as the picture is painted
   terminal.on('frame', (f) => {
     if (f.full && !terminal.atGreeter) d.wholeAt = performance.now();
   });
-  cards.start();
-  terminal.start();
   return d;
 }
 
@@ -71,8 +68,7 @@ export async function benchHotdesk(r: Report): Promise<void> {
   try {
     await pcscd.start();
     s = await startLoginServer(['foot', '-o', 'cursor.blink=no', 'sh']);
-    const spki = new crypto.X509Certificate(key.certificate).publicKey.export({ type: 'spki', format: 'der' });
-    execFileSync(process.execPath, [SERVER_BIN, 'bind-card', `piv:${crypto.createHash('sha256').update(spki).digest('hex')}`, USER, '--state', s.state]);
+    execFileSync(process.execPath, [SERVER_BIN, 'bind-card', pivToken(key), USER, '--state', s.state]);
     for (const [label, sizes] of [
       ['same_size', [{ width: 1920, height: 1080 }, { width: 1920, height: 1080 }]],
       ['resize', [{ width: 1920, height: 1080 }, { width: 1280, height: 1024 }]],

@@ -7,11 +7,12 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PcscCardReader } from '../../client-firmware/src/card-reader.js';
-import { HeadlessPresenter } from '../../client-firmware/src/headless-presenter.js';
+import type { PcscCardReader } from '../../client-firmware/src/card-reader.js';
+import type { HeadlessPresenter } from '../../client-firmware/src/headless-presenter.js';
 import { createLogger } from '../../client-firmware/src/log.js';
-import { Terminal } from '../../client-firmware/src/terminal.js';
+import type { Terminal } from '../../client-firmware/src/terminal.js';
 import { keystrokes } from '../../protocol/src/us-keys.js';
+import { cardTerminal, pivToken } from '../helpers/card-terminal.js';
 import { FakeCard, makePivKey } from '../helpers/fake-card.js';
 import { foreignPcscd, Pcscd } from '../helpers/pcscd.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
@@ -44,15 +45,10 @@ try {
   await pcscd.start();
   say(`pcscd runs with two virtual readers: ${pcscd.readers.join(', ')}`);
   s = await startLoginServer(['foot', '-o', 'cursor.blink=no', 'sh']);
-  const spki = new crypto.X509Certificate(key.certificate).publicKey.export({ type: 'spki', format: 'der' });
-  const token = `piv:${crypto.createHash('sha256').update(spki).digest('hex')}`;
-  execFileSync(process.execPath, [SERVER_BIN, 'bind-card', token, USER, '--state', s.state], { stdio: 'inherit' });
+  execFileSync(process.execPath, [SERVER_BIN, 'bind-card', pivToken(key), USER, '--state', s.state], { stdio: 'inherit' });
   for (const [i, size] of [{ width: 1920, height: 1080 }, { width: 1280, height: 1024 }].entries()) {
-    const cards = new PcscCardReader({ readerName: pcscd.readers[i]!, log });
-    const t = new Terminal({ url: s.url, fingerprint: s.fingerprint, terminalId: `demo-desk-${i + 1}`, display: { ...size, refreshMhz: 60000 }, kind: 'headless', log, cards });
-    terminals.push({ t, cards, png: new HeadlessPresenter(t) });
-    cards.start();
-    t.start();
+    const d = cardTerminal(s, size, `demo-desk-${i + 1}`, pcscd.readers[i]!, log);
+    terminals.push({ t: d.terminal, cards: d.cards, png: d.presenter });
   }
   const [one, two] = terminals as [(typeof terminals)[0], (typeof terminals)[0]];
   await waitFor('both greeters', () => terminals.every((x) => x.t.atGreeter && x.cards.state === 'ready'), 20_000);

@@ -3,17 +3,14 @@
 // and PIV cards holding real EC P-256 keys that sign the server's challenge), real PAM against
 // accounts this test makes and removes, and the real login server with foot desktops.
 import { execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PcscCardReader } from '../../client-firmware/src/card-reader.js';
-import { HeadlessPresenter } from '../../client-firmware/src/headless-presenter.js';
-import { createLogger } from '../../client-firmware/src/log.js';
-import { Terminal } from '../../client-firmware/src/terminal.js';
 import { KEY, keystrokes } from '../../protocol/src/us-keys.js';
-import { FakeCard, makePivKey, type PivKey } from '../helpers/fake-card.js';
+import type { Terminal } from '../../client-firmware/src/terminal.js';
+import { cardTerminal, pivToken } from '../helpers/card-terminal.js';
+import { FakeCard, makePivKey } from '../helpers/fake-card.js';
 import { greeterSays } from '../helpers/greeter.js';
 import { foreignPcscd, Pcscd } from '../helpers/pcscd.js';
 import { isRoot, sleep, waitFor } from '../helpers/compositor.js';
@@ -30,29 +27,6 @@ const KEY_X = 45;
 
 function uidOf(name: string): number {
   return Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
-}
-
-function pivToken(k: PivKey): string {
-  const spki = new crypto.X509Certificate(k.certificate).publicKey.export({ type: 'spki', format: 'der' });
-  return `piv:${crypto.createHash('sha256').update(spki).digest('hex')}`;
-}
-
-/** A headless terminal with a card reader: one of the pcscd's two. */
-function cardTerminal(s: DevServer, size: { width: number; height: number }, id: string, reader: string) {
-  const log = createLogger(`terminal-${id}`);
-  const cards = new PcscCardReader({ readerName: reader, log });
-  const terminal = new Terminal({ url: s.url, fingerprint: s.fingerprint, terminalId: id, display: { ...size, refreshMhz: 60000 }, kind: 'headless', log, cards });
-  new HeadlessPresenter(terminal);
-  cards.start();
-  terminal.start();
-  return {
-    terminal,
-    cards,
-    stop: () => {
-      cards.stop();
-      terminal.stop();
-    },
-  };
 }
 
 function admin(s: DevServer, ...args: string[]): string {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential python3 pkg-config
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
-  libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev ffmpeg
+  libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev libopenh264-dev ffmpeg
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
   iproute2 passwd libpam0g-dev console-setup-linux
   libpcsclite-dev pcscd vsmartcard-vpcd

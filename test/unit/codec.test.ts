@@ -161,6 +161,19 @@ describe('H.264', () => {
     dec.close();
   });
 
+  it('refuses a stream that announces pictures bigger than the screen before decoding it', () => {
+    const enc = new H264Encoder({ width: 1920, height: 1080, fps: 60, crf: 23, maxKbps: 0, intraRefresh: false, preset: 'ultrafast' });
+    const big = enc.encode(Buffer.alloc(1920 * 1080 * 4, 0x40), null, true).data;
+    enc.close();
+    const dec = new H264Decoder();
+    expect(() => dec.decode(big, Buffer.alloc(W * H * 4), W, H, null)).toThrow(/announces 1920x1088 pictures .* for a 640x360 box/);
+    // and the same stream still decodes where it fits
+    const fb = Buffer.alloc(1920 * 1080 * 4);
+    dec.decode(big, fb, 1920, 1080, null);
+    expect(Math.abs(fb[(540 * 1920 + 960) * 4]! - 0x40)).toBeLessThan(4);
+    dec.close();
+  });
+
   it('decodes pictures whose width is not a multiple of the decoder alignment (800x600, 1366x768)', () => {
     for (const [w, h] of [[800, 600], [1366, 768]] as const) {
       const src = Buffer.alloc(w * h * 4);

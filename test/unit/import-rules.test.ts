@@ -87,7 +87,7 @@ describe('who may import whom', () => {
     const loaders: string[] = [];
     for (const dir of ['protocol', 'native', 'compositor', 'session-manager', 'client-firmware']) {
       for (const s of sources(dir)) {
-        if (fs.readFileSync(path.join(ROOT, s.file), 'utf8').match(/\.node['"]/)) loaders.push(s.file);
+        if (fs.readFileSync(path.join(ROOT, s.file), 'utf8').match(/\.node['"`]/)) loaders.push(s.file);
       }
     }
     expect(loaders.sort()).toEqual(['native/codec/ts/index.ts', 'native/compositor/ts/index.ts', 'native/pam/ts/index.ts']);

@@ -1,7 +1,8 @@
 /*
- * The streaming codec: H.264 through libavcodec (libx264, or h264_vaapi where a VA driver
- * works), BGRX<->I420 through libyuv, and lossless zstd tiles. Pure C API; the N-API
- * layer (addon.cc) only converts arguments.
+ * The streaming codec: H.264 encoding through libavcodec (libx264, or h264_vaapi where a VA
+ * driver works; h264_encoder.c, the server's addon), decoding through openh264
+ * (h264_decoder.c), BGRX<->I420 through libyuv, and lossless zstd tiles (tiles.c). Pure C API;
+ * the N-API layers (encoder_addon.cc, addon.cc) only convert arguments.
  *
  * Pixels are BGRX/BGRA in memory (libyuv calls that "ARGB"), stride width*4.
  * Rectangles are x, y, width, height int32 quadruples.

@@ -1,4 +1,5 @@
-// The one typed wrapper over the codec binding (libavcodec H.264, libyuv, zstd tiles).
+// The one typed wrapper over the codec bindings: waydesk_h264enc (the server's H.264 encoder,
+// libavcodec) and waydesk_codec (zstd tiles and the openh264 decoder, what a terminal needs).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -42,27 +43,36 @@ interface RawTiler {
   encode(cur: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array, restart: boolean): Buffer;
   decode(data: Uint8Array, fb: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): boolean;
 }
-interface Binding {
+/** The server's addon: the H.264 encoder, linking libavcodec. */
+interface EncoderBinding {
   Encoder: new (o: EncoderOptions & { maxWidth: number; maxHeight: number }) => RawEncoder;
+}
+/** Both sides' addon: tiles and the H.264 decoder (openh264), small enough for a netboot image. */
+interface CodecBinding {
   Decoder: new () => RawDecoder;
   Tiler: new (windowLog: number) => RawTiler;
 }
 
-let binding: Binding | undefined;
-function load(): Binding {
-  if (binding) return binding;
-  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'waydesk_codec.node');
+const bindings = new Map<string, unknown>();
+function load<T>(name: 'waydesk_codec' | 'waydesk_h264enc'): T {
+  const loaded = bindings.get(name);
+  if (loaded) return loaded as T;
+  // dist/../build/Release: the netboot image keeps that layout for its bundled program too
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', `${name}.node`);
+  let b: T;
   try {
-    binding = createRequire(import.meta.url)(file) as Binding;
+    b = createRequire(import.meta.url)(file) as T;
   } catch (err) {
     throw new Error(`cannot load the codec addon (${file}): ${(err as Error).message}. Build it with \`npm run build\`.`);
   }
-  return binding;
+  bindings.set(name, b);
+  return b;
 }
 
 /** Loads the addon now (before dropping privileges). */
 export function preloadCodecBinding(): void {
-  load();
+  load('waydesk_codec');
+  load('waydesk_h264enc');
 }
 
 /** Where an encoder's picture sits in a bigger BGRX frame (a window's video on the desktop). */
@@ -81,7 +91,7 @@ export class H264Encoder {
   readonly width: number;
   readonly height: number;
   constructor(o: EncoderOptions) {
-    this.#e = new (load().Encoder)({ ...o, maxWidth: MAX_OUTPUT.width, maxHeight: MAX_OUTPUT.height });
+    this.#e = new (load<EncoderBinding>('waydesk_h264enc').Encoder)({ ...o, maxWidth: MAX_OUTPUT.width, maxHeight: MAX_OUTPUT.height });
     this.width = o.width;
     this.height = o.height;
   }
@@ -116,7 +126,7 @@ export class H264Encoder {
 export class H264Decoder {
   readonly #d: RawDecoder;
   constructor() {
-    this.#d = new (load().Decoder)();
+    this.#d = new (load<CodecBinding>('waydesk_codec').Decoder)();
   }
   /**
    * `box`: the part of dst the picture covers (x, y, width, height; default all of it); the
@@ -139,7 +149,7 @@ export class H264Decoder {
 export class TileCodec {
   readonly #t: RawTiler;
   constructor() {
-    this.#t = new (load().Tiler)(TILE_WINDOW_LOG);
+    this.#t = new (load<CodecBinding>('waydesk_codec').Tiler)(TILE_WINDOW_LOG);
   }
   /** The rectangles cut down to the pixels that differ between cur and prev (none: empty). */
   shrink(cur: Buffer, prev: Buffer, fbWidth: number, fbHeight: number, rects: Int32Array): Int32Array {

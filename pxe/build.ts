@@ -17,9 +17,10 @@ export const IMAGE_BUDGET_BYTES = 40 * 1024 * 1024;
 const ZSTD = ['-19', '-T2'];
 /**
  * Modules the terminal loads at boot, with what they need: networks (virtio, Intel e1000 for
- * QEMU's default and many thin clients), and (for the DRM presenter to come) GPUs and input.
+ * QEMU's default and many thin clients), GPUs (QEMU's bochs and virtio-gpu), input, and the USB
+ * host controllers that keyboards, mice and card readers hang off.
  */
-export const MODULES = ['virtio_pci', 'virtio_net', 'e1000', 'e1000e', 'r8169', 'bochs', 'virtio-gpu', 'evdev', 'psmouse', 'virtio_input', 'usbhid', 'hid_generic'];
+export const MODULES = ['virtio_pci', 'virtio_net', 'e1000', 'e1000e', 'r8169', 'bochs', 'virtio-gpu', 'evdev', 'psmouse', 'virtio_input', 'usbhid', 'hid_generic', 'xhci_pci', 'ehci_pci', 'uhci_hcd', 'ohci_pci'];
 
 interface Entry {
   /** A file to copy, or the bytes themselves. */
@@ -100,9 +101,9 @@ function bundle(): Buffer {
       path.join(ROOT, 'node_modules/.bin/esbuild'),
       [path.join(ROOT, 'client-firmware/dist/netboot.js'), '--bundle', '--platform=node', '--format=esm', '--target=node20', '--legal-comments=none', `--outfile=${out}`, '--log-level=warning',
         // ws is CommonJS: its require() of Node's own modules needs a require in the ES module
-        "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        "--banner:js=import { createRequire as wdCreateRequire } from 'node:module'; const require = wdCreateRequire(import.meta.url);",
         // ws's optional native helpers: absent, it uses its JavaScript
-        '--external:bufferutil', '--external:utf-8-validate'],
+        '--external:bufferutil', '--external:utf-8-validate', ...EXTERNAL_PACKAGES.map((p) => `--external:${p}`)],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     return fs.readFileSync(out);
@@ -110,6 +111,19 @@ function bundle(): Buffer {
     fs.rmSync(out, { force: true });
   }
 }
+
+/**
+ * The terminal's addons, where its bundled program looks for them (dist/../build/Release, the
+ * layout of the packages they come from), with the libraries they link.
+ */
+const ADDONS = ['native/codec/build/Release/waydesk_codec.node', 'native/drm/build/Release/waydesk_drm.node'];
+/**
+ * npm packages the bundle leaves out because they load an addon of their own: shipped as they
+ * are (their JavaScript, package.json and addon), where the bundle's imports find them.
+ */
+const EXTERNAL_PACKAGES = ['smartcard'];
+/** The font of the terminal's status screens (protocol/src/bitmap-font.ts reads Debian's consolefonts). */
+const FONTS = /^Uni2-Terminus(Bold)?(16|20x10|24x12|28x14|32x16)\.psf\.gz$/;
 
 /** Mount points and the like: directories the image has with nothing in them. */
 const EMPTY_DIRS = ['/dev', '/proc', '/sys', '/tmp', '/run', '/root', '/etc/waydesk'];
@@ -165,8 +179,35 @@ export function buildImage(outDir: string): Image {
   const loaded = modules(k.version, MODULES, entries);
   entries.set('/etc/waydesk/modules', { data: Buffer.from(loaded.join('\n') + '\n'), mode: 0o644 });
   say(`${loaded.length} modules: ${loaded.join(' ')}`);
+  for (const a of ADDONS) {
+    const file = path.join(ROOT, a);
+    if (!fs.existsSync(file)) throw new Error(`${file} is missing: build it with \`npm run build\``);
+    withLibraries(file, entries);
+    entries.set(`/opt/waydesk/build/Release/${path.basename(a)}`, { from: file, mode: 0o755 });
+    entries.delete(file);
+  }
+  for (const name of EXTERNAL_PACKAGES) {
+    const dir = path.join(ROOT, 'node_modules', name);
+    const walk = (rel: string): void => {
+      for (const f of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+        const r = path.join(rel, f.name);
+        if (f.isDirectory()) {
+          if (!/^(node_modules|src|obj\.target|\.deps)$/.test(f.name)) walk(r);
+        } else if (/\.(js|cjs|mjs|json|node)$/.test(f.name) && !/\.map$/.test(f.name)) {
+          if (f.name.endsWith('.node')) withLibraries(path.join(dir, r), entries);
+          entries.delete(path.join(dir, r));
+          entries.set(`/opt/waydesk/node_modules/${name}/${r}`, { from: path.join(dir, r), mode: 0o644 });
+        }
+      }
+    };
+    walk('.');
+  }
+  const fontDir = '/usr/share/consolefonts';
+  const fonts = fs.existsSync(fontDir) ? fs.readdirSync(fontDir).filter((f) => FONTS.test(f)) : [];
+  if (fonts.length === 0) throw new Error(`no Terminus fonts in ${fontDir}: install Debian's console-setup-linux`);
+  for (const f of fonts) entries.set(`${fontDir}/${f}`, { from: `${fontDir}/${f}`, mode: 0o644 });
   say('bundling the terminal program');
-  entries.set('/opt/waydesk/netboot.mjs', { data: bundle(), mode: 0o644 });
+  entries.set('/opt/waydesk/dist/netboot.mjs', { data: bundle(), mode: 0o644 });
   // the image's version: what it is made of, so a terminal and the server can tell an old one
   const h = crypto.createHash('sha256');
   // and how it is put together

@@ -1,52 +1,106 @@
-// The netbooted terminal's first program (pxe/: the image's /init starts it): finds the server
-// (discovery.ts), connects with its certificate pinned, says hello, and reports on the console
-// what a terminal's status screen will say: looking for the server, unreachable (retrying),
-// certificate does not match, at the greeter. It keeps retrying; the DRM presenter that draws
-// the greeter and desktop in the image is the next step (issue 16), and replaces the report.
-import { WIRE_VERSION, decodeServerMessage, encodeTerminalMessage } from '@waydesk/protocol/wire';
-import { PinError, connectWebSocket } from './connection.js';
+// The netbooted terminal's program (pxe/: the image's /init starts it): finds the server
+// (discovery.ts), shows the greeter and the desktop on the screen through DRM/KMS, sends the
+// keyboard and mouse, and says on its screen (and its console) what is wrong when there is no
+// server to show: looking for it, unreachable, a certificate that does not match, no keyboard.
+import { drmCards, Screen } from '@waydesk/native-drm';
 import { DiscoveryError, discover } from './discovery.js';
+import { DrmPresenter } from './drm-presenter.js';
+import { EvdevInput } from './evdev-input.js';
+import { createLogger } from './log.js';
+import { drawStatusScreen } from './status-screen.js';
+import { Terminal } from './terminal.js';
 
-const RETRY_MS = 2000;
+/** A ping a second: about 60 bytes a second each way, so a lost server shows within SILENT_MS. */
+const HEARTBEAT_MS = 1000;
 const say = (s: string): void => void process.stdout.write(`waydesk-terminal: ${s}\n`);
+const log = createLogger('waydesk-terminal');
 
-async function main(): Promise<void> {
+/** The first DRM device that drives a monitor; null (and why, on the console) when none does. */
+function openScreen(): Screen | null {
+  const cards = drmCards();
+  if (cards.length === 0) say('no screen: no DRM device (/dev/dri/card*); is the GPU driver in the image?');
+  for (const card of cards) {
+    try {
+      const s = new Screen(card);
+      say(`screen ${s.info.connector} ${s.info.width}x${s.info.height}@${(s.info.refreshMhz / 1000).toFixed(0)} on ${card} (${s.info.driver}, ${s.info.hwCursor ? 'hardware' : 'software'} cursor)`);
+      return s;
+    } catch (err) {
+      say(`no screen on ${card}: ${(err as Error).message}`);
+    }
+  }
+  return null;
+}
+
+/** A problem the terminal cannot get past by itself: on the screen and the console, for good. */
+function stuck(screen: Screen | null, title: string, detail: string): never {
+  say(`${title}: ${detail}`);
+  if (screen) screen.present(drawStatusScreen(screen.info.width, screen.info.height, { title, detail, problem: true }), screen.info.width, screen.info.height, null);
+  // nothing to retry: keep the message up until someone fixes the boot configuration
+  setInterval(() => {}, 1 << 30);
+  throw new Error('unreachable');
+}
+
+function main(): void {
   say('looking for the server');
+  const screen = openScreen();
   let found;
   try {
     found = discover({ cmdline: process.env.WAYDESK_CMDLINE, configFile: process.env.WAYDESK_TERMINAL_CONFIG });
   } catch (err) {
     if (!(err instanceof DiscoveryError)) throw err;
-    say(`the boot configuration is wrong: ${err.message}`);
-    process.exit(2);
+    stuck(screen, 'the boot configuration is wrong', err.message);
   }
-  if (!found) {
-    say('no server named: the boot configuration must give waydesk.server=HOST:PORT and waydesk.fingerprint=SHA256');
-    process.exit(2);
-  }
+  if (!found) stuck(screen, 'no server named', 'the boot configuration must give waydesk.server=HOST:PORT and waydesk.fingerprint=SHA256');
   say(`server ${found.url} (from ${found.from})`);
-  const id = (process.env.WAYDESK_TERMINAL_ID ?? 'netboot').replace(/[^A-Za-z0-9:._-]/g, '-').slice(0, 64);
-  for (;;) {
-    try {
-      const ch = await connectWebSocket(found.url, found.fingerprint);
-      const greeted = new Promise<string>((resolve) => {
-        ch.onMessage((data) => {
-          const m = decodeServerMessage(data);
-          if (m.type === 'welcome') resolve(m.body.greeter ? `at the greeter (${m.body.width}x${m.body.height})` : 'showing a session');
-          if (m.type === 'error') resolve(`the server says: ${m.message}`);
-        });
-        ch.onClose((code, reason) => resolve(`the server closed the connection (${code}${reason ? `: ${reason}` : ''})`));
-      });
-      ch.send(encodeTerminalMessage({ type: 'hello', body: { version: WIRE_VERSION, terminalId: id, kind: 'drm', displays: [{ width: 1280, height: 800, refreshMhz: 60000 }], codecs: ['tiles'], input: ['keyboard', 'pointer'] } }));
-      say(await greeted);
-      ch.close(1000, 'the netboot check is done');
-      return;
-    } catch (err) {
-      if (err instanceof PinError) say(`certificate does not match: ${err.message}; not connecting to it`);
-      else say(`server unreachable (${(err as Error).message}); retrying`);
-      await new Promise((r) => setTimeout(r, RETRY_MS));
+  const terminalId = (process.env.WAYDESK_TERMINAL_ID || 'netboot').replace(/[^A-Za-z0-9:._-]/g, '-').slice(0, 64);
+  const display = screen ? { width: screen.info.width, height: screen.info.height, refreshMhz: screen.info.refreshMhz } : { width: 1280, height: 800, refreshMhz: 60000 };
+  // a heartbeat: the screen must not show a frozen picture as live when the cable is pulled
+  const terminal = new Terminal({ url: found.url, fingerprint: found.fingerprint, terminalId, display, kind: 'drm', log, heartbeatMs: HEARTBEAT_MS });
+  const presenter = screen ? new DrmPresenter(screen, terminal, { title: 'looking for the server', detail: found.url }) : null;
+  const input = presenter ? new EvdevInput({ terminal, pointer: presenter, log }) : null;
+  let last = '';
+  const report = (s: string): void => {
+    if (s !== last) say(s);
+    last = s;
+  };
+  // Without a keyboard nobody can log in at the greeter: say so rather than show a form no one can fill.
+  let noKeyboard = false;
+  const keyboardCheck = (): void => {
+    if (!presenter || !input || !terminal.atGreeter) return;
+    if (input.keyboards === 0 && !noKeyboard) {
+      noKeyboard = true;
+      report('no keyboard');
+      presenter.notice({ title: 'no keyboard', detail: 'plug a keyboard into this terminal to log in', problem: true });
+    } else if (input.keyboards > 0 && noKeyboard) {
+      noKeyboard = false;
+      report('keyboard found');
+      presenter.notice(null);
     }
-  }
+  };
+  terminal.on('status', (s) => {
+    if (s.state === 'greeter') {
+      report(`at the greeter (${terminal.painter.width || display.width}x${terminal.painter.height || display.height})`);
+      setTimeout(keyboardCheck, 2000).unref();
+    } else if (s.state === 'certificate') report(`certificate does not match: ${s.message}; not connecting to it`);
+    else if (s.state === 'silent') report('lost the server: the picture is marked as not live');
+    else if (s.state === 'connected' && last.startsWith('lost the server')) report(terminal.atGreeter ? 'the server answers again: at the greeter' : 'the server answers again: showing the session');
+    else report(s.message);
+  });
+  terminal.on('frame', () => {
+    if (!terminal.atGreeter && last.startsWith('at the greeter')) report('showing a session');
+  });
+  input?.on('change', keyboardCheck);
+  terminal.start();
+  input?.start();
+  const stop = (): void => {
+    input?.stop();
+    terminal.stop();
+    presenter?.close();
+    screen?.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
-await main();
+main();

@@ -31,14 +31,34 @@ export interface TerminalOptions {
   trace?: boolean;
   /** The terminal's card reader: its events go to the server, which may ask the card to sign. */
   cards?: CardSource;
+  /**
+   * Ping the server this often even when nobody is at the terminal, to notice within seconds
+   * that it stopped answering (a pulled cable): a screen must not show a frozen picture as
+   * live. Off by default: an idle desktop then puts nothing on the wire.
+   */
+  heartbeatMs?: number;
 }
 
 export interface TerminalEvents {
   /** `retrying` false: the terminal waits for its user (`reconnect()`), as after a takeover. */
-  status: [{ connected: boolean; retrying: boolean; message: string }];
+  status: [TerminalStatus];
   frame: [FrameMsg, FrameInfo];
   cursor: [CursorBody];
   'server-error': [string];
+}
+
+/**
+ * Where the terminal stands, for its screen: `unreachable` (no connection yet, retrying),
+ * `certificate` (the server's certificate is not the pinned one), `lost` (the connection
+ * dropped; retrying), `silent` (connected, but the server has not answered for SILENT_MS: a
+ * pulled cable; `connected` again when it answers), `refused` (closed for good: taken over,
+ * refused, session ended).
+ */
+export interface TerminalStatus {
+  connected: boolean;
+  retrying: boolean;
+  state: 'connected' | 'greeter' | 'unreachable' | 'certificate' | 'lost' | 'silent' | 'refused';
+  message: string;
 }
 
 /** When a frame arrived and when its pixels were in the picture (CLOCK_MONOTONIC µs). */
@@ -63,6 +83,10 @@ const FAST_FOR_MS = 15_000;
 const BACKOFF_MAX_MS = 2000;
 /** A connection that lasted this long was not a refusal loop: the back-off starts over. */
 const STABLE_MS = 10_000;
+/** With a heartbeat: a server unheard this long after a ping is "silent"… */
+export const SILENT_MS = 3000;
+/** …and this long, gone: the connection is dropped and made again (the session waits at the server). */
+const GONE_MS = 30_000;
 
 /**
  * The terminal: connects (pinning the server's certificate), says hello, decodes frames into
@@ -96,6 +120,10 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   #offlineSince: number | null = null;
   #retry: NodeJS.Timeout | null = null;
   #stable: NodeJS.Timeout | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  /** When the server last sent anything, and whether it is "silent" now. */
+  #heardUs = 0;
+  #silent = false;
 
   /** The card in the reader, as last read: told again on every connection (a restarted server). */
   #card: CardSeen | null = null;
@@ -159,7 +187,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     } catch (err) {
       const message = (err as Error).message;
       const pin = err instanceof PinError;
-      this.emit('status', { connected: false, retrying: true, message: pin ? message : `server unreachable (${message}); retrying` });
+      this.emit('status', { connected: false, retrying: true, state: pin ? 'certificate' : 'unreachable', message: pin ? message : `server unreachable (${message}); retrying` });
       this.#o.log.warn({ err: message, retryMs: this.#backoff }, pin ? 'certificate pin mismatch' : 'cannot reach the server');
       this.#scheduleRetry();
       return;
@@ -181,13 +209,15 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       if (this.#ws !== ws) return;
       this.#ws = null;
       if (this.#stable) clearTimeout(this.#stable);
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#heartbeat = null;
       // Reconnecting would take the desktop back from the terminal its user just moved to, or
       // present the same wrong token again: wait for the user instead.
       if (code === CloseCode.TakenOver || code === CloseCode.Unauthorized || code === CloseCode.SessionEnded) {
-        this.emit('status', { connected: false, retrying: false, message: reason || (code === CloseCode.TakenOver ? 'taken over by another terminal' : 'the server refused this terminal') });
+        this.emit('status', { connected: false, retrying: false, state: 'refused', message: reason || (code === CloseCode.TakenOver ? 'taken over by another terminal' : 'the server refused this terminal') });
         return;
       }
-      this.emit('status', { connected: false, retrying: true, message: `disconnected${reason ? `: ${reason}` : ''}; retrying` });
+      this.emit('status', { connected: false, retrying: true, state: 'lost', message: `disconnected${reason ? `: ${reason}` : ''}; retrying` });
       this.#scheduleRetry();
     });
     this.send({
@@ -208,7 +238,13 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       this.send({ type: 'card', body: { event: 'reader', state: this.#o.cards.state } });
       if (this.#card) this.#sendCard(this.#card);
     }
-    this.emit('status', { connected: true, retrying: false, message: 'connected' });
+    this.emit('status', { connected: true, retrying: false, state: 'connected', message: 'connected' });
+    this.#heardUs = nowUs();
+    this.#silent = false;
+    if (this.#o.heartbeatMs) {
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#heartbeat = setInterval(() => this.#beat(), this.#o.heartbeatMs);
+    }
     this.#ping();
   }
 
@@ -229,6 +265,24 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       this.#pingTimer = setTimeout(() => this.#ping(burst - 1), 250);
       this.#pingTimer.unref();
     }
+  }
+
+  /** A ping, and a look at how long the server has said nothing. */
+  #beat(): void {
+    const ws = this.#ws;
+    if (!ws) return;
+    const quietMs = (nowUs() - this.#heardUs) / 1000;
+    if (quietMs >= GONE_MS) {
+      this.#o.log.warn({ quietMs }, 'the server has not answered for a long time; connecting again');
+      ws.terminate();
+      return;
+    }
+    if (quietMs >= SILENT_MS && !this.#silent) {
+      this.#silent = true;
+      this.#o.log.warn({ quietMs }, 'the server does not answer');
+      this.emit('status', { connected: true, retrying: true, state: 'silent', message: 'the server does not answer' });
+    }
+    this.#ping(1);
   }
 
   #activity(): void {
@@ -262,6 +316,12 @@ export class Terminal extends EventEmitter<TerminalEvents> {
   #onMessage(data: Uint8Array): void {
     const receivedUs = nowUs();
     this.bytesReceived += data.length;
+    this.#heardUs = receivedUs;
+    if (this.#silent) {
+      this.#silent = false;
+      this.#o.log.info('the server answers again');
+      this.emit('status', { connected: true, retrying: false, state: 'connected', message: 'the server answers again' });
+    }
     let m;
     try {
       m = decodeServerMessage(data);
@@ -318,7 +378,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
           // user moved elsewhere, or start one after they logged out: from here on, the greeter.
           if (this.#o.credentials) delete this.#o.credentials;
           this.atGreeter = true;
-          this.emit('status', { connected: true, retrying: false, message: 'at the greeter' });
+          this.emit('status', { connected: true, retrying: false, state: 'greeter', message: 'at the greeter' });
         } else {
           this.atGreeter = false;
         }
@@ -365,6 +425,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     if (this.#pingTimer) clearTimeout(this.#pingTimer);
     if (this.#retry) clearTimeout(this.#retry);
     if (this.#stable) clearTimeout(this.#stable);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#retry = null;
     const ws = this.#ws;
     this.#ws = null;

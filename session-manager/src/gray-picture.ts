@@ -4,7 +4,7 @@
 // carries it in 4 bytes, and the rest goes in raw blocks. That is a valid zstd stream made
 // without a compressor: the daemon links no codec and keeps no picture between updates.
 import { TILE_WINDOW_LOG } from '@waydesk/protocol/frame-format';
-import type { BitmapFont } from './bitmap-font.js';
+import type { BitmapFont } from '@waydesk/protocol/bitmap-font';
 
 export interface Rect {
   x: number;

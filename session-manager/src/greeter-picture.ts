@@ -1,7 +1,7 @@
 // What the greeter looks like at a given display size: where everything sits, and how it is
 // drawn into any rectangle of the screen (the greeter draws only what changed, never keeps a
 // picture).
-import { terminus, type BitmapFont } from './bitmap-font.js';
+import { terminus, type BitmapFont } from '@waydesk/protocol/bitmap-font';
 import { GrayCanvas, type Rect } from './gray-picture.js';
 
 /** What the greeter shows; a change of one part redraws only that part's rectangle. */

@@ -21,7 +21,7 @@ import { loadOrCreateIdentity, type ServerIdentity } from './tls.js';
 import { createRunToken, tokenMatches } from './run-token.js';
 import { chooseDesktopUser, DesktopUserError } from './desktop-user.js';
 import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
-import { FontError } from './bitmap-font.js';
+import { FontError } from '@waydesk/protocol/bitmap-font';
 import { ADMIN_SOCKET, listenAdmin } from './admin.js';
 import { ADMIN_COMMANDS, runAdminCommand } from './admin-cli.js';
 import { runPxeConfig } from './pxe-config.js';

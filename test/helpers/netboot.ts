@@ -8,16 +8,21 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Image } from '../../pxe/build.js';
 import { waitFor } from './compositor.js';
+import { Qmp } from './qmp.js';
 import { SERVER_BIN } from './server.js';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
 export const GUEST_MAC = '52:54:00:12:34:56';
+/** The guest's network card, as QMP's set_link names it. */
+export const GUEST_NIC = 'nic0';
 
 export interface BootedTerminal {
   /** What the guest's console said so far. */
   serial(): string;
   /** From QEMU's start to the console saying the terminal is at the greeter. */
   msToGreeter: number;
+  /** The guest's machine controls: its screen, keyboard and network cable. */
+  qmp: Qmp;
   stop(): Promise<void>;
 }
 
@@ -36,12 +41,16 @@ export async function bootTerminal(image: Image, server: { port: number; state: 
   execFileSync(process.execPath, [SERVER_BIN, 'pxe-config', '--address', '10.0.2.2/24', '--port', String(server.port), '--state', server.state, '--image', image.dir, '--out', tftp, '--http', `http://10.0.2.2:${webPort}`, '--serial-console'], { stdio: ['ignore', 'ignore', 'inherit'] });
   let serial = '';
   const t0 = Date.now();
-  const qemu: ChildProcess = spawn(QEMU, ['-accel', 'tcg', '-m', '512', '-nographic', '-no-reboot', '-netdev', `user,id=n0,tftp=${tftp},bootfile=boot.ipxe`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC}`, '-boot', 'n'], {
+  const qmpSocket = path.join(dir, 'qmp.sock');
+  // -nographic: the BIOS and iPXE write to the serial console too; the VGA (bochs) is still there for screendump
+  const qemu: ChildProcess = spawn(QEMU, ['-accel', 'tcg', '-m', '512', '-nographic', '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-netdev', `user,id=n0,tftp=${tftp},bootfile=boot.ipxe`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC},id=${GUEST_NIC}`, '-boot', 'n'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   qemu.stdout!.on('data', (d: Buffer) => (serial += d.toString()));
   qemu.stderr!.on('data', (d: Buffer) => (serial += d.toString()));
+  let qmp: Qmp | null = null;
   const stop = async (): Promise<void> => {
+    qmp?.close();
     if (qemu.exitCode === null && qemu.signalCode === null) {
       await new Promise<void>((r) => {
         qemu.once('exit', () => r());
@@ -51,11 +60,12 @@ export async function bootTerminal(image: Image, server: { port: number; state: 
     await new Promise<void>((r) => web.close(() => r()));
   };
   try {
+    qmp = await Qmp.connect(qmpSocket);
     await waitFor('the terminal at the greeter', () => /waydesk-terminal: at the greeter/.test(serial) || qemu.exitCode !== null, 240_000, 200);
     if (qemu.exitCode !== null) throw new Error(`QEMU exited (${qemu.exitCode})`);
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}; the guest's console said:\n${serial.replace(/\r/g, '').slice(-3000)}`);
   }
-  return { serial: () => serial.replace(/\r/g, ''), msToGreeter: Date.now() - t0, stop };
+  return { serial: () => serial.replace(/\r/g, ''), msToGreeter: Date.now() - t0, qmp: qmp!, stop };
 }

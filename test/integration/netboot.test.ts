@@ -2,17 +2,57 @@
 // packages, a QEMU guest (TCG: this machine's KVM cannot run a stock kernel) that boots with
 // `-boot n` through iPXE, gets its boot script from QEMU's user-mode TFTP and the kernel and
 // initramfs over HTTP from the host, finds the server from its kernel command line, and reaches
-// the login server on the host's loopback as 10.0.2.2, its certificate pinned. One boot; the
-// refusal of a wrong fingerprint is the same program run on the host.
-import { execFileSync, spawnSync } from 'node:child_process';
+// the login server on the host's loopback as 10.0.2.2, its certificate pinned, and shows the
+// greeter on its screen through DRM/KMS. One guest for every case: its screen is read with
+// QMP's screendump, its keyboard typed on with input-send-event, its cable pulled with
+// set_link; the last case reboots it with a wrong fingerprint in its boot script.
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drawStatusScreen } from '../../client-firmware/src/status-screen.js';
+import { statusText } from '../../client-firmware/src/drm-presenter.js';
 import { buildImage, IMAGE_BUDGET_BYTES, type Image } from '../../pxe/build.js';
-import { ROOT, isRoot } from '../helpers/compositor.js';
-import { GUEST_MAC, QEMU, bootTerminal, type BootedTerminal } from '../helpers/netboot.js';
-import { startLoginServer, type DevServer } from '../helpers/server.js';
+import { KEY } from '../../protocol/src/us-keys.js';
+import { ROOT, isRoot, waitFor } from '../helpers/compositor.js';
+import { GUEST_MAC, GUEST_NIC, QEMU, bootTerminal, type BootedTerminal } from '../helpers/netboot.js';
+import type { Picture } from '../helpers/qmp.js';
+import { quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
+import { makeAccount, removeAccount } from '../helpers/test-user.js';
+
+const run = promisify(execFile);
+const USER = 'wdnet-a';
+const PASSWORD = 'netboot horse battery staple';
+
+/** Where the guest's pointer sits until something moves it: the middle of its 1280x800 screen. */
+const POINTER = { x: 640, y: 400 };
+/** Around the pointer: the cursor there is the terminal's own drawing, not the server's picture. */
+const CURSOR_BOX = { x: POINTER.x - 32, y: POINTER.y - 32, width: 96, height: 96 };
+
+/** Pixels where the guest's screen differs from a BGRX picture, outside `mask`. */
+function differing(shot: Picture, bgrx: Buffer, width: number, height: number, mask = CURSOR_BOX): number {
+  if (shot.width !== width || shot.height !== height) return width * height;
+  let n = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (x >= mask.x && x < mask.x + mask.width && y >= mask.y && y < mask.y + mask.height) continue;
+      const i = y * width + x;
+      if (shot.rgb[i * 3] !== bgrx[i * 4 + 2] || shot.rgb[i * 3 + 1] !== bgrx[i * 4 + 1] || shot.rgb[i * 3 + 2] !== bgrx[i * 4]) n++;
+    }
+  }
+  return n;
+}
+
+/** What grim reads off the user's desktop, as BGRX. */
+async function desktop(s: DevServer, uid: number, width: number, height: number): Promise<Buffer> {
+  const { stdout } = await run('grim', ['-t', 'ppm', '-'], { env: s.env(uid), encoding: 'buffer', maxBuffer: 64 << 20 });
+  const rgb = (stdout as Buffer).subarray((stdout as Buffer).length - width * height * 3);
+  const out = Buffer.alloc(width * height * 4);
+  for (let i = 0; i < width * height; i++) out.set([rgb[i * 3 + 2]!, rgb[i * 3 + 1]!, rgb[i * 3]!, 0xff], i * 4);
+  return out;
+}
 
 describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU', () => {
   let dir = '';
@@ -20,16 +60,23 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
   let s: DevServer;
   let guest: BootedTerminal | null = null;
 
+  let uid = 0;
+  let shots = 0;
+  const screen = (): Promise<Picture> => guest!.qmp.screen(path.join(dir, `screen-${shots++}.ppm`));
+
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-netboot-'));
+    makeAccount(USER, PASSWORD, 'netboot test');
+    uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
     image = buildImage(path.join(dir, 'http'));
-    s = await startLoginServer(['foot']);
+    s = await startLoginServer(['foot', '-o', 'cursor.blink=no']);
     guest = await bootTerminal(image, { port: Number(new URL(s.url).port), state: s.state }, dir);
   }, 400_000);
 
   afterAll(async () => {
     await guest?.stop();
     await s?.stop();
+    removeAccount(USER);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -44,6 +91,60 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
     expect(s.log()).toMatch(new RegExp(`"terminal":"${GUEST_MAC}","kind":"drm","display":\\{"width":1280,"height":800[^\\n]*"event":"hello"`));
     expect(image.bytes.kernel + image.bytes.initrd).toBeLessThanOrEqual(IMAGE_BUDGET_BYTES);
   });
+
+  it("shows on its screen exactly the greeter the server draws for it (QMP screendump)", async () => {
+    expect(guest!.serial()).toMatch(/waydesk-terminal: screen Virtual-1 1280x800@\d+ on \/dev\/dri\/card0 \(bochs-drm, software cursor\)/);
+    // the server's picture of a greeter at that size, as a terminal on the host receives it
+    const host = startTerminal(s, { width: 1280, height: 800 }, 'host-greeter', false, 'greeter');
+    try {
+      await waitFor('the host terminal at the greeter', () => host.terminal.atGreeter && host.terminal.painter.width === 1280, 15_000);
+      await quiet(host.terminal, 300);
+      // the greeter's clock turns each minute: the two pictures are of the same minute within a try or two
+      let diff = Infinity;
+      for (let i = 0; i < 3 && diff > 0; i++) diff = differing(await screen(), host.terminal.painter.framebuffer, 1280, 800);
+      expect(diff).toBe(0);
+    } finally {
+      host.terminal.stop();
+    }
+  });
+
+  it("logs in with keys typed on the guest's keyboard; the keys reach the user's shell and the screen shows the desktop", async () => {
+    await guest!.qmp.type(USER);
+    await guest!.qmp.key(KEY.ENTER, true);
+    await guest!.qmp.key(KEY.ENTER, false);
+    await guest!.qmp.type(PASSWORD);
+    await guest!.qmp.key(KEY.ENTER, true);
+    await guest!.qmp.key(KEY.ENTER, false);
+    await waitFor('the guest to show the session', () => /waydesk-terminal: showing a session/.test(guest!.serial()), 60_000, 200);
+    expect(s.log()).toMatch(new RegExp(`"user":"${USER}"[^\n]*"event":"login-ok"`));
+    const marker = path.join('/home', USER, 'typed-on-the-guest');
+    await new Promise((r) => setTimeout(r, 1500)); // foot up and its shell reading
+    await guest!.qmp.type(`touch ${marker}\n`);
+    await waitFor('the typed command to run as the user', () => fs.existsSync(marker) && fs.statSync(marker).uid === uid, 30_000, 200);
+    // what the guest shows is the user's desktop (the typed line in foot), pixel for pixel
+    let diff = Infinity;
+    await waitFor('the guest to show the desktop', async () => (diff = differing(await screen(), await desktop(s, uid, 1280, 800), 1280, 800)) === 0, 20_000, 500).catch(() => {});
+    expect(diff).toBe(0);
+  }, 120_000);
+
+  it('with its cable pulled it marks the picture as not live within seconds; plugged back in, the session is there', async () => {
+    await guest!.qmp.link(GUEST_NIC, false);
+    try {
+      await waitFor('the guest to say it lost the server', () => /waydesk-terminal: lost the server/.test(guest!.serial()), 20_000, 200);
+      // the picture is dimmed under a band that says so
+      const band = await screen();
+      const at = (x: number, y: number): number => (band.rgb[(y * 1280 + x) * 3]! << 16) | (band.rgb[(y * 1280 + x) * 3 + 1]! << 8) | band.rgb[(y * 1280 + x) * 3 + 2]!;
+      expect(at(2, 2)).toBe(0x30343a);
+      expect(differing(band, await desktop(s, uid, 1280, 800), 1280, 800)).toBeGreaterThan(1280 * 700);
+    } finally {
+      await guest!.qmp.link(GUEST_NIC, true);
+    }
+    await waitFor('the guest to hear the server again', () => /waydesk-terminal: the server answers again: showing the session/.test(guest!.serial()), 60_000, 200);
+    let diff = Infinity;
+    await waitFor('the guest to show the desktop again', async () => (diff = differing(await screen(), await desktop(s, uid, 1280, 800), 1280, 800)) === 0, 20_000, 500).catch(() => {});
+    expect(diff).toBe(0);
+    expect(s.log()).not.toMatch(new RegExp(`"user":"${USER}"[^\n]*"event":"session-end"`));
+  }, 120_000);
 
   it('writes what an admin needs for a real network: the iPXE script with the fingerprint, and a proxy-DHCP dnsmasq configuration dnsmasq accepts', () => {
     const tftp = path.join(dir, 'tftp');
@@ -64,18 +165,17 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
     expect(fs.readFileSync(again.initrd).equals(fs.readFileSync(image.initrd))).toBe(true);
   }, 120_000);
 
-  it('refuses a server whose certificate is not the one the boot configuration names, and says so', () => {
-    const cmdline = path.join(dir, 'cmdline');
+  it('rebooted with a wrong fingerprint in its boot script, it refuses the server and says so on its screen', async () => {
+    const script = path.join(dir, 'tftp', 'boot.ipxe');
     const wrong = s.fingerprint.replace(/^../, (h) => (h === 'AA' ? 'BB' : 'AA'));
-    fs.writeFileSync(cmdline, `console=ttyS0 waydesk.server=127.0.0.1:${new URL(s.url).port} waydesk.fingerprint=${wrong}\n`);
-    let out = '';
-    try {
-      out = execFileSync(process.execPath, [path.join(ROOT, 'client-firmware/dist/netboot.js')], { env: { ...process.env, WAYDESK_CMDLINE: cmdline }, encoding: 'utf8', timeout: 4000 });
-    } catch (err) {
-      // it keeps refusing (and retrying) until it is stopped
-      out = String((err as { stdout?: string }).stdout ?? '');
-    }
-    expect(out).toMatch(/waydesk-terminal: certificate does not match/);
-    expect(out).not.toMatch(/at the greeter/);
-  });
+    fs.writeFileSync(script, fs.readFileSync(script, 'utf8').replace(s.fingerprint, wrong));
+    const before = guest!.serial().length;
+    await guest!.qmp.execute('system_reset');
+    await waitFor('the guest to refuse the server', () => /waydesk-terminal: certificate does not match/.test(guest!.serial().slice(before)), 240_000, 200);
+    expect(guest!.serial().slice(before)).not.toMatch(/at the greeter/);
+    const want = drawStatusScreen(1280, 800, statusText({ connected: false, retrying: true, state: 'certificate', message: '' }));
+    let diff = Infinity;
+    await waitFor('the refusal on the screen', async () => (diff = differing(await screen(), want, 1280, 800, { x: 0, y: 0, width: 0, height: 0 })) === 0, 10_000, 500).catch(() => {});
+    expect(diff).toBe(0);
+  }, 300_000);
 });

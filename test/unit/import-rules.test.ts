@@ -54,9 +54,9 @@ describe('who may import whom', () => {
     expect(offences('protocol/src', inside('protocol'))).toEqual([]);
   });
 
-  it('the terminal knows the server only through the wire: protocol and its own native codec, never the daemon, the compositor or wlroots', () => {
+  it('the terminal knows the server only through the wire: protocol and its own native codec and devices, never the daemon, the compositor or wlroots', () => {
     const ok = (spec: string, file: string): boolean =>
-      inside('client-firmware')(spec, file) || spec.startsWith('@waydesk/protocol/') || spec === '@waydesk/native-codec';
+      inside('client-firmware')(spec, file) || spec.startsWith('@waydesk/protocol/') || spec === '@waydesk/native-codec' || spec === '@waydesk/native-drm';
     expect(offences('client-firmware/src', ok)).toEqual([]);
     expect(offences('client-firmware/web/src', ok)).toEqual([]);
   });
@@ -90,7 +90,7 @@ describe('who may import whom', () => {
         if (fs.readFileSync(path.join(ROOT, s.file), 'utf8').match(/\.node['"`]/)) loaders.push(s.file);
       }
     }
-    expect(loaders.sort()).toEqual(['native/codec/ts/index.ts', 'native/compositor/ts/index.ts', 'native/pam/ts/index.ts']);
+    expect(loaders.sort()).toEqual(['native/codec/ts/index.ts', 'native/compositor/ts/index.ts', 'native/drm/ts/index.ts', 'native/pam/ts/index.ts']);
   });
 
   it('the PC/SC binding (smartcard) is imported by the terminal\'s card reader wrapper alone', () => {

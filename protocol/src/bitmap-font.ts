@@ -1,6 +1,7 @@
-// The greeter's text: Terminus console fonts (PSF2, Debian's console-setup-linux). A bitmap
-// font needs no rasteriser in the daemon, draws the same pixels on every terminal, and its
-// one-bit glyphs keep the greeter's picture a handful of flat runs.
+// The text of the greeter (drawn by the server) and of a terminal's own status screens:
+// Terminus console fonts (PSF2, Debian's console-setup-linux). A bitmap font needs no
+// rasteriser, draws the same pixels everywhere, and its one-bit glyphs keep the greeter's
+// picture a handful of flat runs.
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 
@@ -116,7 +117,7 @@ export function terminus(height: number, bold = false, dir = FONT_DIR): BitmapFo
   try {
     data = zlib.gunzipSync(fs.readFileSync(file));
   } catch (err) {
-    throw new FontError(`cannot read the greeter's font ${file} (${(err as Error).message}): install Debian's console-setup-linux`);
+    throw new FontError(`cannot read the font ${file} (${(err as Error).message}): install Debian's console-setup-linux`);
   }
   const f = parsePsf(data, file);
   cache.set(file, f);

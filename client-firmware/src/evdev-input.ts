@@ -1,0 +1,166 @@
+// The terminal's keyboards and mice (evdev, /dev/input/event*), as they come and go: keys go to
+// the server as evdev codes (the wire's own), relative and absolute pointers move the pointer
+// on this screen, wheels scroll. A device unplugged with keys held releases them, so nothing
+// sticks in the session.
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ABS, BTN_MISC, EV, InputDevice, REL } from '@waydesk/native-drm';
+import type { Logger } from './log.js';
+import type { Terminal } from './terminal.js';
+
+/** How often the device directory is looked at for new devices (hot-plug without udev). */
+const SCAN_MS = 1000;
+const BTN_LEFT = 0x110;
+const BTN_TOUCH = 0x14a;
+/** Scrolling as the browser terminal sends it: 15 units a wheel step. */
+const AXIS_PER_STEP = 15;
+
+export interface PointerTarget {
+  readonly pointer: { x: number; y: number };
+  readonly width: number;
+  readonly height: number;
+  movePointer(x: number, y: number): void;
+}
+
+interface Open {
+  dev: InputDevice;
+  held: Set<number>;
+  dx: number;
+  dy: number;
+  ax: number | null;
+  ay: number | null;
+}
+
+export class EvdevInput extends EventEmitter<{ change: [] }> {
+  readonly #dir: string;
+  readonly #t: Terminal;
+  readonly #p: PointerTarget;
+  readonly #log: Logger;
+  readonly #open = new Map<string, Open>();
+  /** Nodes that are no keyboard or pointer (a power button): not opened again. */
+  readonly #ignored = new Set<string>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(o: { terminal: Terminal; pointer: PointerTarget; log: Logger; dir?: string }) {
+    super();
+    this.#dir = o.dir ?? '/dev/input';
+    this.#t = o.terminal;
+    this.#p = o.pointer;
+    this.#log = o.log;
+  }
+
+  get keyboards(): number {
+    return [...this.#open.values()].filter((o) => o.dev.info.keyboard).length;
+  }
+  get pointers(): number {
+    return [...this.#open.values()].filter((o) => o.dev.info.pointer).length;
+  }
+
+  start(): void {
+    this.#scan();
+    this.#timer = setInterval(() => this.#scan(), SCAN_MS);
+  }
+
+  #scan(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.#dir).filter((n) => /^event\d+$/.test(n));
+    } catch {
+      names = [];
+    }
+    const present = new Set(names.map((n) => path.join(this.#dir, n)));
+    for (const p of this.#ignored) if (!present.has(p)) this.#ignored.delete(p);
+    let changed = false;
+    for (const p of present) {
+      if (this.#open.has(p) || this.#ignored.has(p)) continue;
+      let dev: InputDevice;
+      try {
+        dev = new InputDevice(p);
+      } catch (err) {
+        this.#log.warn({ device: p, err: (err as Error).message }, 'cannot open an input device');
+        this.#ignored.add(p);
+        continue;
+      }
+      if (!dev.info.keyboard && !dev.info.pointer) {
+        dev.close();
+        this.#ignored.add(p);
+        continue;
+      }
+      const o: Open = { dev, held: new Set(), dx: 0, dy: 0, ax: null, ay: null };
+      this.#open.set(p, o);
+      dev.on('events', (e) => this.#events(o, e));
+      dev.on('gone', () => this.#gone(p));
+      this.#log.info({ device: p, name: dev.info.name, keyboard: dev.info.keyboard, pointer: dev.info.pointer, absolute: !!dev.info.absolute }, 'input device');
+      changed = true;
+    }
+    if (changed) this.emit('change');
+  }
+
+  #gone(p: string): void {
+    const o = this.#open.get(p);
+    if (!o) return;
+    this.#open.delete(p);
+    for (const code of o.held) {
+      if (code >= BTN_MISC) this.#t.pointerButton(code, false);
+      else this.#t.key(code, false);
+    }
+    this.#log.info({ device: p, name: o.dev.info.name }, 'input device gone');
+    this.emit('change');
+  }
+
+  #events(o: Open, e: Int32Array): void {
+    for (let i = 0; i + 2 < e.length; i += 3) {
+      const type = e[i]!, code = e[i + 1]!, value = e[i + 2]!;
+      if (type === EV.KEY) {
+        if (value === 2) continue; // the kernel's autorepeat: the session repeats keys itself
+        const pressed = value !== 0;
+        if (code < BTN_MISC) {
+          this.#t.key(code, pressed);
+        } else {
+          const button = code === BTN_TOUCH ? BTN_LEFT : code;
+          if (button < BTN_LEFT || button > 0x151) continue;
+          this.#t.pointerButton(button, pressed);
+        }
+        if (pressed) o.held.add(code);
+        else o.held.delete(code);
+      } else if (type === EV.REL) {
+        if (code === REL.X) o.dx += value;
+        else if (code === REL.Y) o.dy += value;
+        else if (code === REL.WHEEL) this.#t.send({ type: 'pointer-axis', horizontal: false, delta: -value * AXIS_PER_STEP, discrete: -value });
+        else if (code === REL.HWHEEL) this.#t.send({ type: 'pointer-axis', horizontal: true, delta: value * AXIS_PER_STEP, discrete: value });
+      } else if (type === EV.ABS && o.dev.info.absolute) {
+        if (code === ABS.X) o.ax = value;
+        else if (code === ABS.Y) o.ay = value;
+      } else if (type === EV.SYN && code === 0) {
+        this.#motion(o);
+      }
+    }
+  }
+
+  #motion(o: Open): void {
+    const p = this.#p;
+    let { x, y } = p.pointer;
+    const a = o.dev.info.absolute;
+    if (a && (o.ax !== null || o.ay !== null)) {
+      if (o.ax !== null) x = ((o.ax - a[0]!) / (a[1]! - a[0]!)) * (p.width - 1);
+      if (o.ay !== null) y = ((o.ay - a[2]!) / (a[3]! - a[2]!)) * (p.height - 1);
+      o.ax = o.ay = null;
+    } else if (o.dx || o.dy) {
+      x += o.dx;
+      y += o.dy;
+      o.dx = o.dy = 0;
+    } else {
+      return;
+    }
+    p.movePointer(x, y);
+    this.#t.pointerMotion(p.pointer.x, p.pointer.y);
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    for (const o of this.#open.values()) o.dev.close();
+    this.#open.clear();
+  }
+}

@@ -68,6 +68,17 @@ function withLibraries(bin: string, into: Map<string, Entry>): void {
   }
 }
 
+/** A binary without its symbol table and debug sections (deterministic: same input, same bytes). */
+function stripped(bin: string): Buffer {
+  const out = path.join(os.tmpdir(), `waydesk-strip-${process.pid}`);
+  try {
+    execFileSync('strip', ['--strip-unneeded', '-o', out, bin], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return fs.readFileSync(out);
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+}
+
 /** The .ko files of these modules and of what they depend on; the ones built in need none. */
 function modules(version: string, names: string[], into: Map<string, Entry>): string[] {
   const loaded: string[] = [];
@@ -122,6 +133,9 @@ const ADDONS = ['native/codec/build/Release/waydesk_codec.node', 'native/drm/bui
  * are (their JavaScript, package.json and addon), where the bundle's imports find them.
  */
 const EXTERNAL_PACKAGES = ['smartcard'];
+/** The PC/SC daemon and the CCID driver USB card readers need (Debian's pcscd and libccid). */
+const PCSCD = '/usr/sbin/pcscd';
+const CCID_BUNDLE = '/usr/lib/pcsc/drivers/ifd-ccid.bundle';
 /** The font of the terminal's status screens (protocol/src/bitmap-font.ts reads Debian's consolefonts). */
 const FONTS = /^Uni2-Terminus(Bold)?(16|20x10|24x12|28x14|32x16)\.psf\.gz$/;
 
@@ -175,7 +189,11 @@ export function buildImage(outDir: string): Image {
   if (!fs.existsSync('/bin/busybox') || !isStatic('/bin/busybox')) throw new Error('/bin/busybox is not the static one: install busybox-static');
   entries.set('/bin/busybox', { from: '/bin/busybox', mode: 0o755 });
   withLibraries(process.execPath, entries);
-  entries.set('/usr/bin/node', entries.get(process.execPath)!);
+  // Node's release binary carries its debug symbols: 13 MB the terminal never reads (addons bind
+  // to the dynamic symbol table, which strip keeps)
+  const node = { data: stripped(process.execPath), mode: 0o755 };
+  entries.set(process.execPath, node);
+  entries.set('/usr/bin/node', node);
   const loaded = modules(k.version, MODULES, entries);
   entries.set('/etc/waydesk/modules', { data: Buffer.from(loaded.join('\n') + '\n'), mode: 0o644 });
   say(`${loaded.length} modules: ${loaded.join(' ')}`);
@@ -202,6 +220,10 @@ export function buildImage(outDir: string): Image {
     };
     walk('.');
   }
+  if (!fs.existsSync(PCSCD) || !fs.existsSync(CCID_BUNDLE)) throw new Error('pcscd or libccid is missing: install Debian\'s pcscd and libccid');
+  withLibraries(PCSCD, entries);
+  entries.set(`${CCID_BUNDLE}/Contents/Info.plist`, { from: `${CCID_BUNDLE}/Contents/Info.plist`, mode: 0o644 });
+  withLibraries(`${CCID_BUNDLE}/Contents/Linux/libccid.so`, entries);
   const fontDir = '/usr/share/consolefonts';
   const fonts = fs.existsSync(fontDir) ? fs.readdirSync(fontDir).filter((f) => FONTS.test(f)) : [];
   if (fonts.length === 0) throw new Error(`no Terminus fonts in ${fontDir}: install Debian's console-setup-linux`);

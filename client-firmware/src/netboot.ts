@@ -2,7 +2,9 @@
 // (discovery.ts), shows the greeter and the desktop on the screen through DRM/KMS, sends the
 // keyboard and mouse, and says on its screen (and its console) what is wrong when there is no
 // server to show: looking for it, unreachable, a certificate that does not match, no keyboard.
+import fs from 'node:fs';
 import { drmCards, Screen } from '@waydesk/native-drm';
+import { PcscCardReader } from './card-reader.js';
 import { DiscoveryError, discover } from './discovery.js';
 import { DrmPresenter } from './drm-presenter.js';
 import { EvdevInput } from './evdev-input.js';
@@ -12,6 +14,9 @@ import { Terminal } from './terminal.js';
 
 /** A ping a second: about 60 bytes a second each way, so a lost server shows within SILENT_MS. */
 const HEARTBEAT_MS = 1000;
+/** What /init does when the program ends with this: reboot (into the image the server serves). */
+const EXIT_REBOOT = 3;
+const IMAGE_VERSION_FILE = '/etc/waydesk/image-version';
 const say = (s: string): void => void process.stdout.write(`waydesk-terminal: ${s}\n`);
 const log = createLogger('waydesk-terminal');
 
@@ -55,7 +60,10 @@ function main(): void {
   const terminalId = (process.env.WAYDESK_TERMINAL_ID || 'netboot').replace(/[^A-Za-z0-9:._-]/g, '-').slice(0, 64);
   const display = screen ? { width: screen.info.width, height: screen.info.height, refreshMhz: screen.info.refreshMhz } : { width: 1280, height: 800, refreshMhz: 60000 };
   // a heartbeat: the screen must not show a frozen picture as live when the cable is pulled
-  const terminal = new Terminal({ url: found.url, fingerprint: found.fingerprint, terminalId, display, kind: 'drm', log, heartbeatMs: HEARTBEAT_MS });
+  const image = fs.existsSync(IMAGE_VERSION_FILE) ? fs.readFileSync(IMAGE_VERSION_FILE, 'utf8').trim() : undefined;
+  // the first card reader pcscd has (the image's pcscd, USB CCID readers)
+  const cards = new PcscCardReader({ log });
+  const terminal = new Terminal({ url: found.url, fingerprint: found.fingerprint, terminalId, display, kind: 'drm', log, heartbeatMs: HEARTBEAT_MS, image, cards });
   const presenter = screen ? new DrmPresenter(screen, terminal, { title: 'looking for the server', detail: found.url }) : null;
   const input = presenter ? new EvdevInput({ terminal, pointer: presenter, log }) : null;
   let last = '';
@@ -90,10 +98,20 @@ function main(): void {
     if (!terminal.atGreeter && last.startsWith('at the greeter')) report('showing a session');
   });
   input?.on('change', keyboardCheck);
+  // Told only at the greeter: nobody's session is open here, so now is the idle moment.
+  terminal.on('image-update', (version) => {
+    say(`the server serves image ${version}: booting it`);
+    presenter?.status({ title: 'updating this terminal', detail: `booting image ${version}` });
+    terminal.stop();
+    setTimeout(() => process.exit(EXIT_REBOOT), 500);
+  });
+  cards.on('state', (state) => say(`card reader: ${state}`));
   terminal.start();
   input?.start();
+  cards.start();
   const stop = (): void => {
     input?.stop();
+    cards.stop();
     terminal.stop();
     presenter?.close();
     screen?.close();

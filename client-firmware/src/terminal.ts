@@ -37,6 +37,8 @@ export interface TerminalOptions {
    * live. Off by default: an idle desktop then puts nothing on the wire.
    */
   heartbeatMs?: number;
+  /** A netbooted terminal: the version of the image it runs, told in its hello. */
+  image?: string;
 }
 
 export interface TerminalEvents {
@@ -45,6 +47,8 @@ export interface TerminalEvents {
   frame: [FrameMsg, FrameInfo];
   cursor: [CursorBody];
   'server-error': [string];
+  /** At the greeter, the server serves another image than this terminal's: boot that one. */
+  'image-update': [string];
 }
 
 /**
@@ -230,6 +234,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
         codecs: ['tiles', 'h264'],
         input: ['keyboard', 'pointer'],
         ...(this.#o.trace ? { trace: true } : {}),
+        ...(this.#o.image ? { image: this.#o.image } : {}),
       },
     });
     const c = this.#o.credentials;
@@ -379,6 +384,7 @@ export class Terminal extends EventEmitter<TerminalEvents> {
           if (this.#o.credentials) delete this.#o.credentials;
           this.atGreeter = true;
           this.emit('status', { connected: true, retrying: false, state: 'greeter', message: 'at the greeter' });
+          if (m.body.imageUpdate) this.emit('image-update', m.body.imageUpdate);
         } else {
           this.atGreeter = false;
         }

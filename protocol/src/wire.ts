@@ -77,6 +77,8 @@ export interface HelloBody {
   input: Array<'keyboard' | 'pointer'>;
   /** Ask for per-stage times in every frame (FrameTrace): for measuring, 28 bytes a frame. */
   trace?: boolean;
+  /** A netbooted terminal: the version of the image it runs (its /etc/waydesk/image-version). */
+  image?: string;
 }
 
 /** The single-user mode's per-run secret, as printed in the server's address (`#token=…`). */
@@ -108,7 +110,15 @@ export interface WelcomeBody {
    * has used them (its session moved on or ended) and must not present them again by itself.
    */
   greeter?: boolean;
+  /**
+   * With a greeter, to a netbooted terminal whose image is not the one the server serves: the
+   * version it serves. Nobody's session is open on the terminal, so it boots the new one now.
+   */
+  imageUpdate?: string;
 }
+
+/** What an image version looks like ("0.1.0+cad012e9d8f2"). */
+const IMAGE_VERSION = /^[A-Za-z0-9.+_-]{1,64}$/;
 
 export type CursorBody = CursorMsg;
 
@@ -360,6 +370,7 @@ export function decodeTerminalMessage(data: Uint8Array): TerminalMessage {
       need(Array.isArray(o.codecs) && o.codecs.every((c) => c === 'tiles' || c === 'h264'), 'hello: codecs are tiles and h264');
       need(Array.isArray(o.input) && o.input.every((c) => c === 'keyboard' || c === 'pointer'), 'hello: input is keyboard and pointer');
       need(o.trace === undefined || typeof o.trace === 'boolean', 'hello: trace must be true or false');
+      need(o.image === undefined || (typeof o.image === 'string' && IMAGE_VERSION.test(o.image)), 'hello: image must be 1-64 of [A-Za-z0-9.+_-]');
       const body: HelloBody = {
         version: o.version,
         terminalId: o.terminalId,
@@ -369,6 +380,7 @@ export function decodeTerminalMessage(data: Uint8Array): TerminalMessage {
         input: o.input as HelloBody['input'],
       };
       if (o.trace === true) body.trace = true;
+      if (o.image !== undefined) body.image = o.image as string;
       return { type: 'hello', body };
     }
     case WireType.Auth: {
@@ -468,7 +480,11 @@ export function decodeServerMessage(data: Uint8Array): ServerMessage {
       const o = parseJson(p, 'welcome');
       need(isInt(o.version, 1, 1000) && isInt(o.width, 1, MAX_OUTPUT.width) && isInt(o.height, 1, MAX_OUTPUT.height) && typeof o.serverTimeUs === 'number', 'welcome: bad fields');
       need(o.greeter === undefined || typeof o.greeter === 'boolean', 'welcome: greeter must be a boolean');
-      return { type: 'welcome', body: { version: o.version, width: o.width, height: o.height, serverTimeUs: o.serverTimeUs, ...(o.greeter ? { greeter: true } : {}) } };
+      need(o.imageUpdate === undefined || (typeof o.imageUpdate === 'string' && IMAGE_VERSION.test(o.imageUpdate)), 'welcome: imageUpdate must be an image version');
+      return {
+        type: 'welcome',
+        body: { version: o.version, width: o.width, height: o.height, serverTimeUs: o.serverTimeUs, ...(o.greeter ? { greeter: true } : {}), ...(o.greeter && o.imageUpdate ? { imageUpdate: o.imageUpdate as string } : {}) },
+      };
     }
     case WireType.Frame: {
       const f = decodeFrameBody(p);

@@ -42,6 +42,8 @@ export interface GreeterOptions {
   /** A user name and password were typed and Enter pressed. */
   submit: (user: string, password: string) => Promise<GreeterOutcome>;
   now?: () => Date;
+  /** Asked at every welcome: the image a netbooted terminal should boot instead of its own (null: none). */
+  imageUpdate?: () => string | null;
 }
 
 const BTN_LEFT = 0x110;
@@ -130,9 +132,14 @@ export class Greeter {
     return 'Log in with your user name and password';
   }
 
+  #imageUpdate(): { imageUpdate?: string } {
+    const v = this.#o.imageUpdate?.();
+    return v ? { imageUpdate: v } : {};
+  }
+
   #welcome(): void {
     const d = this.#o.display;
-    this.#o.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: Number(process.hrtime.bigint() / 1000n), greeter: true } });
+    this.#o.send({ type: 'welcome', body: { version: WIRE_VERSION, width: d.width, height: d.height, serverTimeUs: Number(process.hrtime.bigint() / 1000n), greeter: true, ...this.#imageUpdate() } });
     // the terminal's own arrow: a desktop's cursor image does not belong on the greeter
     this.#o.send({ type: 'cursor', body: { mode: 0, width: 0, height: 0, hotspotX: 0, hotspotY: 0, pixels: null } });
     this.#shown = null;

@@ -24,7 +24,7 @@ import { MAX_OUTPUT, MIN_OUTPUT } from '@waydesk/protocol/limits';
 import { FontError } from '@waydesk/protocol/bitmap-font';
 import { ADMIN_SOCKET, listenAdmin } from './admin.js';
 import { ADMIN_COMMANDS, runAdminCommand } from './admin-cli.js';
-import { runPxeConfig } from './pxe-config.js';
+import { runPxeConfig, servedImageVersion } from './pxe-config.js';
 import { greeterLayout } from './greeter-picture.js';
 
 
@@ -177,7 +177,7 @@ async function main(): Promise<void> {
       path.join(state, ADMIN_SOCKET),
     );
     return serve({
-      log, identity, listen, port, router, banner, ready: {}, owner: 'each user who logs in',
+      log, identity, listen, port, router, banner, ready: {}, owner: 'each user who logs in', servedImage: () => servedImageVersion(state),
       exposure: 'Anyone who can reach it may try to log in as any user of this machine (failures are throttled and logged)',
       auth: { login: (b, from) => sessions.login(b, from), card: cardLogin },
       healthy: () => sessions.healthy,
@@ -242,6 +242,8 @@ interface ServeOptions {
   owner: string;
   /** What a listener beyond loopback lets the network do, for its warning. */
   exposure: string;
+  /** The netboot image the login server serves (none for the dev server: it has no greeter). */
+  servedImage?: () => string | null;
 }
 
 /** Both configurations from here on: the HTTP side, the terminal endpoint, the console, the signals. */
@@ -250,7 +252,7 @@ async function serve(o: ServeOptions): Promise<void> {
   const app = await buildApp({ identity, healthy: o.healthy });
   const waiting = new WaitingRoom();
   const serverName = os.hostname();
-  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, { router: o.router, auth: o.auth, log, serverName, waiting }));
+  const endpoint = listenWebSocket(app.server, '/terminal', log, (ch) => serveTerminal(ch, { router: o.router, auth: o.auth, log, serverName, waiting, servedImage: o.servedImage }));
   for (const t of await transports()) log.info(t, t.available ? `transport ${t.name}: on` : `transport ${t.name}: off`);
   await app.listen({ host: listen, port });
   const addr = app.server.address();

@@ -13,6 +13,23 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** Debian's ipxe package: iPXE for a card's BIOS PXE ROM to chainload, and for UEFI. */
 const IPXE_LOADERS: Record<string, string> = { 'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe', 'ipxe.efi': '/usr/lib/ipxe/ipxe.efi' };
 
+/** Where pxe-config writes by default, and where the server looks for the image it serves. */
+export function pxeDir(state: string): string {
+  return path.join(state, 'pxe');
+}
+
+/**
+ * The version of the image the server serves terminals (pxe-config's copy in STATE/pxe), or
+ * null when it serves none: terminals that run another are told to boot this one.
+ */
+export function servedImageVersion(state: string): string | null {
+  try {
+    return fs.readFileSync(path.join(pxeDir(state), 'image-version'), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
 const USAGE = `usage: waydesk-server pxe-config --address ADDR/PREFIX [--port N] [--out DIR] [--image DIR]
                                   [--interface IFACE] [--http URL] [--serial-console] [--state DIR]
 
@@ -113,7 +130,7 @@ export async function runPxeConfig(argv: string[], defaultState: string): Promis
   for (const f of ['vmlinuz', 'initrd.zst', 'image-version']) {
     if (!fs.existsSync(path.join(image, f))) fail(`${image} has no ${f}: build the image first (npm run pxe:build)`);
   }
-  const out = path.resolve(o.out ?? path.join(state, 'pxe'));
+  const out = path.resolve(o.out ?? pxeDir(state));
   // both files are line-based: a newline in a path would add a directive of its own
   if (/[\x00-\x1f\x7f\s"]/.test(out)) fail(`the output directory's path may not hold spaces, quotes or control characters: ${JSON.stringify(out)}`);
   const identity = loadOrCreateIdentity(state);

@@ -102,6 +102,8 @@ export interface EndpointOptions {
   serverName: string;
   /** Connections not yet showing a session, per address. */
   waiting: WaitingRoom;
+  /** The version of the netboot image the server serves now (null: none), read at each hello. */
+  servedImage?: () => string | null;
 }
 
 /**
@@ -263,6 +265,12 @@ export function serveTerminal(ch: TerminalChannel, o: EndpointOptions): void {
     greeter ??= new Greeter({
       display,
       serverName: o.serverName,
+      imageUpdate: () => {
+        const served = hello?.image ? (o.servedImage?.() ?? null) : null;
+        if (!served || served === hello!.image) return null;
+        log.info({ terminal: hello!.terminalId, remote: ch.remote, image: hello!.image, served, event: 'image-outdated' }, 'the terminal runs an old image: told to boot the one served');
+        return served;
+      },
       send,
       submit: async (user, password) => {
         greeterBusy = true;

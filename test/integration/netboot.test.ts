@@ -94,10 +94,14 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
 
   it("shows on its screen exactly the greeter the server draws for it (QMP screendump)", async () => {
     expect(guest!.serial()).toMatch(/waydesk-terminal: screen Virtual-1 1280x800@\d+ on \/dev\/dri\/card0 \(bochs-drm, software cursor\)/);
+    // the guest's card reader (pcscd, with no reader plugged in) is on its greeter's prompt line
+    const reader = [...guest!.serial().matchAll(/waydesk-terminal: card reader: (\w+)/g)].pop()?.[1];
+    expect(reader).toBe('none');
     // the server's picture of a greeter at that size, as a terminal on the host receives it
     const host = startTerminal(s, { width: 1280, height: 800 }, 'host-greeter', false, 'greeter');
     try {
       await waitFor('the host terminal at the greeter', () => host.terminal.atGreeter && host.terminal.painter.width === 1280, 15_000);
+      host.terminal.send({ type: 'card', body: { event: 'reader', state: 'none' } });
       await quiet(host.terminal, 300);
       // the greeter's clock turns each minute: the two pictures are of the same minute within a try or two
       let diff = Infinity;
@@ -145,6 +149,31 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
     expect(diff).toBe(0);
     expect(s.log()).not.toMatch(new RegExp(`"user":"${USER}"[^\n]*"event":"session-end"`));
   }, 120_000);
+
+  it('told at the greeter that the server serves another image, it reboots into it: a user logging out makes that moment', async () => {
+    const served = path.join(s.state, 'pxe', 'image-version');
+    fs.mkdirSync(path.dirname(served), { recursive: true });
+    fs.writeFileSync(served, '0.1.0+a-newer-one\n');
+    const before = guest!.serial().length;
+    const since = (): string => guest!.serial().slice(before);
+    try {
+      // with a session open the terminal is not told; the user logs out (foot ends, so does the session)
+      await guest!.qmp.type('exit\n');
+      await waitFor('the guest to boot the served image', () => /waydesk-terminal: the server serves image 0\.1\.0\+a-newer-one: booting it/.test(since()), 30_000, 200);
+    } finally {
+      // what it boots is what is served (one image here): it is not told again
+      fs.writeFileSync(served, `${image.version}\n`);
+    }
+    expect(s.log()).toMatch(/"image":"[^"]+","served":"0\.1\.0\+a-newer-one","event":"image-outdated"/);
+    await waitFor('the rebooted guest at the greeter', () => {
+      const out = since();
+      const at = out.indexOf('waydesk-terminal: rebooting');
+      return at >= 0 && /waydesk-terminal: at the greeter/.test(out.slice(at));
+    }, 240_000, 200);
+    const after = since().slice(since().indexOf('waydesk-terminal: rebooting'));
+    expect(after).toMatch(/iPXE/);
+    expect(after).not.toMatch(/booting it/);
+  }, 300_000);
 
   it('writes what an admin needs for a real network: the iPXE script with the fingerprint, and a proxy-DHCP dnsmasq configuration dnsmasq accepts', () => {
     const tftp = path.join(dir, 'tftp');

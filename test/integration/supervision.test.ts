@@ -106,7 +106,7 @@ describe('two terminals', () => {
     const b = startTerminal(s, { width: 1024, height: 768 }, 'terminal-b').terminal;
     await waitFor('B to show the desktop', () => b.painter.width === 1024, 15_000);
     const st = await told;
-    expect(st).toEqual({ connected: false, retrying: false, message: 'your session moved to terminal terminal-b' });
+    expect(st).toEqual({ connected: false, retrying: false, state: 'refused', message: 'your session moved to terminal terminal-b' });
     // A waits for its user: three seconds later B still has the desktop
     await sleep(3000);
     expect(a.connected).toBe(false);

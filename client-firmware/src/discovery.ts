@@ -1,8 +1,9 @@
 // Where a netbooted terminal finds its server, in this order: the kernel command line
 // (`waydesk.server=HOST:PORT waydesk.fingerprint=SHA256`, written by the boot configuration the
-// admin made), then a config file in the image (/etc/waydesk/terminal.json). The fingerprint
-// comes with the address, from the same place, and is pinned: a terminal never trusts a server
-// it was not told about. (A DHCP option comes later.)
+// admin made), then DHCP option 224 with the same two words (pxe/udhcpc.script writes what the
+// site's DHCP server sent to /run/waydesk/dhcp-server), then a config file in the image
+// (/etc/waydesk/terminal.json). The fingerprint comes with the address, from the same place,
+// and is pinned: a terminal never trusts a server it was not told about.
 import fs from 'node:fs';
 
 export interface ServerFound {
@@ -26,8 +27,8 @@ function server(hostPort: string, fingerprint: string, from: string): ServerFoun
   return { url: `wss://${m[1]}:${m[2]}/terminal`, fingerprint, from };
 }
 
-/** The `waydesk.*` parameters of a kernel command line. */
-export function fromCmdline(cmdline: string): ServerFound | null {
+/** The `waydesk.*` parameters of a kernel command line (or of DHCP option 224). */
+export function fromCmdline(cmdline: string, from = 'the kernel command line'): ServerFound | null {
   const params = new Map<string, string>();
   for (const word of cmdline.trim().split(/\s+/)) {
     const eq = word.indexOf('=');
@@ -35,7 +36,7 @@ export function fromCmdline(cmdline: string): ServerFound | null {
   }
   const s = params.get('waydesk.server');
   if (s === undefined) return null;
-  return server(s, params.get('waydesk.fingerprint') ?? '', 'the kernel command line');
+  return server(s, params.get('waydesk.fingerprint') ?? '', from);
 }
 
 export function fromFile(file: string): ServerFound | null {
@@ -54,14 +55,20 @@ export function fromFile(file: string): ServerFound | null {
   return server(String(o.server ?? ''), String(o.fingerprint ?? ''), file);
 }
 
-/** The first place that names a server, in order; null: none does. */
-export function discover(o: { cmdline?: string; configFile?: string } = {}): ServerFound | null {
-  const cmdline = o.cmdline ?? '/proc/cmdline';
-  let line = '';
+function read(file: string): string {
   try {
-    line = fs.readFileSync(cmdline, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch {
-    // not Linux, or no /proc: the file is what there is
+    // not Linux, no /proc, no lease with the option: the next place is what there is
+    return '';
   }
-  return fromCmdline(line) ?? fromFile(o.configFile ?? '/etc/waydesk/terminal.json');
+}
+
+/** The first place that names a server, in order; null: none does. */
+export function discover(o: { cmdline?: string; dhcpFile?: string; configFile?: string } = {}): ServerFound | null {
+  return (
+    fromCmdline(read(o.cmdline ?? '/proc/cmdline')) ??
+    fromCmdline(read(o.dhcpFile ?? '/run/waydesk/dhcp-server'), 'DHCP option 224') ??
+    fromFile(o.configFile ?? '/etc/waydesk/terminal.json')
+  );
 }

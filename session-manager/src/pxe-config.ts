@@ -152,6 +152,8 @@ export async function runPxeConfig(argv: string[], defaultState: string): Promis
       `  terminals will reach the server at ${net.address}:${port}, fingerprint ${identity.fingerprint}`,
       `  check: dnsmasq --test -C ${path.join(out, 'dnsmasq.conf')}`,
       `  run:   dnsmasq --no-daemon -C ${path.join(out, 'dnsmasq.conf')}   (as root, on the terminals' network)`,
+      `  terminals booted another way find the server in DHCP option 224 (text), from the site's DHCP server:`,
+      `         "waydesk.server=${net.address}:${port} waydesk.fingerprint=${identity.fingerprint}"`,
       ...(missing.length ? [`  missing iPXE loaders: ${missing.join(', ')}: install Debian's ipxe package`] : []),
       '',
     ].join('\n'),

@@ -133,6 +133,13 @@ const ADDONS = ['native/codec/build/Release/waydesk_codec.node', 'native/drm/bui
  * are (their JavaScript, package.json and addon), where the bundle's imports find them.
  */
 const EXTERNAL_PACKAGES = ['smartcard'];
+/** The seat daemon: the terminal program gets its screen and input from it, not as root. */
+const SEATD = '/usr/sbin/seatd';
+/** Who the terminal program runs as: in the video group, which seatd's socket is open to. */
+const ACCOUNTS = {
+  '/etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nterminal:x:1000:1000:waydesk terminal:/tmp:/bin/sh\n',
+  '/etc/group': 'root:x:0:\nvideo:x:44:terminal\nterminal:x:1000:\n',
+};
 /** The PC/SC daemon and the CCID driver USB card readers need (Debian's pcscd and libccid). */
 const PCSCD = '/usr/sbin/pcscd';
 const CCID_BUNDLE = '/usr/lib/pcsc/drivers/ifd-ccid.bundle';
@@ -220,6 +227,9 @@ export function buildImage(outDir: string): Image {
     };
     walk('.');
   }
+  if (!fs.existsSync(SEATD)) throw new Error(`${SEATD} is missing: install Debian's seatd`);
+  withLibraries(SEATD, entries);
+  for (const [p, text] of Object.entries(ACCOUNTS)) entries.set(p, { data: Buffer.from(text), mode: 0o644 });
   if (!fs.existsSync(PCSCD) || !fs.existsSync(CCID_BUNDLE)) throw new Error('pcscd or libccid is missing: install Debian\'s pcscd and libccid');
   withLibraries(PCSCD, entries);
   entries.set(`${CCID_BUNDLE}/Contents/Info.plist`, { from: `${CCID_BUNDLE}/Contents/Info.plist`, mode: 0o644 });

@@ -64,13 +64,17 @@ export class DrmPresenter {
   #cursor: CursorMsg | null = null;
   /** A problem of this terminal's own (no keyboard) that stands in front of the live picture. */
   #notice: StatusText | null = null;
+  #paused = false;
+  #failing = false;
+  readonly #log: { warn(o: object, msg: string): void } | undefined;
   readonly pointer = { x: 0, y: 0 };
   /** Flips done, and how long presenting took (µs, copy and flip request), for the bench. */
   presents = 0;
   presentUsTotal = 0;
 
-  constructor(screen: Screen, terminal: Terminal, first: StatusText) {
+  constructor(screen: Screen, terminal: Terminal, first: StatusText, log?: { warn(o: object, msg: string): void }) {
     this.#screen = screen;
+    this.#log = log;
     this.#t = terminal;
     this.pointer = { x: Math.floor(screen.info.width / 2), y: Math.floor(screen.info.height / 2) };
     this.#showing = { kind: 'status', text: first, picture: this.#draw(first) };
@@ -112,6 +116,16 @@ export class DrmPresenter {
     this.#notice = text;
     if (text) this.status(text);
     else if (this.#t.connected && this.#t.painter.width > 0) this.#live();
+  }
+
+  /** The seat was taken away: nothing is drawn until resume(), which draws all of it again. */
+  pause(): void {
+    this.#paused = true;
+  }
+  resume(): void {
+    this.#paused = false;
+    this.#applyCursor();
+    this.#whole();
   }
 
   movePointer(x: number, y: number): void {
@@ -197,6 +211,7 @@ export class DrmPresenter {
   }
 
   #applyCursor(): void {
+    if (this.#paused) return;
     const c = this.#cursor;
     let needs: boolean;
     if (this.#showing.kind !== 'live' || c?.mode === 2) needs = this.#screen.setCursor(null);
@@ -216,7 +231,7 @@ export class DrmPresenter {
   }
 
   #flush(): void {
-    if (!this.#dirty) return;
+    if (!this.#dirty || this.#paused) return;
     let pic: Buffer, w: number, h: number;
     if (this.#showing.kind === 'live') {
       const p = this.#t.painter;
@@ -231,7 +246,16 @@ export class DrmPresenter {
     }
     const t0 = process.hrtime.bigint();
     const rects = this.#pending === null ? null : Int32Array.from(this.#pending);
-    if (!this.#screen.present(pic, w, h, rects)) return; // a flip is on its way: 'flip' brings us back
+    try {
+      if (!this.#screen.present(pic, w, h, rects)) return; // a flip is on its way: 'flip' brings us back
+    } catch (err) {
+      // the screen was taken from us (by the seat, or another master): draw again when it is back
+      if (!this.#failing) this.#log?.warn({ err: (err as Error).message }, 'the screen refused the picture');
+      this.#failing = true;
+      this.#pending = null;
+      return;
+    }
+    this.#failing = false;
     this.presentUsTotal += Number(process.hrtime.bigint() - t0) / 1000;
     this.presents++;
     this.#pending = [];

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ABS, BTN_MISC, EV, InputDevice, REL } from '@waydesk/native-drm';
+import { ABS, BTN_MISC, EV, InputDevice, REL, directly, type DeviceOpener } from '@waydesk/native-drm';
 import type { Logger } from './log.js';
 import type { Terminal } from './terminal.js';
 
@@ -15,6 +15,10 @@ const BTN_LEFT = 0x110;
 const BTN_TOUCH = 0x14a;
 /** Scrolling as the browser terminal sends it: 15 units a wheel step. */
 const AXIS_PER_STEP = 15;
+const CTRL = [29, 97];
+const ALT = [56, 100];
+/** F1..F12 → the session (VT) number Ctrl+Alt+Fn switches to, as on any Linux console. */
+const FUNCTION_KEYS = new Map([59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 87, 88].map((code, i) => [code, i + 1]));
 
 export interface PointerTarget {
   readonly pointer: { x: number; y: number };
@@ -41,9 +45,14 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
   /** Nodes that are no keyboard or pointer (a power button): not opened again. */
   readonly #ignored = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
+  readonly #opener: DeviceOpener;
+  readonly #switchSession: ((n: number) => void) | undefined;
 
-  constructor(o: { terminal: Terminal; pointer: PointerTarget; log: Logger; dir?: string }) {
+  /** `switchSession`: where a seat can switch sessions, what Ctrl+Alt+Fn does (the key is not sent). */
+  constructor(o: { terminal: Terminal; pointer: PointerTarget; log: Logger; dir?: string; opener?: DeviceOpener; switchSession?: (n: number) => void }) {
     super();
+    this.#opener = o.opener ?? directly;
+    this.#switchSession = o.switchSession;
     this.#dir = o.dir ?? '/dev/input';
     this.#t = o.terminal;
     this.#p = o.pointer;
@@ -76,7 +85,7 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
       if (this.#open.has(p) || this.#ignored.has(p)) continue;
       let dev: InputDevice;
       try {
-        dev = new InputDevice(p);
+        dev = new InputDevice(p, this.#opener);
       } catch (err) {
         this.#log.warn({ device: p, err: (err as Error).message }, 'cannot open an input device');
         this.#ignored.add(p);
@@ -115,6 +124,11 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
       if (type === EV.KEY) {
         if (value === 2) continue; // the kernel's autorepeat: the session repeats keys itself
         const pressed = value !== 0;
+        const vt = FUNCTION_KEYS.get(code);
+        if (vt && this.#switchSession && (pressed || !o.held.has(code)) && this.#holding(CTRL) && this.#holding(ALT)) {
+          if (pressed) this.#switchSession(vt);
+          continue;
+        }
         if (code < BTN_MISC) {
           this.#t.key(code, pressed);
         } else {
@@ -138,6 +152,12 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
     }
   }
 
+  /** One of these keys is held on some keyboard. */
+  #holding(codes: number[]): boolean {
+    for (const o of this.#open.values()) if (codes.some((c) => o.held.has(c))) return true;
+    return false;
+  }
+
   #motion(o: Open): void {
     const p = this.#p;
     let { x, y } = p.pointer;
@@ -157,10 +177,17 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
     this.#t.pointerMotion(p.pointer.x, p.pointer.y);
   }
 
+  /**
+   * Lets every device go (the seat is being taken away: its fds are about to be revoked), with
+   * the keys held released at the server; start() opens them again.
+   */
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    for (const o of this.#open.values()) o.dev.close();
-    this.#open.clear();
+    for (const p of [...this.#open.keys()]) {
+      this.#open.get(p)!.dev.close();
+      this.#gone(p);
+    }
+    this.#ignored.clear();
   }
 }

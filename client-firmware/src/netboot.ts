@@ -3,7 +3,7 @@
 // keyboard and mouse, and says on its screen (and its console) what is wrong when there is no
 // server to show: looking for it, unreachable, a certificate that does not match, no keyboard.
 import fs from 'node:fs';
-import { drmCards, Screen } from '@waydesk/native-drm';
+import { directly, drmCards, Screen, Seat, type DeviceOpener } from '@waydesk/native-drm';
 import { PcscCardReader } from './card-reader.js';
 import { DiscoveryError, discover } from './discovery.js';
 import { DrmPresenter } from './drm-presenter.js';
@@ -20,13 +20,30 @@ const IMAGE_VERSION_FILE = '/etc/waydesk/image-version';
 const say = (s: string): void => void process.stdout.write(`waydesk-terminal: ${s}\n`);
 const log = createLogger('waydesk-terminal');
 
+/**
+ * The seat (seatd, which the image's /init starts): the devices come from it, and the program
+ * need not be root. Without one, root opens them itself; anyone else has no screen.
+ */
+async function openSeat(): Promise<Seat | null> {
+  let seat: Seat;
+  try {
+    seat = new Seat();
+  } catch (err) {
+    say(`no seat (${(err as Error).message}); ${process.getuid?.() === 0 ? 'opening the devices directly, as root' : 'without root there is no screen or input'}`);
+    return null;
+  }
+  if (!seat.active) await new Promise<void>((r) => seat.once('enable', () => r()));
+  say(`seat ${seat.name}, running as uid ${process.getuid?.()}`);
+  return seat;
+}
+
 /** The first DRM device that drives a monitor; null (and why, on the console) when none does. */
-function openScreen(): Screen | null {
+function openScreen(opener: DeviceOpener): Screen | null {
   const cards = drmCards();
   if (cards.length === 0) say('no screen: no DRM device (/dev/dri/card*); is the GPU driver in the image?');
   for (const card of cards) {
     try {
-      const s = new Screen(card);
+      const s = new Screen(card, opener);
       say(`screen ${s.info.connector} ${s.info.width}x${s.info.height}@${(s.info.refreshMhz / 1000).toFixed(0)} on ${card} (${s.info.driver}, ${s.info.hwCursor ? 'hardware' : 'software'} cursor)`);
       return s;
     } catch (err) {
@@ -45,9 +62,11 @@ function stuck(screen: Screen | null, title: string, detail: string): never {
   throw new Error('unreachable');
 }
 
-function main(): void {
+async function main(): Promise<void> {
   say('looking for the server');
-  const screen = openScreen();
+  const seat = await openSeat();
+  const opener = seat ?? directly;
+  const screen = openScreen(opener);
   let found;
   try {
     found = discover({ cmdline: process.env.WAYDESK_CMDLINE, configFile: process.env.WAYDESK_TERMINAL_CONFIG });
@@ -64,8 +83,26 @@ function main(): void {
   // the first card reader pcscd has (the image's pcscd, USB CCID readers)
   const cards = new PcscCardReader({ log });
   const terminal = new Terminal({ url: found.url, fingerprint: found.fingerprint, terminalId, display, kind: 'drm', log, heartbeatMs: HEARTBEAT_MS, image, cards });
-  const presenter = screen ? new DrmPresenter(screen, terminal, { title: 'looking for the server', detail: found.url }) : null;
-  const input = presenter ? new EvdevInput({ terminal, pointer: presenter, log }) : null;
+  const presenter = screen ? new DrmPresenter(screen, terminal, { title: 'looking for the server', detail: found.url }, log) : null;
+  const input = presenter ? new EvdevInput({ terminal, pointer: presenter, log, opener, ...(seat ? { switchSession: (n: number) => void seat.switchSession(n) } : {}) }) : null;
+  // The seat goes to another session (Ctrl+Alt+Fn) and comes back: let go of the devices, and
+  // take them up again with the whole picture.
+  seat?.on('disable', () => {
+    say('the seat went to another session');
+    presenter?.pause();
+    input?.stop();
+    seat.ackDisable();
+  });
+  seat?.on('enable', () => {
+    say('the seat is back');
+    try {
+      screen?.acquire();
+    } catch (err) {
+      say(`the screen did not come back: ${(err as Error).message}`);
+    }
+    presenter?.resume();
+    input?.start();
+  });
   let last = '';
   const report = (s: string): void => {
     if (s !== last) say(s);
@@ -74,7 +111,8 @@ function main(): void {
   // Without a keyboard nobody can log in at the greeter: say so rather than show a form no one can fill.
   let noKeyboard = false;
   const keyboardCheck = (): void => {
-    if (!presenter || !input || !terminal.atGreeter) return;
+    // while the seat is away its devices are too: that is not a missing keyboard
+    if (!presenter || !input || !terminal.atGreeter || (seat && !seat.active)) return;
     if (input.keyboards === 0 && !noKeyboard) {
       noKeyboard = true;
       report('no keyboard');
@@ -97,7 +135,8 @@ function main(): void {
   terminal.on('frame', () => {
     if (!terminal.atGreeter && last.startsWith('at the greeter')) report('showing a session');
   });
-  input?.on('change', keyboardCheck);
+  // a second later: devices go and come in bursts (a seat switch revokes them before it says so)
+  input?.on('change', () => setTimeout(keyboardCheck, 1000).unref());
   // Told only at the greeter: nobody's session is open here, so now is the idle moment.
   terminal.on('image-update', (version) => {
     say(`the server serves image ${version}: booting it`);
@@ -121,4 +160,4 @@ function main(): void {
   process.on('SIGINT', stop);
 }
 
-main();
+await main();

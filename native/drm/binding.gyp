@@ -5,14 +5,15 @@
       "sources": [
         "src/drm_output.c",
         "src/evdev.c",
+        "src/seat.c",
         "src/addon.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "<!@(pkg-config --cflags-only-I libdrm | sed 's/-I//g')"
+        "<!@(pkg-config --cflags-only-I libdrm libseat | sed 's/-I//g')"
       ],
       "libraries": [
-        "<!@(pkg-config --libs libdrm)"
+        "<!@(pkg-config --libs libdrm libseat)"
       ],
       "defines": [
         "NAPI_VERSION=8",

@@ -175,6 +175,19 @@ export class FakeCard {
     });
   }
 
+  /** What the card answers a command APDU with (data, then SW1 SW2). */
+  answer(apdu: Buffer): Buffer {
+    this.heard.push(apdu.toString('hex'));
+    return this.#apdu(apdu);
+  }
+
+  /** Freshly powered: nothing selected, no PIN verified (a new insertion). */
+  powerOn(): Buffer {
+    this.#selected = false;
+    this.#verified = false;
+    return this.#o.atr ?? DEFAULT_ATR;
+  }
+
   #answer(msg: Buffer): Buffer | null {
     if (msg.length === 1) {
       // 0 power off, 1 power on, 2 reset: no answer; 4: the ATR

@@ -5,10 +5,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import type { Image } from '../../pxe/build.js';
 import { waitFor } from './compositor.js';
 import { Qmp } from './qmp.js';
+import { QemuCardSlot, ccidArgs } from './qemu-card-slot.js';
 import { SERVER_BIN } from './server.js';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
@@ -23,11 +25,13 @@ export interface BootedTerminal {
   msToGreeter: number;
   /** The guest's machine controls: its screen, keyboard and network cable. */
   qmp: Qmp;
+  /** The card reader plugged into it (USB CCID), when asked for. */
+  cardSlot: QemuCardSlot | null;
   stop(): Promise<void>;
 }
 
 /** `state`: the server's state directory, whose certificate pxe-config names. */
-export async function bootTerminal(image: Image, server: { port: number; state: string }, dir: string): Promise<BootedTerminal> {
+export async function bootTerminal(image: Image, server: { port: number; state: string }, dir: string, o: { cardReader?: boolean } = {}): Promise<BootedTerminal> {
   const web = http.createServer((req, res) => {
     const f = path.join(image.dir, path.basename(req.url ?? ''));
     if (!fs.existsSync(f)) return void res.writeHead(404).end();
@@ -42,15 +46,20 @@ export async function bootTerminal(image: Image, server: { port: number; state: 
   let serial = '';
   const t0 = Date.now();
   const qmpSocket = path.join(dir, 'qmp.sock');
+  const cardSocket = path.join(dir, 'ccid.sock');
   // -nographic: the BIOS and iPXE write to the serial console too; the VGA (bochs) is still there for screendump
-  const qemu: ChildProcess = spawn(QEMU, ['-accel', 'tcg', '-m', '512', '-nographic', '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-netdev', `user,id=n0,tftp=${tftp},bootfile=boot.ipxe`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC},id=${GUEST_NIC}`, '-boot', 'n'], {
+  const qemu: ChildProcess = spawn(QEMU, ['-accel', 'tcg', '-m', '512', '-nographic', '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-netdev', `user,id=n0,tftp=${tftp},bootfile=boot.ipxe`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC},id=${GUEST_NIC}`, ...(o.cardReader ? ccidArgs(cardSocket) : []), '-boot', 'n'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   qemu.stdout!.on('data', (d: Buffer) => (serial += d.toString()));
   qemu.stderr!.on('data', (d: Buffer) => (serial += d.toString()));
   let qmp: Qmp | null = null;
+  let cardSlot: QemuCardSlot | null = null;
   const stop = async (): Promise<void> => {
+    // the guest's console outlives the test's directory, for whoever reads why a run failed
+    fs.writeFileSync(path.join(os.tmpdir(), 'waydesk-netboot-serial.log'), serial);
     qmp?.close();
+    cardSlot?.close();
     if (qemu.exitCode === null && qemu.signalCode === null) {
       await new Promise<void>((r) => {
         qemu.once('exit', () => r());
@@ -61,11 +70,12 @@ export async function bootTerminal(image: Image, server: { port: number; state: 
   };
   try {
     qmp = await Qmp.connect(qmpSocket);
+    if (o.cardReader) cardSlot = await QemuCardSlot.connect(cardSocket);
     await waitFor('the terminal at the greeter', () => /waydesk-terminal: at the greeter/.test(serial) || qemu.exitCode !== null, 240_000, 200);
     if (qemu.exitCode !== null) throw new Error(`QEMU exited (${qemu.exitCode})`);
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}; the guest's console said:\n${serial.replace(/\r/g, '').slice(-3000)}`);
   }
-  return { serial: () => serial.replace(/\r/g, ''), msToGreeter: Date.now() - t0, qmp: qmp!, stop };
+  return { serial: () => serial.replace(/\r/g, ''), msToGreeter: Date.now() - t0, qmp: qmp!, cardSlot, stop };
 }

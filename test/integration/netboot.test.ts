@@ -19,6 +19,9 @@ import { KEY } from '../../protocol/src/us-keys.js';
 import { ROOT, isRoot, waitFor } from '../helpers/compositor.js';
 import { GUEST_MAC, GUEST_NIC, QEMU, bootTerminal, type BootedTerminal } from '../helpers/netboot.js';
 import type { Picture } from '../helpers/qmp.js';
+import { pivToken } from '../helpers/card-terminal.js';
+import { FakeCard, makePivKey } from '../helpers/fake-card.js';
+import { SERVER_BIN } from '../helpers/server.js';
 import { quiet, startLoginServer, startTerminal, type DevServer } from '../helpers/server.js';
 import { makeAccount, removeAccount } from '../helpers/test-user.js';
 
@@ -64,13 +67,32 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
   let shots = 0;
   const screen = (): Promise<Picture> => guest!.qmp.screen(path.join(dir, `screen-${shots++}.ppm`));
 
+  /**
+   * Pixels where the guest's screen differs from the server's greeter at its size, as a terminal on
+   * the host with a ready reader receives it (0, once the two agree: the greeter's clock turns each
+   * minute, so the two are compared again for a few seconds).
+   */
+  const greeterDiff = async (id: string): Promise<number> => {
+    const host = startTerminal(s, { width: 1280, height: 800 }, id, false, 'greeter');
+    try {
+      await waitFor('the host terminal at the greeter', () => host.terminal.atGreeter && host.terminal.painter.width === 1280, 15_000);
+      host.terminal.send({ type: 'card', body: { event: 'reader', state: 'ready' } });
+      await quiet(host.terminal, 300);
+      let diff = Infinity;
+      await waitFor('the greeter on the guest', async () => (diff = differing(await screen(), host.terminal.painter.framebuffer, 1280, 800)) === 0, 10_000, 500).catch(() => {});
+      return diff;
+    } finally {
+      host.terminal.stop();
+    }
+  };
+
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wd-netboot-'));
     makeAccount(USER, PASSWORD, 'netboot test');
     uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
     image = buildImage(path.join(dir, 'http'));
     s = await startLoginServer(['foot', '-o', 'cursor.blink=no']);
-    guest = await bootTerminal(image, { port: Number(new URL(s.url).port), state: s.state }, dir);
+    guest = await bootTerminal(image, { port: Number(new URL(s.url).port), state: s.state }, dir, { cardReader: true });
   }, 400_000);
 
   afterAll(async () => {
@@ -94,22 +116,28 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
 
   it("shows on its screen exactly the greeter the server draws for it (QMP screendump)", async () => {
     expect(guest!.serial()).toMatch(/waydesk-terminal: screen Virtual-1 1280x800@\d+ on \/dev\/dri\/card0 \(bochs-drm, software cursor\)/);
-    // the guest's card reader (pcscd, with no reader plugged in) is on its greeter's prompt line
-    const reader = [...guest!.serial().matchAll(/waydesk-terminal: card reader: (\w+)/g)].pop()?.[1];
-    expect(reader).toBe('none');
-    // the server's picture of a greeter at that size, as a terminal on the host receives it
-    const host = startTerminal(s, { width: 1280, height: 800 }, 'host-greeter', false, 'greeter');
-    try {
-      await waitFor('the host terminal at the greeter', () => host.terminal.atGreeter && host.terminal.painter.width === 1280, 15_000);
-      host.terminal.send({ type: 'card', body: { event: 'reader', state: 'none' } });
-      await quiet(host.terminal, 300);
-      // the greeter's clock turns each minute: the two pictures are of the same minute within a try or two
-      let diff = Infinity;
-      for (let i = 0; i < 3 && diff > 0; i++) diff = differing(await screen(), host.terminal.painter.framebuffer, 1280, 800);
-      expect(diff).toBe(0);
-    } finally {
-      host.terminal.stop();
-    }
+    // the guest's card reader (its pcscd, QEMU's USB CCID reader) is on its greeter's prompt line
+    await waitFor('the card reader', () => /waydesk-terminal: card reader: ready/.test(guest!.serial()), 20_000, 200);
+    expect(await greeterDiff('host-greeter')).toBe(0);
+  });
+
+  it('runs as a user of its own through seatd; Ctrl+Alt+F2 gives the seat away and Ctrl+Alt+F1 brings it back, with the picture', async () => {
+    expect(guest!.serial()).toMatch(/waydesk-terminal: seat seat0, running as uid 1000/);
+    const q = guest!.qmp;
+    const chord = async (f: number): Promise<void> => {
+      for (const k of [KEY.LEFTCTRL, KEY.LEFTALT, f]) await q.key(k, true);
+      for (const k of [f, KEY.LEFTALT, KEY.LEFTCTRL]) await q.key(k, false);
+    };
+    const before = guest!.serial().length;
+    await chord(60); // F2
+    await waitFor('the seat to go to another session', () => /waydesk-terminal: the seat went to another session/.test(guest!.serial().slice(before)), 20_000, 200);
+    // the kernel's console has the keyboard now, and takes Ctrl+Alt+F1 back to the terminal's session
+    await chord(59); // F1
+    await waitFor('the seat to come back', () => /waydesk-terminal: the seat is back/.test(guest!.serial().slice(before)), 20_000, 200);
+    // with the keyboard taken up again
+    await waitFor('the keyboard again', () => /the seat is back[^]*"name":"AT Translated Set 2 keyboard","keyboard":true/.test(guest!.serial().slice(before)), 20_000, 200);
+    expect(guest!.serial().slice(before)).not.toMatch(/no keyboard/);
+    expect(await greeterDiff('host-greeter-2')).toBe(0);
   });
 
   it("logs in with keys typed on the guest's keyboard; the keys reach the user's shell and the screen shows the desktop", async () => {
@@ -147,7 +175,7 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
     let diff = Infinity;
     await waitFor('the guest to show the desktop again', async () => (diff = differing(await screen(), await desktop(s, uid, 1280, 800), 1280, 800)) === 0, 20_000, 500).catch(() => {});
     expect(diff).toBe(0);
-    expect(s.log()).not.toMatch(new RegExp(`"user":"${USER}"[^\n]*"event":"session-end"`));
+    expect(s.log()).not.toMatch(new RegExp(`"session":"user:${USER}"[^\n]*"event":"session-end"`));
   }, 120_000);
 
   it('told at the greeter that the server serves another image, it reboots into it: a user logging out makes that moment', async () => {
@@ -164,6 +192,7 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
       // what it boots is what is served (one image here): it is not told again
       fs.writeFileSync(served, `${image.version}\n`);
     }
+    expect(s.log()).toMatch(new RegExp(`"session":"user:${USER}"[^\n]*"event":"session-end"`));
     expect(s.log()).toMatch(/"image":"[^"]+","served":"0\.1\.0\+a-newer-one","event":"image-outdated"/);
     await waitFor('the rebooted guest at the greeter', () => {
       const out = since();
@@ -174,6 +203,29 @@ describe.skipIf(!isRoot() || !fs.existsSync(QEMU))('the netboot terminal in QEMU
     expect(after).toMatch(/iPXE/);
     expect(after).not.toMatch(/booting it/);
   }, 300_000);
+
+  it("a user's card in the guest's USB reader opens their desktop on its screen; taken out, the terminal is at the greeter and the desktop goes on", async () => {
+    const key = makePivKey(`${USER}'s card`);
+    execFileSync(process.execPath, [SERVER_BIN, 'bind-card', pivToken(key), USER, '--state', s.state], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const card = new FakeCard({ piv: key });
+    const before = guest!.serial().length;
+    const since = (): string => guest!.serial().slice(before);
+    await guest!.cardSlot!.insert(card);
+    await waitFor('the card to open the desktop on the guest', () => /waydesk-terminal: showing a session/.test(since()), 60_000, 200);
+    expect(s.log()).toMatch(new RegExp(`"user":"${USER}"[^\n]*"event":"login-ok","by":"card"`));
+    // it proved itself: the guest's pcscd passed the server's challenge to the card, which signed it
+    expect(card.heard.some((a) => a.startsWith('0087119a'))).toBe(true);
+    let diff = Infinity;
+    await waitFor('the guest to show the desktop', async () => (diff = differing(await screen(), await desktop(s, uid, 1280, 800), 1280, 800)) === 0, 20_000, 500).catch(() => {});
+    expect(diff).toBe(0);
+    const ends = (): number => (s.log().match(new RegExp(`"session":"user:${USER}"[^\n]*"event":"session-end"`, 'g')) ?? []).length;
+    const ended = ends();
+    const out = guest!.serial().length;
+    await guest!.cardSlot!.remove();
+    await waitFor('the guest back at the greeter', () => /waydesk-terminal: at the greeter/.test(guest!.serial().slice(out)), 30_000, 200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(ends()).toBe(ended);
+  }, 120_000);
 
   it('writes what an admin needs for a real network: the iPXE script with the fingerprint, and a proxy-DHCP dnsmasq configuration dnsmasq accepts', () => {
     const tftp = path.join(dir, 'tftp');

@@ -8,8 +8,18 @@
 
 #include "drm_output.h"
 #include "evdev.h"
+#include "seat.h"
 
 namespace {
+
+// A throw in JavaScript called from a uv callback must reach process 'uncaughtException', not std::terminate.
+void Call(Napi::FunctionReference& f, const Napi::Object& self, const std::initializer_list<napi_value>& args) {
+  try {
+    f.MakeCallback(self, args);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(f.Env(), e.Value());
+  }
+}
 
 void ClosePoll(uv_poll_t*& p) {
   if (!p) return;
@@ -27,12 +37,11 @@ class Output : public Napi::ObjectWrap<Output> {
                         InstanceMethod("release", &Output::Release), InstanceMethod("acquire", &Output::Acquire),
                         InstanceMethod("close", &Output::Close)});
   }
-  // new Output(path, modeIndex, onFlip)
+  // new Output(fd, modeIndex, onFlip): the caller keeps the fd, and closes it after close()
   explicit Output(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Output>(info) {
     Napi::Env env = info.Env();
-    std::string path = info[0].As<Napi::String>();
     char err[256] = "";
-    d_ = wd_drm_open(path.c_str(), info[1].ToNumber().Int32Value(), err, sizeof(err));
+    d_ = wd_drm_open(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), err, sizeof(err));
     if (!d_) throw Napi::Error::New(env, err);
     onFlip_ = Napi::Persistent(info[2].As<Napi::Function>());
     uv_loop_t* loop = nullptr;
@@ -69,7 +78,7 @@ class Output : public Napi::ObjectWrap<Output> {
     int n = wd_drm_dispatch(self->d_);
     if (n > 0) {
       Napi::HandleScope scope(self->Env());
-      self->onFlip_.MakeCallback(self->Value(), {});
+      Call(self->onFlip_, self->Value(), {});
     }
   }
 
@@ -161,13 +170,15 @@ class InputDevice : public Napi::ObjectWrap<InputDevice> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "InputDevice", {InstanceMethod("info", &InputDevice::Info), InstanceMethod("close", &InputDevice::Close)});
   }
-  // new InputDevice(path, onEvents(Int32Array of type, code, value), onGone())
+  // new InputDevice(fd, onEvents(Int32Array of type, code, value), onGone()): the caller keeps the fd
   explicit InputDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<InputDevice>(info) {
     Napi::Env env = info.Env();
-    std::string path = info[0].As<Napi::String>();
     char err[256] = "";
-    fd_ = wd_evdev_open(path.c_str(), &info_, err, sizeof(err));
-    if (fd_ < 0) throw Napi::Error::New(env, err);
+    fd_ = info[0].ToNumber().Int32Value();
+    if (!wd_evdev_init(fd_, &info_, err, sizeof(err))) {
+      fd_ = -1;
+      throw Napi::Error::New(env, err);
+    }
     onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
     onGone_ = Napi::Persistent(info[2].As<Napi::Function>());
     uv_loop_t* loop = nullptr;
@@ -188,7 +199,6 @@ class InputDevice : public Napi::ObjectWrap<InputDevice> {
 
   void Shut() {
     ClosePoll(poll_);
-    if (fd_ >= 0) close(fd_);
     fd_ = -1;
   }
 
@@ -200,13 +210,13 @@ class InputDevice : public Napi::ObjectWrap<InputDevice> {
     int n = status < 0 ? -1 : wd_evdev_read(self->fd_, buf, 256);
     if (n < 0) {
       self->Shut();
-      self->onGone_.MakeCallback(self->Value(), {});
+      Call(self->onGone_, self->Value(), {});
       return;
     }
     if (n == 0) return;
     Napi::Int32Array a = Napi::Int32Array::New(self->Env(), static_cast<size_t>(n) * 3);
     memcpy(a.Data(), buf, static_cast<size_t>(n) * 12);
-    self->onEvents_.MakeCallback(self->Value(), {a});
+    Call(self->onEvents_, self->Value(), {a});
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -231,7 +241,131 @@ class InputDevice : public Napi::ObjectWrap<InputDevice> {
   }
 };
 
+class Seat : public Napi::ObjectWrap<Seat> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Seat",
+                       {InstanceMethod("openDevice", &Seat::OpenDevice), InstanceMethod("closeDevice", &Seat::CloseDevice),
+                        InstanceMethod("ackDisable", &Seat::AckDisable), InstanceMethod("switchSession", &Seat::SwitchSession),
+                        InstanceMethod("name", &Seat::Name), InstanceMethod("close", &Seat::Close)});
+  }
+  // new Seat(onChange(enabled: boolean))
+  explicit Seat(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Seat>(info) {
+    Napi::Env env = info.Env();
+    onChange_ = Napi::Persistent(info[0].As<Napi::Function>());
+    char err[256] = "";
+    s_ = wd_seat_open(&Seat::OnChange, this, err, sizeof(err));
+    if (!s_) throw Napi::Error::New(env, err);
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    uv_poll_init(loop, poll_, wd_seat_fd(s_));
+    poll_->data = this;
+    uv_poll_start(poll_, UV_READABLE, &Seat::OnReadable);
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    kick_ = new uv_timer_t;
+    uv_timer_init(loop, kick_);
+    kick_->data = this;
+    // libseat may have said "enabled" while opening: tell it once JavaScript listens
+    wd_seat_dispatch(s_);
+  }
+  ~Seat() override { Shut(); }
+
+ private:
+  wd_seat* s_ = nullptr;
+  uv_poll_t* poll_ = nullptr;
+  // libseat reads the socket inside its own calls and queues what it read there (a disable
+  // that came with a switch's answer): the fd is then not readable, so dispatch soon after
+  uv_timer_t* kick_ = nullptr;
+  Napi::FunctionReference onChange_;
+  bool inCtor_ = true;
+  int pending_ = -1;  // an enable/disable said before the JS side could hear it
+
+  void Shut() {
+    ClosePoll(poll_);
+    if (kick_) {
+      uv_timer_stop(kick_);
+      uv_close(reinterpret_cast<uv_handle_t*>(kick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      kick_ = nullptr;
+    }
+    wd_seat_close(s_);
+    s_ = nullptr;
+  }
+  void Kick() {
+    if (kick_) uv_timer_start(kick_, &Seat::OnKick, 0, 0);
+  }
+  static void OnKick(uv_timer_t* handle) {
+    auto* self = static_cast<Seat*>(handle->data);
+    if (!self->s_) return;
+    self->inCtor_ = false;
+    wd_seat_dispatch(self->s_);
+  }
+  wd_seat* Need(const Napi::CallbackInfo& info) {
+    if (!s_) throw Napi::Error::New(info.Env(), "the seat is closed");
+    return s_;
+  }
+
+  static void OnChange(void* data, bool enabled) {
+    auto* self = static_cast<Seat*>(data);
+    if (self->inCtor_) {
+      self->pending_ = enabled ? 1 : 0;
+      return;
+    }
+    Napi::HandleScope scope(self->Env());
+    Call(self->onChange_, self->Value(), {Napi::Boolean::New(self->Env(), enabled)});
+  }
+  static void OnReadable(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<Seat*>(handle->data);
+    if (!self->s_) return;
+    self->inCtor_ = false;
+    wd_seat_dispatch(self->s_);
+  }
+
+  // openDevice(path) -> { id, fd }
+  Napi::Value OpenDevice(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    inCtor_ = false;
+    std::string path = info[0].As<Napi::String>();
+    int fd = -1;
+    char err[256] = "";
+    int id = wd_seat_open_device(Need(info), path.c_str(), &fd, err, sizeof(err));
+    Kick();
+    if (id < 0) throw Napi::Error::New(env, err);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", id);
+    o.Set("fd", fd);
+    return o;
+  }
+  Napi::Value CloseDevice(const Napi::CallbackInfo& info) {
+    wd_seat_close_device(Need(info), info[0].ToNumber().Int32Value());
+    Kick();
+    return info.Env().Undefined();
+  }
+  Napi::Value AckDisable(const Napi::CallbackInfo& info) {
+    bool ok = wd_seat_ack_disable(Need(info));
+    Kick();
+    return Napi::Boolean::New(info.Env(), ok);
+  }
+  Napi::Value SwitchSession(const Napi::CallbackInfo& info) {
+    bool ok = wd_seat_switch(Need(info), info[0].ToNumber().Int32Value());
+    Kick();
+    return Napi::Boolean::New(info.Env(), ok);
+  }
+  // name() -> string; and whether the seat was already ours when it opened
+  Napi::Value Name(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("name", wd_seat_name(Need(info)));
+    o.Set("enabledAtOpen", pending_ == 1);
+    return o;
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shut();
+    return info.Env().Undefined();
+  }
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Seat", Seat::Define(env));
   exports.Set("Output", Output::Define(env));
   exports.Set("InputDevice", InputDevice::Define(env));
   return exports;

@@ -181,15 +181,11 @@ static bool set_mode(wd_drm *d, char *err, size_t errlen) {
 	return true;
 }
 
-wd_drm *wd_drm_open(const char *path, int mode_index, char *err, size_t errlen) {
+wd_drm *wd_drm_open(int fd, int mode_index, char *err, size_t errlen) {
 	wd_drm *d = calloc(1, sizeof(*d));
 	if (!d) return NULL;
-	d->fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (d->fd < 0) {
-		fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		free(d);
-		return NULL;
-	}
+	d->fd = fd;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	drmVersion *v = drmGetVersion(d->fd);
 	if (v) {
 		snprintf(d->info.driver, sizeof(d->info.driver), "%s", v->name);
@@ -197,7 +193,7 @@ wd_drm *wd_drm_open(const char *path, int mode_index, char *err, size_t errlen) 
 	}
 	uint64_t dumb = 0;
 	if (drmGetCap(d->fd, DRM_CAP_DUMB_BUFFER, &dumb) < 0 || !dumb) {
-		fail(err, errlen, "%s (%s) has no dumb buffers", path, d->info.driver);
+		fail(err, errlen, "the %s device has no dumb buffers", d->info.driver);
 		goto bad;
 	}
 	if (!pick(d, mode_index, err, errlen)) goto bad;
@@ -230,7 +226,6 @@ void wd_drm_close(wd_drm *d) {
 	for (int i = 0; i < 2; i++) free_buffer(d->fd, &d->buf[i]);
 	free_buffer(d->fd, &d->hw);
 	free(d->cursor);
-	if (d->fd >= 0) close(d->fd);
 	free(d);
 }
 
@@ -432,10 +427,8 @@ bool wd_drm_release(wd_drm *d) {
 }
 
 bool wd_drm_acquire(wd_drm *d, char *err, size_t errlen) {
-	if (drmSetMaster(d->fd) < 0) {
-		fail(err, errlen, "cannot become DRM master again: %s", strerror(errno));
-		return false;
-	}
+	/* a seat (seatd, logind) makes the fd master again itself; alone, we must */
+	drmSetMaster(d->fd);
 	d->pending = false;
 	/* whatever drew meanwhile left both buffers' screen wrong for us: start over */
 	d->pic_w = d->pic_h = -1;

@@ -35,9 +35,10 @@ typedef struct {
 	char driver[32];
 } wd_drm_info;
 
-/* Opens the card, picks the first connected connector and its preferred mode (or mode_index
- * when >= 0), sets it with a cleared picture. NULL with the reason in err. */
-wd_drm *wd_drm_open(const char *path, int mode_index, char *err, size_t errlen);
+/* Takes a card's fd (opened by the seat, or directly by root; the caller closes it after
+ * wd_drm_close), picks the first connected connector and its preferred mode (or mode_index when
+ * >= 0), sets it with a cleared picture. NULL with the reason in err. */
+wd_drm *wd_drm_open(int fd, int mode_index, char *err, size_t errlen);
 void wd_drm_close(wd_drm *d);
 const wd_drm_info *wd_drm_get_info(wd_drm *d);
 int wd_drm_fd(wd_drm *d);
@@ -60,7 +61,8 @@ void wd_drm_move_cursor(wd_drm *d, int x, int y);
 /* Where the software cursor needs a present to show its move (false: hardware plane, or hidden). */
 bool wd_drm_cursor_needs_present(wd_drm *d);
 
-/* Drops DRM master (the seat went away) and takes it back, setting the mode again. */
+/* Drops DRM master (the seat went away) and takes it back (a seat gives it back itself),
+ * setting the mode again. */
 bool wd_drm_release(wd_drm *d);
 bool wd_drm_acquire(wd_drm *d, char *err, size_t errlen);
 

@@ -14,19 +14,14 @@ static bool has(const uint64_t *bits, int n) {
 	return (bits[n / 64] >> (n % 64)) & 1;
 }
 
-int wd_evdev_open(const char *path, wd_evdev_info *info, char *err, size_t errlen) {
+bool wd_evdev_init(int fd, wd_evdev_info *info, char *err, size_t errlen) {
 	memset(info, 0, sizeof(*info));
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (ioctl(fd, EVIOCGNAME(sizeof(info->name) - 1), info->name) < 0) snprintf(info->name, sizeof(info->name), "%s", path);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (ioctl(fd, EVIOCGNAME(sizeof(info->name) - 1), info->name) < 0) snprintf(info->name, sizeof(info->name), "unnamed");
 	uint64_t ev[BITS(EV_MAX + 1)] = {0}, key[BITS(KEY_MAX + 1)] = {0}, rel[BITS(REL_MAX + 1)] = {0}, abs[BITS(ABS_MAX + 1)] = {0};
 	if (ioctl(fd, EVIOCGBIT(0, sizeof(ev)), ev) < 0) {
-		snprintf(err, errlen, "%s is not an input device: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+		snprintf(err, errlen, "not an input device: %s", strerror(errno));
+		return false;
 	}
 	ioctl(fd, EVIOCGBIT(EV_KEY, sizeof(key)), key);
 	ioctl(fd, EVIOCGBIT(EV_REL, sizeof(rel)), rel);
@@ -46,7 +41,7 @@ int wd_evdev_open(const char *path, wd_evdev_info *info, char *err, size_t errle
 	}
 	/* Only the terminal sees it: the kernel console would take Ctrl+Alt+Del and the like. */
 	if (info->kinds) ioctl(fd, EVIOCGRAB, (void *)1);
-	return fd;
+	return true;
 }
 
 int wd_evdev_read(int fd, int32_t *out, int max) {

@@ -21,8 +21,9 @@ typedef struct {
 	int abs_min[2], abs_max[2]; /* ABS_X, ABS_Y where WD_EVDEV_ABSOLUTE */
 } wd_evdev_info;
 
-/* An fd (non-blocking, grabbed) and what the device is, or -1 with the reason. */
-int wd_evdev_open(const char *path, wd_evdev_info *info, char *err, size_t errlen);
+/* What the device behind fd is (the fd made non-blocking, and grabbed when the terminal uses
+ * it); false with the reason. The caller owns and closes the fd. */
+bool wd_evdev_init(int fd, wd_evdev_info *info, char *err, size_t errlen);
 /* Up to max triples into out; how many, 0 when none are waiting, -1 when the device is gone. */
 int wd_evdev_read(int fd, int32_t *out, int max);
 

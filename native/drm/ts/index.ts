@@ -50,9 +50,18 @@ interface RawInput {
   info(): InputInfo;
   close(): void;
 }
+interface RawSeat {
+  openDevice(path: string): { id: number; fd: number };
+  closeDevice(id: number): void;
+  ackDisable(): boolean;
+  switchSession(n: number): boolean;
+  name(): { name: string; enabledAtOpen: boolean };
+  close(): void;
+}
 interface Binding {
-  Output: new (path: string, modeIndex: number, onFlip: () => void) => RawOutput;
-  InputDevice: new (path: string, onEvents: (e: Int32Array) => void, onGone: () => void) => RawInput;
+  Seat: new (onChange: (enabled: boolean) => void) => RawSeat;
+  Output: new (fd: number, modeIndex: number, onFlip: () => void) => RawOutput;
+  InputDevice: new (fd: number, onEvents: (e: Int32Array) => void, onGone: () => void) => RawInput;
 }
 
 let binding: Binding | undefined;
@@ -66,6 +75,62 @@ function load(): Binding {
     throw new Error(`cannot load the DRM addon (${file}): ${(err as Error).message}. Build it with \`npm run build\`.`);
   }
   return binding;
+}
+
+/** Opens a device for the terminal: the seat's way, or (as root, without a seat) directly. */
+export interface DeviceOpener {
+  open(devicePath: string): { fd: number; close(): void };
+}
+
+/** Root's way: open(2) itself. */
+export const directly: DeviceOpener = {
+  open(devicePath) {
+    const fd = fs.openSync(devicePath, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    return { fd, close: () => fs.closeSync(fd) };
+  },
+};
+
+/**
+ * The terminal's seat (libseat: seatd, or logind where it runs): devices are opened by it, so
+ * the terminal need not be root, and are taken away ('disable': stop using them, then
+ * `ackDisable`) and given back ('enable': open them again) when the seat goes to another
+ * session and returns.
+ */
+export class Seat extends EventEmitter<{ enable: []; disable: [] }> implements DeviceOpener {
+  readonly #s: RawSeat;
+  readonly name: string;
+  /** The seat is ours now. */
+  active: boolean;
+
+  constructor() {
+    super();
+    this.#s = new (load().Seat)((enabled) => {
+      this.active = enabled;
+      this.emit(enabled ? 'enable' : 'disable');
+    });
+    const n = this.#s.name();
+    this.name = n.name;
+    this.active = n.enabledAtOpen;
+  }
+
+  open(devicePath: string): { fd: number; close(): void } {
+    const { id, fd } = this.#s.openDevice(devicePath);
+    return { fd, close: () => this.#s.closeDevice(id) };
+  }
+
+  /** Says the devices are no longer used: the seat may go. */
+  ackDisable(): void {
+    this.#s.ackDisable();
+  }
+
+  /** Asks the seat to switch to another session (a VT number): 'disable' follows if it does. */
+  switchSession(n: number): boolean {
+    return this.#s.switchSession(n);
+  }
+
+  close(): void {
+    this.#s.close();
+  }
 }
 
 /** The DRM devices that can drive a screen (/dev/dri/card*), in order. */
@@ -88,13 +153,20 @@ export function drmCards(dir = '/dev/dri'): string[] {
  */
 export class Screen extends EventEmitter<{ flip: [] }> {
   readonly #o: RawOutput;
+  readonly #device: { fd: number; close(): void };
   readonly info: ScreenInfo;
   readonly path: string;
 
-  constructor(devicePath: string, modeIndex = -1) {
+  constructor(devicePath: string, opener: DeviceOpener = directly, modeIndex = -1) {
     super();
     this.path = devicePath;
-    this.#o = new (load().Output)(devicePath, modeIndex, () => this.emit('flip'));
+    this.#device = opener.open(devicePath);
+    try {
+      this.#o = new (load().Output)(this.#device.fd, modeIndex, () => this.emit('flip'));
+    } catch (err) {
+      this.#device.close();
+      throw err;
+    }
     this.info = this.#o.info();
   }
 
@@ -122,6 +194,7 @@ export class Screen extends EventEmitter<{ flip: [] }> {
 
   close(): void {
     this.#o.close();
+    this.#device.close();
   }
 }
 
@@ -138,21 +211,35 @@ export const BTN_MISC = 0x100;
  */
 export class InputDevice extends EventEmitter<{ events: [Int32Array]; gone: [] }> {
   readonly #d: RawInput;
+  readonly #device: { fd: number; close(): void };
   readonly info: InputInfo;
   readonly path: string;
+  #closed = false;
 
-  constructor(devicePath: string) {
+  constructor(devicePath: string, opener: DeviceOpener = directly) {
     super();
     this.path = devicePath;
-    this.#d = new (load().InputDevice)(
-      devicePath,
-      (e) => this.emit('events', e),
-      () => this.emit('gone'),
-    );
+    this.#device = opener.open(devicePath);
+    try {
+      this.#d = new (load().InputDevice)(
+        this.#device.fd,
+        (e) => this.emit('events', e),
+        () => {
+          this.close();
+          this.emit('gone');
+        },
+      );
+    } catch (err) {
+      this.#device.close();
+      throw err;
+    }
     this.info = this.#d.info();
   }
 
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#d.close();
+    this.#device.close();
   }
 }

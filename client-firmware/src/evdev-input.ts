@@ -100,7 +100,7 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
       this.#open.set(p, o);
       dev.on('events', (e) => this.#events(o, e));
       dev.on('gone', () => this.#gone(p));
-      this.#log.info({ device: p, name: dev.info.name, keyboard: dev.info.keyboard, pointer: dev.info.pointer, absolute: !!dev.info.absolute }, 'input device');
+      this.#log.info({ device: p, product: dev.info.name, keyboard: dev.info.keyboard, pointer: dev.info.pointer, absolute: !!dev.info.absolute }, 'input device');
       changed = true;
     }
     if (changed) this.emit('change');
@@ -114,7 +114,7 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
       if (code >= BTN_MISC) this.#t.pointerButton(code, false);
       else this.#t.key(code, false);
     }
-    this.#log.info({ device: p, name: o.dev.info.name }, 'input device gone');
+    this.#log.info({ device: p, product: o.dev.info.name }, 'input device gone');
     this.emit('change');
   }
 

@@ -81,6 +81,7 @@ export class Qmp {
     for (const k of keystrokes(text)) await this.key(k.code, k.pressed, gapMs);
   }
 
+  /** On the keyboard QEMU routes input to: the one plugged in last. */
   async key(code: number, down: boolean, gapMs = 15): Promise<void> {
     await this.execute('input-send-event', { events: [{ type: 'key', data: { down, key: { type: 'number', data: code } } }] });
     if (gapMs) await new Promise((r) => setTimeout(r, gapMs));

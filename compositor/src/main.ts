@@ -9,6 +9,7 @@ import { createLogger } from './log.js';
 import { CompositorSession } from './session.js';
 import { chooseRenderer, dropPrivileges, lookupUser, makeRuntimeDir, type UserEntry } from './user-session.js';
 import { runDemo } from './demo.js';
+import { prepareX11SocketDir, prepareXwayland } from './x11-display.js';
 
 const USAGE = `usage: waydesk-compositor [options] [-- COMMAND [ARGS...]]
 
@@ -162,6 +163,7 @@ async function main(): Promise<void> {
     // and the listening descriptor keeps working after the drop.
     ipcServer = await listenIpc(args.ipc);
   }
+  if (process.getuid?.() === 0) prepareX11SocketDir(log);
   if (user) dropPrivileges(user);
   // After the drop: changing credentials clears the kernel's parent-death signal.
   if (args.exitWithParent !== undefined && (parentPid !== args.exitWithParent || !exitWithParent(parentPid))) {
@@ -169,6 +171,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  const x11 = prepareXwayland(runtimeDir, log);
   const renderer = chooseRenderer(args.renderer);
   const session = new CompositorSession({
     width: args.width,
@@ -179,12 +182,13 @@ async function main(): Promise<void> {
     keymap: args.keymap,
     command: args.command,
     runtimeDir,
+    xauthority: x11.xauthority,
     user,
     pauseWhenDetached: args.ipc !== undefined,
     log,
   });
   log.info(
-    { socket: session.socketPath, renderer: session.core.renderer, why: renderer.reason, uid: process.getuid?.(), size: `${args.width}x${args.height}` },
+    { socket: session.socketPath, x11Display: session.core.xwaylandDisplay, renderer: session.core.renderer, why: renderer.reason, uid: process.getuid?.(), size: `${args.width}x${args.height}` },
     'serving Wayland',
   );
 

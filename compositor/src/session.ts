@@ -19,6 +19,8 @@ export interface SessionOptions {
   keymap: KeymapMsg;
   command: string[];
   runtimeDir: string;
+  /** The X11 cookie file (x11-display.ts): given, X11 programs get a display through Xwayland. */
+  xauthority: string | null;
   user: UserEntry | null;
   /** A managed session stops composing while no parent is attached (a detached desktop). */
   pauseWhenDetached: boolean;
@@ -55,6 +57,7 @@ export class CompositorSession extends EventEmitter {
         height: opts.height,
         refreshMhz: Math.round(opts.refreshHz * 1000),
         pixman: opts.pixman,
+        xwayland: opts.xauthority !== null,
       },
       () => this.#wake(),
     );
@@ -223,13 +226,23 @@ export class CompositorSession extends EventEmitter {
         }
       : { ...process.env };
     delete base.DISPLAY;
-    const env = {
+    delete base.XAUTHORITY;
+    // the compositor's own, for the Xwayland it starts
+    delete base.WLR_XWAYLAND;
+    delete base.WAYDESK_XWAYLAND;
+    delete base.WAYDESK_XAUTHORITY;
+    const env: NodeJS.ProcessEnv = {
       ...base,
       XDG_RUNTIME_DIR: this.#opts.runtimeDir,
       WAYLAND_DISPLAY: this.core.socket,
       XDG_SESSION_TYPE: 'wayland',
       XDG_CURRENT_DESKTOP: 'waydesk',
     };
+    const x11 = this.core.xwaylandDisplay;
+    if (x11 && this.#opts.xauthority) {
+      env.DISPLAY = x11;
+      env.XAUTHORITY = this.#opts.xauthority;
+    }
     const [file, ...args] = cmd as [string, ...string[]];
     const child = spawn(file, args, { env, cwd: u?.home ?? process.cwd(), stdio: ['ignore', 2, 2] });
     this.#child = child;

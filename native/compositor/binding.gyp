@@ -4,19 +4,20 @@
       "target_name": "waydesk_compositor",
       "sources": [
         "src/core.c",
+        "src/xwayland.c",
         "src/addon.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "shim",
         "<(module_root_dir)/gen",
-        "<!@(pkg-config --cflags-only-I wlroots wayland-server xkbcommon pixman-1 libdrm | sed 's/-I//g')"
+        "<!@(pkg-config --cflags-only-I wlroots wayland-server xkbcommon pixman-1 libdrm xcb | sed 's/-I//g')"
       ],
       "cflags_c": [
         "-std=c11"
       ],
       "libraries": [
-        "<!@(pkg-config --libs wlroots wayland-server xkbcommon pixman-1)"
+        "<!@(pkg-config --libs wlroots wayland-server xkbcommon pixman-1 xcb)"
       ],
       "defines": [
         "WLR_USE_UNSTABLE",

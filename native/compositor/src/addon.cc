@@ -23,6 +23,7 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
       InstanceMethod("close", &Compositor::Close),
       InstanceMethod("socket", &Compositor::Socket),
       InstanceMethod("renderer", &Compositor::Renderer),
+      InstanceMethod("xwaylandDisplay", &Compositor::XwaylandDisplay),
       InstanceMethod("nextEvents", &Compositor::NextEvents),
       InstanceMethod("outputMode", &Compositor::OutputMode),
       InstanceMethod("setOutputMode", &Compositor::SetOutputMode),
@@ -53,7 +54,7 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     return exports;
   }
 
-  // new Compositor({socket, width, height, refreshMhz, pixman}, onWake)
+  // new Compositor({socket, width, height, refreshMhz, pixman, xwayland}, onWake)
   explicit Compositor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Compositor>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
@@ -69,6 +70,7 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
     cfg.max_height = o.Get("maxHeight").ToNumber().Int32Value();
     cfg.refresh_mhz = o.Get("refreshMhz").ToNumber().Int32Value();
     cfg.pixman = o.Get("pixman").ToBoolean().Value();
+    cfg.xwayland = o.Get("xwayland").ToBoolean().Value();
     cfg.fb_alloc = &Compositor::AllocPicture;
     cfg.fb_release = &Compositor::ReleasePicture;
     cfg.fb_ctx = this;
@@ -201,6 +203,10 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
 
   Napi::Value Socket(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), wd_server_socket(Server(info))); }
   Napi::Value Renderer(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), wd_server_renderer(Server(info))); }
+  Napi::Value XwaylandDisplay(const Napi::CallbackInfo& info) {
+    const char* d = wd_xwayland_display(Server(info));
+    return d ? Napi::String::New(info.Env(), d) : info.Env().Null();
+  }
 
   Napi::Value NextEvents(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -45,149 +45,9 @@
 #include <wlr/util/log.h>
 #include <xkbcommon/xkbcommon.h>
 
-#include "core.h"
+#include "core-internal.h"
 
-/* Damage is refined against the previous frame in tiles this size: small enough that
- * one typed character costs one or two tiles, large enough that the bitmap stays tiny. */
-#define TILE 16
-#define MAX_CURSOR 256
-
-enum owner_kind { OWNER_VIEW = 1, OWNER_LAYER, OWNER_POPUP };
-
-/* Every scene tree we create for a client surface starts with this, so that
- * node->data and xdg_surface->data can be resolved without knowing the kind. */
-struct owner {
-	enum owner_kind kind;
-	struct wlr_scene_node *node;
-};
-
-struct wd_view {
-	struct owner owner;
-	struct wl_list link;
-	uint32_t id;
-	wd_server *s;
-	struct wlr_xdg_surface *xdg;
-	int x, y; /* layout position of the window geometry's origin */
-	struct wlr_box geo;
-	bool mapped;
-	struct wl_listener map, unmap, destroy, commit, set_title, set_app_id, set_parent;
-	struct wl_listener req_maximize, req_fullscreen, req_minimize, req_move, req_resize;
-	/* its entry in panels' window lists (wlr-foreign-toplevel-management) while it is mapped */
-	struct wlr_foreign_toplevel_handle_v1 *listed;
-	struct wl_listener list_activate, list_close, list_minimize, list_maximize, list_fullscreen;
-};
-
-struct wd_layer {
-	struct owner owner;
-	struct wl_list link;
-	uint32_t id;
-	wd_server *s;
-	struct wlr_layer_surface_v1 *ls;
-	struct wl_listener map, unmap, destroy, commit;
-};
-
-struct wd_popup {
-	struct owner owner;
-	struct wlr_xdg_surface *xdg;
-	struct wl_listener destroy;
-};
-
-/* Exported by libwlroots 0.15, declared only in its private render/swapchain.h. */
-void wlr_swapchain_destroy(struct wlr_swapchain *swapchain);
-
-/* wlroots 0.15's headless output (backend/headless.h, private): its frame timer re-arms itself
- * after every frame, drawn or not, so an idle desktop would wake at the refresh rate. We reach
- * the timer to stop it while nothing is drawn, and trust the layout only after checking it
- * against what we know (the backend pointer, the frame delay of the mode we set). */
-struct wd_headless_output_0_15 {
-	struct wlr_output wlr_output;
-	void *backend;
-	struct wl_list link;
-	struct wl_event_source *frame_timer;
-	int frame_delay;
-};
-
-struct wd_server {
-	struct wl_display *display;
-	/* The headless output's frame timer (NULL: the layout did not check out, it ticks on), the
-	 * idle callback that stops it, and commits counted so a stop never follows a drawn frame. */
-	struct wl_event_source *frame_timer;
-	struct wl_event_source *frame_stop;
-	uint64_t output_commits;
-	uint64_t commits_at_stop;
-	int max_width, max_height;
-	struct wl_event_loop *loop;
-	struct wlr_backend *backend;
-	struct wlr_renderer *renderer;
-	struct wlr_allocator *allocator;
-	struct wlr_scene *scene;
-	struct wlr_scene_rect *background;
-	struct wlr_scene_tree *layer_trees[4];
-	struct wlr_scene_tree *view_tree;
-	struct wlr_output_layout *layout;
-	struct wlr_output *output;
-	struct wlr_scene_output *scene_output;
-	struct wlr_foreign_toplevel_manager_v1 *toplevel_list;
-	struct wlr_xdg_shell *xdg_shell;
-	struct wlr_layer_shell_v1 *layer_shell;
-	struct wlr_seat *seat;
-	struct wlr_input_device *keyboard;
-	char socket[64];
-	const char *renderer_name;
-
-	struct wl_listener output_frame, output_precommit, output_commit, output_destroy;
-	struct wl_listener new_xdg_surface, new_layer_surface, new_decoration, request_activate;
-	struct wl_listener request_cursor, request_selection, request_primary_selection;
-	struct wl_listener keyboard_modifiers;
-
-	struct wl_list views, layers;
-	uint32_t next_id;
-	int default_w, default_h;
-
-	wd_event *events;
-	size_t events_head, nevents, events_cap;
-
-	/* Capture: a CPU copy of the output, updated only where damage really changed it. */
-	uint8_t *fb;
-	int fb_w, fb_h;
-	uint8_t *scratch; /* read-back target when the output buffer is not CPU-mappable */
-	struct wlr_buffer *pending_buffer;
-	pixman_region32_t pending_damage;
-	pixman_region32_t unsent;
-	uint8_t *tile_seen;
-	bool paused;
-	uint64_t seq, first_damage_ns, last_damage_ns;
-	wd_stats stats;
-	uint64_t capture_ns_this_commit;
-	/* Trace times (CLOCK_MONOTONIC): first client commit since the last compose, and the
-	 * compose and commit times that go with the oldest unsent damage. */
-	void *(*cfg_fb_alloc)(void *ctx, size_t bytes);
-	void (*cfg_fb_release)(void *ctx, void *fb);
-	void *cfg_fb_ctx;
-	/* pixman: compose ourselves (compose_pixman) instead of through wlroots' renderer. */
-	bool own_compose;
-	struct wlr_presentation *presentation;
-	uint64_t commit_ns, compose_start_ns, compose_commit_ns, unsent_commit_ns, unsent_compose_ns;
-	/* and the newest commit, for the newest picture in the unsent damage */
-	uint64_t commit_last_ns, compose_commit_last_ns, unsent_commit_last_ns;
-	bool captured_this_commit;
-
-	/* Client cursor, kept as an image so a terminal can draw the pointer itself. */
-	struct wlr_surface *cursor_surface;
-	/* Held while it is the cursor's: with a second lock, wlroots makes a new client buffer for
-	 * every commit instead of updating this one's texture in place (gles2), so `source` is
-	 * always the buffer the client just committed. */
-	struct wlr_buffer *cursor_buffer;
-	struct wl_listener cursor_commit, cursor_destroy;
-	int cursor_mode;
-	int32_t cursor_w, cursor_h, cursor_hx, cursor_hy;
-	uint8_t cursor_pixels[MAX_CURSOR * MAX_CURSOR * 4];
-	double px, py;
-	/* Surface-local offset of the pointer focus while a button holds an implicit grab. */
-	double grab_dx, grab_dy;
-};
-
-static uint64_t now_ns(void) {
+uint64_t now_ns(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -200,11 +60,11 @@ static uint64_t cpu_ns(void) {
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static char *dup_or_null(const char *s) {
+char *dup_or_null(const char *s) {
 	return s ? strdup(s) : NULL;
 }
 
-static wd_event *push_event(wd_server *s, int type, uint32_t id) {
+wd_event *push_event(wd_server *s, int type, uint32_t id) {
 	if (s->nevents == s->events_cap) {
 		size_t cap = s->events_cap ? s->events_cap * 2 : 32;
 		wd_event *n = realloc(s->events, cap * sizeof(*n));
@@ -244,6 +104,8 @@ void wd_event_free(wd_event *ev) {
  * layer_surface and keep the wl_surface: the role stays, role_data goes NULL. */
 static struct owner *owner_of_surface(struct wlr_surface *surface) {
 	if (!surface) return NULL;
+	struct wd_view *x = xwl_view_of_surface(surface);
+	if (x) return &x->owner;
 	if (wlr_surface_is_xdg_surface(surface)) {
 		struct wlr_xdg_surface *x = wlr_xdg_surface_from_wlr_surface(surface);
 		return x ? x->data : NULL;
@@ -255,7 +117,7 @@ static struct owner *owner_of_surface(struct wlr_surface *surface) {
 	return NULL;
 }
 
-static struct wd_view *view_by_id(wd_server *s, uint32_t id) {
+struct wd_view *view_by_id(wd_server *s, uint32_t id) {
 	struct wd_view *v;
 	wl_list_for_each(v, &s->views, link) if (v->id == id) return v;
 	return NULL;
@@ -649,13 +511,42 @@ static void output_destroy(struct wl_listener *l, void *data) {
 
 /* ---------- views (xdg toplevels) ---------- */
 
-static void view_place(struct wd_view *v) {
+void view_place(struct wd_view *v) {
+	if (v->xw) {
+		/* An X11 window knows where it is: its menus open at root coordinates. */
+		wlr_scene_node_set_position(v->owner.node, v->x, v->y);
+		xwl_send_position(v);
+		return;
+	}
 	/* Position the window geometry, not the surface origin (CSD shadows lie outside it). */
 	wlr_scene_node_set_position(v->owner.node, v->x - v->geo.x, v->y - v->geo.y);
 }
 
-/* A panel's request about a window goes to the policy, as the window's own requests do. */
-static void view_request(struct wd_view *v, int req, int value);
+static struct wlr_surface *view_surface(struct wd_view *v) {
+	return v->xw ? xwl_surface(v) : v->xdg->surface;
+}
+
+static const char *view_title_of(struct wd_view *v) {
+	return v->xw ? xwl_title(v) : v->xdg->toplevel->title;
+}
+
+static const char *view_app_id_of(struct wd_view *v) {
+	return v->xw ? xwl_class(v) : v->xdg->toplevel->app_id;
+}
+
+static struct wd_view *view_parent_of(struct wd_view *v) {
+	if (v->xw) return xwl_parent(v);
+	struct wlr_xdg_surface *p = v->xdg->toplevel->parent;
+	struct owner *o = p ? p->data : NULL;
+	return o && o->kind == OWNER_VIEW ? (struct wd_view *)o : NULL;
+}
+
+static void view_set_activated(struct wd_view *v, bool activated) {
+	if (v->xw) xwl_activate(v, activated);
+	else wlr_xdg_toplevel_set_activated(v->xdg, activated);
+	if (v->listed) wlr_foreign_toplevel_handle_v1_set_activated(v->listed, activated);
+}
+
 
 static void listed_activate(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, list_activate);
@@ -681,20 +572,19 @@ static void listed_fullscreen(struct wl_listener *l, void *data) {
 	view_request(v, WD_REQ_FULLSCREEN, e->fullscreen);
 }
 
-static void view_list(struct wd_view *v) {
+void view_list(struct wd_view *v) {
 	wd_server *s = v->s;
 	if (v->listed || !s->toplevel_list) return;
 	v->listed = wlr_foreign_toplevel_handle_v1_create(s->toplevel_list);
 	if (!v->listed) return;
-	struct wlr_xdg_toplevel *t = v->xdg->toplevel;
-	if (t->title) wlr_foreign_toplevel_handle_v1_set_title(v->listed, t->title);
-	if (t->app_id) wlr_foreign_toplevel_handle_v1_set_app_id(v->listed, t->app_id);
+	const char *title = view_title_of(v), *app_id = view_app_id_of(v);
+	if (title) wlr_foreign_toplevel_handle_v1_set_title(v->listed, title);
+	if (app_id) wlr_foreign_toplevel_handle_v1_set_app_id(v->listed, app_id);
 	if (s->output) wlr_foreign_toplevel_handle_v1_output_enter(v->listed, s->output);
-	wlr_foreign_toplevel_handle_v1_set_activated(v->listed, s->seat->keyboard_state.focused_surface == v->xdg->surface);
-	wlr_foreign_toplevel_handle_v1_set_maximized(v->listed, t->current.maximized);
-	wlr_foreign_toplevel_handle_v1_set_fullscreen(v->listed, t->current.fullscreen);
-	struct wd_view *parent = NULL;
-	if (t->parent && t->parent->data && ((struct owner *)t->parent->data)->kind == OWNER_VIEW) parent = t->parent->data;
+	wlr_foreign_toplevel_handle_v1_set_activated(v->listed, s->seat->keyboard_state.focused_surface == view_surface(v));
+	wlr_foreign_toplevel_handle_v1_set_maximized(v->listed, v->xw ? xwl_maximized(v) : v->xdg->toplevel->current.maximized);
+	wlr_foreign_toplevel_handle_v1_set_fullscreen(v->listed, v->xw ? xwl_fullscreen(v) : v->xdg->toplevel->current.fullscreen);
+	struct wd_view *parent = view_parent_of(v);
 	if (parent && parent->listed) wlr_foreign_toplevel_handle_v1_set_parent(v->listed, parent->listed);
 	v->list_activate.notify = listed_activate;
 	wl_signal_add(&v->listed->events.request_activate, &v->list_activate);
@@ -708,7 +598,7 @@ static void view_list(struct wd_view *v) {
 	wl_signal_add(&v->listed->events.request_fullscreen, &v->list_fullscreen);
 }
 
-static void view_unlist(struct wd_view *v) {
+void view_unlist(struct wd_view *v) {
 	if (!v->listed) return;
 	struct wl_listener *ls[] = {&v->list_activate, &v->list_close, &v->list_minimize, &v->list_maximize, &v->list_fullscreen};
 	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) wl_list_remove(&ls[i]->link);
@@ -787,9 +677,8 @@ static void view_app_id(struct wl_listener *l, void *data) {
 }
 
 static uint32_t parent_id(struct wd_view *v) {
-	struct wlr_xdg_surface *p = v->xdg->toplevel->parent;
-	struct owner *o = p ? p->data : NULL;
-	return o && o->kind == OWNER_VIEW ? ((struct wd_view *)o)->id : 0;
+	struct wd_view *p = view_parent_of(v);
+	return p ? p->id : 0;
 }
 
 static void view_parent(struct wl_listener *l, void *data) {
@@ -798,7 +687,7 @@ static void view_parent(struct wl_listener *l, void *data) {
 	if (ev) ev->parent = parent_id(v);
 }
 
-static void view_request(struct wd_view *v, int req, int value) {
+void view_request(struct wd_view *v, int req, int value) {
 	wd_event *ev = push_event(v->s, WD_EV_TOPLEVEL_REQUEST, v->id);
 	if (!ev) return;
 	ev->i[0] = req;
@@ -1147,6 +1036,9 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 		fail(err, errlen, "output size %dx%d outside 1x1..%dx%d", cfg->width, cfg->height, cfg->max_width, cfg->max_height);
 		return NULL;
 	}
+	/* wlroots' own log (plain lines on stderr) only when debugging: errors otherwise. */
+	const char *level = getenv("WAYDESK_LOG_LEVEL");
+	wlr_log_init(level && !strcmp(level, "debug") ? WLR_DEBUG : WLR_ERROR, NULL);
 	wd_server *s = calloc(1, sizeof(*s));
 	if (!s) {
 		fail(err, errlen, "out of memory");
@@ -1184,7 +1076,7 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 		fail(err, errlen, "could not create a buffer allocator");
 		goto error;
 	}
-	wlr_compositor_create(s->display, s->renderer);
+	s->compositor = wlr_compositor_create(s->display, s->renderer);
 	wlr_data_device_manager_create(s->display);
 	wlr_primary_selection_v1_device_manager_create(s->display);
 	wlr_data_control_manager_v1_create(s->display);
@@ -1203,6 +1095,7 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 	s->layer_trees[0] = wlr_scene_tree_create(&s->scene->node);
 	s->layer_trees[1] = wlr_scene_tree_create(&s->scene->node);
 	s->view_tree = wlr_scene_tree_create(&s->scene->node);
+	s->unmanaged_tree = wlr_scene_tree_create(&s->scene->node);
 	s->layer_trees[2] = wlr_scene_tree_create(&s->scene->node);
 	s->layer_trees[3] = wlr_scene_tree_create(&s->scene->node);
 	struct wlr_presentation *presentation = wlr_presentation_create(s->display, s->backend);
@@ -1244,6 +1137,8 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 	s->keyboard_modifiers.notify = keyboard_modifiers;
 	wl_signal_add(&s->keyboard->keyboard->events.modifiers, &s->keyboard_modifiers);
 	wlr_seat_set_keyboard(s->seat, s->keyboard);
+
+	if (cfg->xwayland && !xwl_start(s, err, errlen)) goto error;
 
 	if (cfg->socket_name && cfg->socket_name[0]) {
 		if (wl_display_add_socket(s->display, cfg->socket_name) != 0) {
@@ -1308,6 +1203,8 @@ error:
 
 void wd_server_destroy(wd_server *s) {
 	if (!s) return;
+	/* Before the clients go: Xwayland is one of them, and its windows are views. */
+	xwl_stop(s);
 	if (s->display) wl_display_destroy_clients(s->display);
 	cursor_forget_surface(s);
 	if (s->pending_buffer) wlr_buffer_unlock(s->pending_buffer);
@@ -1380,6 +1277,10 @@ void wd_output_get(wd_server *s, int *width, int *height, int *refresh_mhz) {
 bool wd_view_configure(wd_server *s, uint32_t id, int width, int height, bool maximized, bool fullscreen) {
 	struct wd_view *v = view_by_id(s, id);
 	if (!v) return false;
+	if (v->xw) {
+		xwl_configure(v, width, height, maximized, fullscreen);
+		return true;
+	}
 	wlr_xdg_toplevel_set_maximized(v->xdg, maximized);
 	wlr_xdg_toplevel_set_fullscreen(v->xdg, fullscreen);
 	/* Tiled edges stop clients (GTK) from drawing shadows around a maximized window. */
@@ -1414,7 +1315,8 @@ bool wd_view_raise(wd_server *s, uint32_t id) {
 bool wd_view_close(wd_server *s, uint32_t id) {
 	struct wd_view *v = view_by_id(s, id);
 	if (v) {
-		wlr_xdg_toplevel_send_close(v->xdg);
+		if (v->xw) xwl_close(v);
+		else wlr_xdg_toplevel_send_close(v->xdg);
 		return true;
 	}
 	struct wd_layer *ly = layer_by_id(s, id);
@@ -1428,8 +1330,8 @@ bool wd_view_close(wd_server *s, uint32_t id) {
 bool wd_view_geometry(wd_server *s, uint32_t id, wd_rect *out) {
 	struct wd_view *v = view_by_id(s, id);
 	if (v) {
-		struct wlr_box g;
-		wlr_xdg_surface_get_geometry(v->xdg, &g);
+		struct wlr_box g = v->geo;
+		if (!v->xw) wlr_xdg_surface_get_geometry(v->xdg, &g);
 		*out = (wd_rect){v->x, v->y, g.width, g.height};
 		return true;
 	}
@@ -1447,21 +1349,18 @@ bool wd_focus(wd_server *s, uint32_t id) {
 	struct wd_view *v = id ? view_by_id(s, id) : NULL;
 	struct wd_layer *ly = id && !v ? layer_by_id(s, id) : NULL;
 	if (id && !v && !ly) return false;
-	if (v) target = v->xdg->surface;
+	s->focus_id = id;
+	if (v) target = view_surface(v);
 	if (ly) target = ly->ls->surface;
 	struct wlr_surface *prev = s->seat->keyboard_state.focused_surface;
 	if (prev == target) return true;
 	struct owner *po = owner_of_surface(prev);
-	if (po && po->kind == OWNER_VIEW) {
-		wlr_xdg_toplevel_set_activated(((struct wd_view *)po)->xdg, false);
-		if (((struct wd_view *)po)->listed) wlr_foreign_toplevel_handle_v1_set_activated(((struct wd_view *)po)->listed, false);
-	}
+	if (po && po->kind == OWNER_VIEW) view_set_activated((struct wd_view *)po, false);
 	if (!target) {
 		wlr_seat_keyboard_notify_clear_focus(s->seat);
 		return true;
 	}
-	if (v) wlr_xdg_toplevel_set_activated(v->xdg, true);
-	if (v && v->listed) wlr_foreign_toplevel_handle_v1_set_activated(v->listed, true);
+	if (v) view_set_activated(v, true);
 	struct wlr_keyboard *kb = s->keyboard->keyboard;
 	wlr_seat_keyboard_notify_enter(s->seat, target, kb->keycodes, kb->num_keycodes, &kb->modifiers);
 	return true;
@@ -1488,7 +1387,8 @@ uint32_t wd_view_at(wd_server *s, double x, double y) {
 	double sx, sy;
 	struct owner *o = NULL;
 	if (!surface_at(s, x, y, &sx, &sy, &o) || !o) return 0;
-	return o->kind == OWNER_VIEW ? ((struct wd_view *)o)->id : ((struct wd_layer *)o)->id;
+	if (o->kind == OWNER_VIEW) return ((struct wd_view *)o)->unmanaged ? 0 : ((struct wd_view *)o)->id;
+	return ((struct wd_layer *)o)->id;
 }
 
 bool wd_layer_configure(wd_server *s, uint32_t id, int x, int y, int width, int height) {

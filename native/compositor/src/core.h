@@ -32,6 +32,9 @@ typedef struct {
 	void *(*fb_alloc)(void *ctx, size_t bytes);
 	void (*fb_release)(void *ctx, void *fb);
 	void *fb_ctx;
+	/* Offer an X11 display; wlroots starts Xwayland ($WLR_XWAYLAND, else /usr/bin/Xwayland) on
+	 * the first X11 client. */
+	bool xwayland;
 } wd_config;
 
 enum wd_event_type {
@@ -103,6 +106,8 @@ void wd_server_destroy(wd_server *s);
 int wd_server_fd(wd_server *s);
 const char *wd_server_socket(wd_server *s);
 const char *wd_server_renderer(wd_server *s);
+/* The X11 display (":1"), or NULL when Xwayland is not offered. */
+const char *wd_xwayland_display(wd_server *s);
 /* Dispatch pending Wayland events and flush clients. */
 void wd_server_dispatch(wd_server *s);
 /* After any call that changes state: run idle work (configures) and flush clients. */

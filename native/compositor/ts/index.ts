@@ -13,6 +13,8 @@ export interface CoreOptions {
   refreshMhz: number;
   /** Force the pixman (CPU) renderer; otherwise wlroots picks gles2 where a render node works. */
   pixman: boolean;
+  /** Offer an X11 display, served by Xwayland from the first X11 client on ($WLR_XWAYLAND names it). */
+  xwayland?: boolean;
 }
 
 export const EventType = {
@@ -145,6 +147,7 @@ interface Binding {
   close(): void;
   socket(): string;
   renderer(): string;
+  xwaylandDisplay(): string | null;
   nextEvents(): RawEvent[];
   outputMode(): { width: number; height: number; refreshMhz: number };
   setOutputMode(w: number, h: number, refreshMhz: number): boolean;
@@ -306,6 +309,10 @@ export class CompositorCore {
   }
   get renderer(): string {
     return this.#b.renderer();
+  }
+  /** The X11 display (":1") when Xwayland is offered, else null. */
+  get xwaylandDisplay(): string | null {
+    return this.#b.xwaylandDisplay();
   }
   get closed(): boolean {
     return this.#closed;

@@ -50,9 +50,13 @@ function x11Handshake(address: string, cookie: Buffer | null): Promise<{ status:
   return new Promise((resolve, reject) => {
     const s = net.connect(address, () => s.write(Buffer.concat([head, name, pad(name.length), data, pad(data.length)])));
     s.once('error', reject);
-    s.once('data', (d) => {
+    // the reply may come in pieces: the reason is whole once its length (byte 1) has arrived
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length < 8 || (got[0] === 0 && got.length < 8 + got[1]!)) return;
       s.destroy();
-      resolve({ status: d[0]!, reason: d[0] === 0 ? d.subarray(8, 8 + d[1]!).toString() : '' });
+      resolve({ status: got[0]!, reason: got[0] === 0 ? got.subarray(8, 8 + got[1]!).toString() : '' });
     });
   });
 }
@@ -64,7 +68,11 @@ async function x11HandshakeAbstract(name: string): Promise<{ status: number; rea
     's = socket.socket(socket.AF_UNIX)',
     "s.connect('\\0' + sys.argv[1])",
     "s.send(b'l\\0' + struct.pack('<HHHHxx', 11, 0, 0, 0))",
-    'd = s.recv(256)',
+    'd = s.recv(8)',
+    'while len(d) < 8 or (d[0] == 0 and len(d) < 8 + d[1]):',
+    '    more = s.recv(256)',
+    '    if not more: break',
+    '    d += more',
     "print(d[0], d[8:8 + d[1]].decode() if d[0] == 0 else '')",
   ].join('\n');
   const { stdout } = await run('python3', ['-c', py, name]);

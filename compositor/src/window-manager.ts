@@ -12,6 +12,7 @@ interface View {
   mapped: boolean;
   floating: boolean;
   fullscreen: boolean;
+  minimized: boolean;
   x: number;
   y: number;
   width: number;
@@ -74,6 +75,7 @@ export class WindowManager {
         title: v.title?.slice(0, MAX_NAME) ?? null,
         focused: v.id === this.#focused,
         floating: v.floating,
+        minimized: v.minimized,
         x: v.x,
         y: v.y,
         width: v.width,
@@ -95,6 +97,7 @@ export class WindowManager {
           mapped: false,
           floating: false,
           fullscreen: false,
+          minimized: false,
           x: 0,
           y: 0,
           width: 0,
@@ -109,6 +112,11 @@ export class WindowManager {
         const v = this.#views.get(e.id);
         if (!v) return;
         v.mapped = true;
+        if (v.minimized) {
+          // shown again by the client itself (an X11 window mapped anew)
+          v.minimized = false;
+          this.#core.setMinimized(v.id, false);
+        }
         v.appId = e.appId;
         v.title = e.title;
         v.parent = e.parent;
@@ -183,6 +191,10 @@ export class WindowManager {
         } else if (e.request === 'maximize') {
           // Already as large as the desktop allows; xdg-shell still wants a configure in reply.
           this.#configure(v);
+        } else if (e.request === 'minimize') {
+          // the window's own button or a panel's; a panel's "unminimize" brings it back
+          if (e.value !== 0) this.#minimize(v);
+          else if (v.minimized) this.focus(v.id);
         } else if (e.request === 'close') {
           // a panel's close button: the window is asked, as its own close button would (it may ask to save first)
           this.#log.info({ id: v.id, appId: v.appId }, 'a panel asked a window to close');
@@ -276,6 +288,11 @@ export class WindowManager {
         return;
       }
     }
+    if (v?.minimized) {
+      v.minimized = false;
+      this.#core.setMinimized(v.id, false);
+      this.#log.info({ id: v.id, appId: v.appId }, 'window restored');
+    }
     this.#focused = id;
     if (v) {
       this.#core.raise(v.id);
@@ -319,6 +336,21 @@ export class WindowManager {
     if (!this.#cycling) return;
     this.#cycling = null;
     if (this.#focused) this.#mru = [this.#focused, ...this.#mru.filter((x) => x !== this.#focused)];
+  }
+
+  /** Hidden until Alt+Tab or a panel brings it back; the focus goes to the next window. */
+  #minimize(v: View): void {
+    if (v.minimized || !v.mapped) return;
+    v.minimized = true;
+    this.#core.setMinimized(v.id, true);
+    this.#log.info({ id: v.id, appId: v.appId }, 'window minimized');
+    // the most recently used window that is still shown comes forward
+    this.#mru = [...this.#mru.filter((x) => x !== v.id), v.id];
+    if (this.#focused === v.id || this.#focused === 0) {
+      this.#focused = 0;
+      this.focus(this.#topmost());
+    }
+    this.#changed = true;
   }
 
   closeFocused(): void {
@@ -367,6 +399,6 @@ export class WindowManager {
   }
 
   #topmost(): number {
-    return this.#mru.find((id) => this.#views.get(id)?.mapped) ?? 0;
+    return this.#mru.find((id) => this.#views.get(id)?.mapped && !this.#views.get(id)?.minimized) ?? 0;
   }
 }

@@ -65,6 +65,8 @@ export interface WindowInfo {
   title: string | null;
   focused: boolean;
   floating: boolean;
+  /** Hidden by a panel's or the window's own minimize; Alt+Tab or a panel brings it back. */
+  minimized: boolean;
   x: number;
   y: number;
   width: number;
@@ -395,13 +397,17 @@ function windowsMsg(o: Record<string, unknown>): WindowsMsg {
       const x = v as Record<string, unknown>;
       const w = 'windows';
       const optStr = (k: string): string | null => (x[k] === null ? null : (str(x, k, w) as string));
-      need(typeof x.focused === 'boolean' && typeof x.floating === 'boolean', 'windows: focused and floating must be true or false');
+      need(
+        typeof x.focused === 'boolean' && typeof x.floating === 'boolean' && typeof x.minimized === 'boolean',
+        'windows: focused, floating and minimized must be true or false',
+      );
       return {
         id: int(x, 'id', 0, 2 ** 32 - 1, w),
         appId: optStr('appId'),
         title: optStr('title'),
         focused: x.focused as boolean,
         floating: x.floating as boolean,
+        minimized: x.minimized as boolean,
         x: int(x, 'x', -(2 ** 20), 2 ** 20, w),
         y: int(x, 'y', -(2 ** 20), 2 ** 20, w),
         width: int(x, 'width', 0, 2 ** 20, w),

@@ -31,6 +31,7 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
       InstanceMethod("setPosition", &Compositor::SetPosition),
       InstanceMethod("setToplevelDefault", &Compositor::SetToplevelDefault),
       InstanceMethod("raise", &Compositor::Raise),
+      InstanceMethod("setMinimized", &Compositor::SetMinimized),
       InstanceMethod("closeView", &Compositor::CloseView),
       InstanceMethod("focus", &Compositor::Focus),
       InstanceMethod("viewAt", &Compositor::ViewAt),
@@ -265,6 +266,12 @@ class Compositor : public Napi::ObjectWrap<Compositor> {
 
   Napi::Value Raise(const Napi::CallbackInfo& info) {
     bool ok = wd_view_raise(Server(info), U32(info, 0));
+    Flush();
+    return Napi::Boolean::New(info.Env(), ok);
+  }
+
+  Napi::Value SetMinimized(const Napi::CallbackInfo& info) {
+    bool ok = wd_view_set_minimized(Server(info), U32(info, 0), info[1].ToBoolean().Value());
     Flush();
     return Napi::Boolean::New(info.Env(), ok);
   }

@@ -190,6 +190,7 @@ void xwl_configure(struct wd_view *v, int width, int height, bool maximized, boo
 void xwl_send_position(struct wd_view *v);
 void xwl_activate(struct wd_view *v, bool activated);
 void xwl_close(struct wd_view *v);
+void xwl_set_minimized(struct wd_view *v, bool minimized);
 const char *xwl_title(struct wd_view *v);
 const char *xwl_class(struct wd_view *v);
 bool xwl_maximized(struct wd_view *v);

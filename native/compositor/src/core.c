@@ -1312,6 +1312,16 @@ bool wd_view_raise(wd_server *s, uint32_t id) {
 	return true;
 }
 
+bool wd_view_set_minimized(wd_server *s, uint32_t id, bool minimized) {
+	struct wd_view *v = view_by_id(s, id);
+	if (!v || v->unmanaged) return false;
+	/* A hidden node is neither drawn, nor under the pointer, nor sent frame callbacks. */
+	wlr_scene_node_set_enabled(v->owner.node, !minimized);
+	if (v->listed) wlr_foreign_toplevel_handle_v1_set_minimized(v->listed, minimized);
+	if (v->xw) xwl_set_minimized(v, minimized);
+	return true;
+}
+
 bool wd_view_close(wd_server *s, uint32_t id) {
 	struct wd_view *v = view_by_id(s, id);
 	if (v) {

@@ -129,6 +129,8 @@ bool wd_view_configure(wd_server *s, uint32_t id, int width, int height, bool ma
 void wd_set_toplevel_default(wd_server *s, int width, int height);
 bool wd_view_set_position(wd_server *s, uint32_t id, int x, int y);
 bool wd_view_raise(wd_server *s, uint32_t id);
+/* Hides or shows a window (and its popups); panels' lists say it is minimized. */
+bool wd_view_set_minimized(wd_server *s, uint32_t id, bool minimized);
 bool wd_view_close(wd_server *s, uint32_t id);
 /* Keyboard focus + activated state; 0 clears focus. */
 bool wd_focus(wd_server *s, uint32_t id);

@@ -70,6 +70,11 @@ void xwl_activate(struct wd_view *v, bool activated) {
 	if (activated) wlr_xwayland_surface_restack(v->xw, NULL, XCB_STACK_MODE_ABOVE);
 }
 
+/* WM_STATE Iconic, as an X window manager says it */
+void xwl_set_minimized(struct wd_view *v, bool minimized) {
+	wlr_xwayland_surface_set_minimized(v->xw, minimized);
+}
+
 void xwl_close(struct wd_view *v) {
 	wlr_xwayland_surface_close(v->xw);
 }

@@ -155,6 +155,7 @@ interface Binding {
   setPosition(id: number, x: number, y: number): boolean;
   setToplevelDefault(w: number, h: number): void;
   raise(id: number): boolean;
+  setMinimized(id: number, minimized: boolean): boolean;
   closeView(id: number): boolean;
   focus(id: number): boolean;
   viewAt(x: number, y: number): number;
@@ -351,6 +352,10 @@ export class CompositorCore {
   }
   raise(id: number): boolean {
     return this.#b.raise(id);
+  }
+  /** Hides (or shows again) a window and its popups; panels' lists say it is minimized. */
+  setMinimized(id: number, minimized: boolean): boolean {
+    return this.#b.setMinimized(id, minimized);
   }
   closeView(id: number): boolean {
     return this.#b.closeView(id);

@@ -13,6 +13,11 @@ import type { Terminal } from './terminal.js';
 const SCAN_MS = 1000;
 const BTN_LEFT = 0x110;
 const BTN_TOUCH = 0x14a;
+/** The mouse buttons a session is sent (BTN_LEFT..BTN_TASK); BTN_TOOL_* and the rest are the device's own. */
+const BTN_LAST_MOUSE = 0x117;
+const SYN_REPORT = 0;
+/** The kernel dropped events (its buffer filled while we were busy): what was released may be lost. */
+const SYN_DROPPED = 3;
 /** Scrolling as the browser terminal sends it: 15 units a wheel step. */
 const AXIS_PER_STEP = 15;
 const CTRL = [29, 97];
@@ -29,7 +34,10 @@ export interface PointerTarget {
 
 interface Open {
   dev: InputDevice;
+  /** What the session was sent as pressed (keys, and buttons as sent: BTN_TOUCH as BTN_LEFT). */
   held: Set<number>;
+  /** After SYN_DROPPED, until the next SYN_REPORT. */
+  dropping: boolean;
   dx: number;
   dy: number;
   ax: number | null;
@@ -96,7 +104,7 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
         this.#ignored.add(p);
         continue;
       }
-      const o: Open = { dev, held: new Set(), dx: 0, dy: 0, ax: null, ay: null };
+      const o: Open = { dev, held: new Set(), dropping: false, dx: 0, dy: 0, ax: null, ay: null };
       this.#open.set(p, o);
       dev.on('events', (e) => this.#events(o, e));
       dev.on('gone', () => this.#gone(p));
@@ -110,17 +118,33 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
     const o = this.#open.get(p);
     if (!o) return;
     this.#open.delete(p);
+    this.#releaseHeld(o);
+    this.#log.info({ device: p, product: o.dev.info.name }, 'input device gone');
+    this.emit('change');
+  }
+
+  #releaseHeld(o: Open): void {
     for (const code of o.held) {
       if (code >= BTN_MISC) this.#t.pointerButton(code, false);
       else this.#t.key(code, false);
     }
-    this.#log.info({ device: p, product: o.dev.info.name }, 'input device gone');
-    this.emit('change');
+    o.held.clear();
   }
 
   #events(o: Open, e: Int32Array): void {
     for (let i = 0; i + 2 < e.length; i += 3) {
       const type = e[i]!, code = e[i + 1]!, value = e[i + 2]!;
+      if (type === EV.SYN && code === SYN_DROPPED) {
+        // A release may be among what was lost: let go of everything rather than leave a key down.
+        this.#releaseHeld(o);
+        o.dropping = true;
+        o.dx = o.dy = 0;
+        continue;
+      }
+      if (o.dropping) {
+        if (type === EV.SYN && code === SYN_REPORT) o.dropping = false;
+        continue;
+      }
       if (type === EV.KEY) {
         if (value === 2) continue; // the kernel's autorepeat: the session repeats keys itself
         const pressed = value !== 0;
@@ -129,15 +153,15 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
           if (pressed) this.#switchSession(vt);
           continue;
         }
-        if (code < BTN_MISC) {
-          this.#t.key(code, pressed);
-        } else {
-          const button = code === BTN_TOUCH ? BTN_LEFT : code;
-          if (button < BTN_LEFT || button > 0x151) continue;
-          this.#t.pointerButton(button, pressed);
-        }
-        if (pressed) o.held.add(code);
-        else o.held.delete(code);
+        const sent = code === BTN_TOUCH ? BTN_LEFT : code;
+        if (sent >= BTN_MISC && (sent < BTN_LEFT || sent > BTN_LAST_MOUSE)) continue;
+        // A release the session never saw pressed (keys held while the seat came back) is dropped.
+        if (!pressed && !o.held.has(sent)) continue;
+        if (pressed && o.held.has(sent)) continue;
+        if (sent < BTN_MISC) this.#t.key(sent, pressed);
+        else this.#t.pointerButton(sent, pressed);
+        if (pressed) o.held.add(sent);
+        else o.held.delete(sent);
       } else if (type === EV.REL) {
         if (code === REL.X) o.dx += value;
         else if (code === REL.Y) o.dy += value;
@@ -146,7 +170,7 @@ export class EvdevInput extends EventEmitter<{ change: [] }> {
       } else if (type === EV.ABS && o.dev.info.absolute) {
         if (code === ABS.X) o.ax = value;
         else if (code === ABS.Y) o.ay = value;
-      } else if (type === EV.SYN && code === 0) {
+      } else if (type === EV.SYN && code === SYN_REPORT) {
         this.#motion(o);
       }
     }

@@ -93,6 +93,12 @@ async function main(): Promise<void> {
     input?.stop();
     seat.ackDisable();
   });
+  // seatd ended (crashed, restarted): its devices are gone with it, and this libseat cannot get
+  // them back. The image's init restarts seatd and this program.
+  seat?.on('gone', () => {
+    say('the seat daemon went away: starting again');
+    process.exit(1);
+  });
   seat?.on('enable', () => {
     say('the seat is back');
     try {

@@ -146,7 +146,9 @@ static bool sps_fit(const uint8_t *p, size_t len, int bw, int bh, char *err, siz
 	for (size_t i = 0; i + 3 < len; i++) {
 		if (p[i] != 0 || p[i + 1] != 0 || p[i + 2] != 1) continue;
 		size_t s = i + 3;
-		if ((p[s] & 0x1f) != 7) continue;
+		/* subset SPS (15) too: openh264 sizes its pictures from either */
+		unsigned type = p[s] & 0x1f;
+		if (type != 7 && type != 15) continue;
 		unsigned w = 0, h = 0, refs = 0;
 		if (!sps_size(p + s, len - s, &w, &h, &refs)) {
 			fail(err, errlen, "a sequence parameter set that cannot be read");

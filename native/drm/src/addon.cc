@@ -259,9 +259,10 @@ class Seat : public Napi::ObjectWrap<Seat> {
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     poll_ = new uv_poll_t;
-    uv_poll_init(loop, poll_, wd_seat_fd(s_));
+    polledFd_ = wd_seat_fd(s_);
+    uv_poll_init(loop, poll_, polledFd_);
     poll_->data = this;
-    uv_poll_start(poll_, UV_READABLE, &Seat::OnReadable);
+    uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, &Seat::OnReadable);
     uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
     kick_ = new uv_timer_t;
     uv_timer_init(loop, kick_);
@@ -274,6 +275,7 @@ class Seat : public Napi::ObjectWrap<Seat> {
  private:
   wd_seat* s_ = nullptr;
   uv_poll_t* poll_ = nullptr;
+  int polledFd_ = -1;
   // libseat reads the socket inside its own calls and queues what it read there (a disable
   // that came with a switch's answer): the fd is then not readable, so dispatch soon after
   uv_timer_t* kick_ = nullptr;
@@ -314,11 +316,17 @@ class Seat : public Napi::ObjectWrap<Seat> {
     Napi::HandleScope scope(self->Env());
     Call(self->onChange_, self->Value(), {Napi::Boolean::New(self->Env(), enabled)});
   }
+  // seatd gone (its socket hung up, or libseat failed and closed it): stop polling at once, as
+  // the fd may be closed (and its number reused by another descriptor), and say so
   static void OnReadable(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<Seat*>(handle->data);
     if (!self->s_) return;
     self->inCtor_ = false;
-    wd_seat_dispatch(self->s_);
+    bool lost = status < 0 || (events & UV_DISCONNECT) || wd_seat_dispatch(self->s_) < 0 || wd_seat_fd(self->s_) != self->polledFd_;
+    if (!lost || !self->poll_) return;
+    ClosePoll(self->poll_);
+    Napi::HandleScope scope(self->Env());
+    Call(self->onChange_, self->Value(), {self->Env().Null()});
   }
 
   // openDevice(path) -> { id, fd }

@@ -241,15 +241,16 @@ bool wd_drm_flip_pending(wd_drm *d) {
 	return d->pending;
 }
 
+/* In 64 bits: present() takes any rectangle, and x + w must not wrap into the screen. */
 static bool clip(rect *r, int w, int h) {
-	int x2 = r->x + r->w, y2 = r->y + r->h;
-	if (r->x < 0) r->x = 0;
-	if (r->y < 0) r->y = 0;
+	int64_t x1 = r->x, y1 = r->y, x2 = x1 + r->w, y2 = y1 + r->h;
+	if (x1 < 0) x1 = 0;
+	if (y1 < 0) y1 = 0;
 	if (x2 > w) x2 = w;
 	if (y2 > h) y2 = h;
-	r->w = x2 - r->x;
-	r->h = y2 - r->y;
-	return r->w > 0 && r->h > 0;
+	if (x2 <= x1 || y2 <= y1) return false;
+	*r = (rect){(int)x1, (int)y1, (int)(x2 - x1), (int)(y2 - y1)};
+	return true;
 }
 
 static void add_stale(buffer *b, rect r) {
@@ -291,7 +292,10 @@ static bool sw_cursor(wd_drm *d) {
 }
 
 static rect cursor_rect(wd_drm *d) {
-	rect r = {d->px - d->hot_x, d->py - d->hot_y, d->cw, d->ch};
+	int64_t x = (int64_t)d->px - d->hot_x, y = (int64_t)d->py - d->hot_y;
+	int64_t W = d->info.width, H = d->info.height;
+	if (x >= W || y >= H || x + d->cw <= 0 || y + d->ch <= 0) return (rect){0, 0, 0, 0};
+	rect r = {(int)x, (int)y, d->cw, d->ch};
 	if (!clip(&r, d->info.width, d->info.height)) r = (rect){0, 0, 0, 0};
 	return r;
 }
@@ -403,6 +407,9 @@ bool wd_drm_set_cursor(wd_drm *d, const uint8_t *argb, int w, int h, int hot_x, 
 		if (drmModeSetCursor2(d->fd, d->crtc, d->hw.handle, HW_CURSOR, HW_CURSOR, hot_x, hot_y) == 0) {
 			d->hw_ok = true;
 			drmModeMoveCursor(d->fd, d->crtc, d->px - hot_x, d->py - hot_y);
+		} else {
+			/* drawn in software from now on: the plane must not show a second one */
+			drmModeSetCursor(d->fd, d->crtc, 0, 0, 0);
 		}
 	} else if (d->info.hw_cursor) {
 		drmModeSetCursor(d->fd, d->crtc, 0, 0, 0);
@@ -418,8 +425,9 @@ void wd_drm_move_cursor(wd_drm *d, int x, int y) {
 	else if (d->cursor) d->cursor_moved = true;
 }
 
+/* Also when the cursor went to the plane: a buffer may still hold the one drawn in software. */
 bool wd_drm_cursor_needs_present(wd_drm *d) {
-	return d->cursor_moved && !d->hw_ok;
+	return d->cursor_moved && (!d->hw_ok || d->buf[0].cursor_at.w || d->buf[1].cursor_at.w);
 }
 
 bool wd_drm_release(wd_drm *d) {

@@ -59,7 +59,8 @@ interface RawSeat {
   close(): void;
 }
 interface Binding {
-  Seat: new (onChange: (enabled: boolean) => void) => RawSeat;
+  /** enabled null: the seat (seatd) is gone and its devices with it */
+  Seat: new (onChange: (enabled: boolean | null) => void) => RawSeat;
   Output: new (fd: number, modeIndex: number, onFlip: () => void) => RawOutput;
   InputDevice: new (fd: number, onEvents: (e: Int32Array) => void, onGone: () => void) => RawInput;
 }
@@ -96,7 +97,7 @@ export const directly: DeviceOpener = {
  * `ackDisable`) and given back ('enable': open them again) when the seat goes to another
  * session and returns.
  */
-export class Seat extends EventEmitter<{ enable: []; disable: [] }> implements DeviceOpener {
+export class Seat extends EventEmitter<{ enable: []; disable: []; gone: [] }> implements DeviceOpener {
   readonly #s: RawSeat;
   readonly name: string;
   /** The seat is ours now. */
@@ -105,6 +106,11 @@ export class Seat extends EventEmitter<{ enable: []; disable: [] }> implements D
   constructor() {
     super();
     this.#s = new (load().Seat)((enabled) => {
+      if (enabled === null) {
+        this.active = false;
+        this.emit('gone');
+        return;
+      }
       this.active = enabled;
       this.emit(enabled ? 'enable' : 'disable');
     });
@@ -115,7 +121,17 @@ export class Seat extends EventEmitter<{ enable: []; disable: [] }> implements D
 
   open(devicePath: string): { fd: number; close(): void } {
     const { id, fd } = this.#s.openDevice(devicePath);
-    return { fd, close: () => this.#s.closeDevice(id) };
+    // libseat closes neither backend's fd (logind's fstat()s it in its close: after that)
+    return {
+      fd,
+      close: () => {
+        try {
+          this.#s.closeDevice(id);
+        } finally {
+          fs.closeSync(fd);
+        }
+      },
+    };
   }
 
   /** Says the devices are no longer used: the seat may go. */

@@ -10,7 +10,7 @@ PKGS=(
   libwlroots-dev libwayland-dev wayland-protocols libpixman-1-dev libxkbcommon-dev libdrm-dev xkb-data
   libavcodec-dev libavutil-dev libx264-dev libyuv-dev libzstd-dev libopenh264-dev ffmpeg
   foot weston grim wayland-utils wl-clipboard swaybg mpv chromium fonts-dejavu-core openssl
-  xwayland xterm
+  xwayland xterm wlr-randr
   iproute2 passwd libpam0g-dev console-setup-linux
   libpcsclite-dev pcscd vsmartcard-vpcd seatd libseat-dev
   linux-image-amd64 busybox-static zstd kmod qemu-system-x86 ipxe-qemu ipxe dnsmasq-base

@@ -104,4 +104,19 @@ describe('desktop', () => {
     // it goes away with its client, leaving the compositor's background
     await waitFor('the wallpaper to go', () => pixel(c!.link.framebuffer, 1920, 960, 540) !== 0xff8000);
   });
+
+  it("shows tools (wlr-randr) the output's size as it follows the terminal, and refuses to let them change it", async () => {
+    c = await startCompositor({ command: [] });
+    const randr = async (...args: string[]): Promise<string> => (await run('wlr-randr', args, { env: c!.env })).stdout;
+    expect(await randr()).toMatch(/HEADLESS-1[\s\S]*1920x1080 px, 60\.0+ Hz \(current\)/);
+    c.link.send({ type: 'resize', width: 1280, height: 720, refreshMhz: 60000 });
+    await waitFor('wlr-randr to see the new size', async () => /1280x720 px, 60\.0+ Hz \(current\)/.test(await randr()));
+    const set = await run('wlr-randr', ['--output', 'HEADLESS-1', '--custom-mode', '800x600'], { env: c.env }).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(set?.code).not.toBe(0);
+    expect(set?.stderr).toMatch(/failed to apply configuration/);
+    expect(await randr()).toMatch(/1280x720 px/);
+  });
 });

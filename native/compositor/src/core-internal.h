@@ -121,6 +121,9 @@ struct wd_server {
 	const char *renderer_name;
 
 	struct wl_listener output_frame, output_precommit, output_commit, output_destroy;
+	/* zwlr_output_manager_v1, read-only */
+	struct wlr_output_manager_v1 *output_manager;
+	struct wl_listener output_apply, output_test;
 	struct wl_listener new_xdg_surface, new_layer_surface, new_decoration, request_activate;
 	struct wl_listener request_cursor, request_selection, request_primary_selection;
 	struct wl_listener keyboard_modifiers;

@@ -29,6 +29,7 @@
 #include <wlr/types/wlr_output.h>
 #include <wlr/types/wlr_output_damage.h>
 #include <wlr/types/wlr_output_layout.h>
+#include <wlr/types/wlr_output_management_v1.h>
 #include <wlr/types/wlr_presentation_time.h>
 #include <wlr/types/wlr_primary_selection.h>
 #include <wlr/types/wlr_primary_selection_v1.h>
@@ -1031,6 +1032,9 @@ static void fail(char *err, size_t errlen, const char *fmt, ...) {
 	va_end(ap);
 }
 
+static void output_config_publish(wd_server *s);
+static void output_config_refuse(struct wl_listener *l, void *data);
+
 wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 	if (cfg->width < 1 || cfg->height < 1 || cfg->width > cfg->max_width || cfg->height > cfg->max_height) {
 		fail(err, errlen, "output size %dx%d outside 1x1..%dx%d", cfg->width, cfg->height, cfg->max_width, cfg->max_height);
@@ -1176,6 +1180,12 @@ wd_server *wd_server_create(const wd_config *cfg, char *err, size_t errlen) {
 	s->scene_output = wlr_scene_output_create(s->scene, s->output);
 	s->own_compose = wlr_renderer_is_pixman(s->renderer) && !getenv("WAYDESK_WLROOTS_COMPOSE");
 	wlr_output_create_global(s->output);
+	s->output_manager = wlr_output_manager_v1_create(s->display);
+	s->output_apply.notify = output_config_refuse;
+	wl_signal_add(&s->output_manager->events.apply, &s->output_apply);
+	s->output_test.notify = output_config_refuse;
+	wl_signal_add(&s->output_manager->events.test, &s->output_test);
+	output_config_publish(s);
 	s->output_frame.notify = output_frame;
 	wl_signal_add(&s->output->events.frame, &s->output_frame);
 	s->output_precommit.notify = output_precommit;
@@ -1252,6 +1262,26 @@ void wd_server_flush(wd_server *s) {
 
 /* ---------- output ---------- */
 
+/* Tools (wlr-randr, kanshi) read the output's mode and size; they cannot set them: the output's
+ * size is the terminal's screen, and follows it. */
+static void output_config_publish(wd_server *s) {
+	if (!s->output_manager || !s->output) return;
+	struct wlr_output_configuration_v1 *cfg = wlr_output_configuration_v1_create();
+	if (!cfg) return;
+	if (!wlr_output_configuration_head_v1_create(cfg, s->output)) {
+		wlr_output_configuration_v1_destroy(cfg);
+		return;
+	}
+	wlr_output_manager_v1_set_configuration(s->output_manager, cfg);
+}
+
+static void output_config_refuse(struct wl_listener *l, void *data) {
+	struct wlr_output_configuration_v1 *cfg = data;
+	wlr_log(WLR_INFO, "refused an output configuration: the output's size follows the terminal");
+	wlr_output_configuration_v1_send_failed(cfg);
+	wlr_output_configuration_v1_destroy(cfg);
+}
+
 bool wd_output_set_mode(wd_server *s, int width, int height, int refresh_mhz) {
 	if (!s->output || width < 1 || height < 1 || width > s->max_width || height > s->max_height) return false;
 	/* The same mode again changes nothing: a new (zeroed) picture would stay black, since no
@@ -1263,6 +1293,7 @@ bool wd_output_set_mode(wd_server *s, int width, int height, int refresh_mhz) {
 		return false;
 	}
 	wlr_scene_rect_set_size(s->background, width, height);
+	output_config_publish(s);
 	return fb_alloc(s, s->output->width, s->output->height);
 }
 

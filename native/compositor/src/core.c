@@ -548,7 +548,6 @@ static void view_set_activated(struct wd_view *v, bool activated) {
 	if (v->listed) wlr_foreign_toplevel_handle_v1_set_activated(v->listed, activated);
 }
 
-
 static void listed_activate(struct wl_listener *l, void *data) {
 	struct wd_view *v = wl_container_of(l, v, list_activate);
 	push_event(v->s, WD_EV_ACTIVATE, v->id);

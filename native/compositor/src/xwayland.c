@@ -79,7 +79,12 @@ void xwl_close(struct wd_view *v) {
 	wlr_xwayland_surface_close(v->xw);
 }
 
-static void fill_hints(struct wd_view *v, wd_event *ev) {
+/* What TOPLEVEL_NEW and TOPLEVEL_MAP both carry: class, title, size hints, parent. */
+static void fill_window(struct wd_view *v, wd_event *ev) {
+	ev->str[0] = dup_or_null(v->xw->class);
+	ev->str[1] = dup_or_null(v->xw->title);
+	struct wd_view *p = xwl_parent(v);
+	ev->parent = p ? p->id : 0;
 	struct wlr_xwayland_surface_size_hints *h = v->xw->size_hints;
 	if (!h) return;
 	ev->i[4] = h->min_width > 0 ? h->min_width : 0;
@@ -135,25 +140,13 @@ static void xw_map(struct wl_listener *l, void *data) {
 	wlr_scene_node_set_position(v->owner.node, v->x, v->y);
 	/* To policy, an X11 window is new when it maps: X has no configure before the first map. */
 	wd_event *ev = push_event(s, WD_EV_TOPLEVEL_NEW, v->id);
-	if (ev) {
-		ev->str[0] = dup_or_null(xw->class);
-		ev->str[1] = dup_or_null(xw->title);
-		fill_hints(v, ev);
-		struct wd_view *p = xwl_parent(v);
-		ev->parent = p ? p->id : 0;
-	}
+	if (ev) fill_window(v, ev);
 	view_list(v);
 	ev = push_event(s, WD_EV_TOPLEVEL_MAP, v->id);
 	if (!ev) return;
-	ev->str[0] = dup_or_null(xw->class);
-	ev->str[1] = dup_or_null(xw->title);
-	ev->i[0] = 0;
-	ev->i[1] = 0;
+	fill_window(v, ev);
 	ev->i[2] = v->geo.width;
 	ev->i[3] = v->geo.height;
-	fill_hints(v, ev);
-	struct wd_view *p = xwl_parent(v);
-	ev->parent = p ? p->id : 0;
 }
 
 static void xw_unmap(struct wl_listener *l, void *data) {
